@@ -1,0 +1,123 @@
+/* arrow_file.h: reads one Arrow IPC file, in the file format (ARROW1 magic + footer) or the stream format.
+ *
+ * The reader never trusts the file: every flatbuffer offset, buffer range, node length, offset array and
+ * child count is checked before use, and a corrupt or truncated file gives an error message that names the
+ * file (and the field, where there is one), never a crash.
+ *
+ * Uncompressed files are memory-mapped and their record batches are views into the mapping. Batches with
+ * LZ4_FRAME or ZSTD buffers, or with dictionary-encoded columns, are decoded into memory owned by the
+ * returned at_batch (the caller caches them; see cache.h).
+ */
+#ifndef TC_ARROW_FILE_H
+#define TC_ARROW_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Logical types the server understands. Numbering matches tablecar.v1.TypeId in the proto. */
+typedef enum at_type {
+  AT_UNSPECIFIED = 0,
+  AT_BOOL = 1,
+  AT_INT8 = 2,
+  AT_INT16 = 3,
+  AT_INT32 = 4,
+  AT_INT64 = 5,
+  AT_UINT8 = 6,
+  AT_UINT16 = 7,
+  AT_UINT32 = 8,
+  AT_UINT64 = 9,
+  AT_FLOAT16 = 10,
+  AT_FLOAT32 = 11,
+  AT_FLOAT64 = 12,
+  AT_UTF8 = 13,
+  AT_LARGE_UTF8 = 14,
+  AT_BINARY = 15,
+  AT_LARGE_BINARY = 16,
+  AT_FIXED_SIZE_BINARY = 17,
+  AT_DATE32 = 18,
+  AT_DATE64 = 19,
+  AT_TIMESTAMP = 20,
+  AT_LIST = 21,
+  AT_LARGE_LIST = 22,
+  AT_FIXED_SIZE_LIST = 23,
+  AT_STRUCT = 24,
+} at_type;
+
+typedef struct at_kv {
+  char *key;   /* NUL-terminated copies; may contain any bytes but NUL */
+  char *value;
+  size_t key_len, value_len; /* exact lengths (metadata values may hold NUL bytes) */
+} at_kv;
+
+typedef struct at_field {
+  char *name;
+  at_type type;
+  int nullable;
+  int32_t byte_width;  /* AT_FIXED_SIZE_BINARY */
+  int32_t list_size;   /* AT_FIXED_SIZE_LIST */
+  int time_unit;       /* AT_TIMESTAMP: 0 s, 1 ms, 2 us, 3 ns */
+  char *timezone;      /* AT_TIMESTAMP: NULL when naive */
+  int dictionary_encoded; /* served decoded; `type` is the dictionary's value type */
+  size_t n_children;   /* lists: 1 (the item field); struct: its fields */
+  struct at_field *children;
+  size_t n_meta;
+  at_kv *meta;
+} at_field;
+
+typedef struct at_schema {
+  size_t n_fields;
+  at_field *fields;
+  size_t n_meta;
+  at_kv *meta;
+} at_schema;
+
+/* One array of a record batch, in Arrow's physical layout, always starting at logical offset 0.
+ * Buffers point into the file mapping or into memory owned by the at_batch. */
+typedef struct at_array {
+  int64_t length;
+  int64_t null_count;
+  const uint8_t *validity; /* NULL when null_count == 0 */
+  const uint8_t *offsets;  /* int32 or int64 (LARGE_*), length + 1 entries, checked monotone and in range */
+  const uint8_t *values;   /* fixed-width values or string bytes; NULL for list/struct */
+  int64_t values_len;      /* bytes available at `values` */
+  size_t n_children;
+  struct at_array *children;
+} at_array;
+
+typedef struct at_batch {
+  int64_t length;
+  size_t n_columns;  /* == schema n_fields */
+  at_array *columns;
+  size_t owned_bytes; /* heap bytes this batch holds (0 for pure views into the mapping); for cache sizing */
+  /* private */
+  void *priv;
+} at_batch;
+
+typedef struct at_file at_file;
+
+/* Opens and validates the metadata of PATH (schema, batch index, and for the stream format the position of
+ * every message). On error returns -1 and writes a message naming PATH into err (errlen bytes). */
+int at_file_open(const char *path, at_file **out, char *err, size_t errlen);
+void at_file_close(at_file *f);
+
+const at_schema *at_file_schema(const at_file *f);
+int64_t at_file_num_rows(const at_file *f);
+int at_file_num_batches(const at_file *f);
+int64_t at_file_batch_rows(const at_file *f, int i);
+/* Nonzero when batch i needs decoding (compressed buffers or dictionaries), i.e. is worth caching. */
+int at_file_batch_is_owned(const at_file *f, int i);
+
+/* Decodes record batch I: validates its nodes and buffers against the schema, decompresses what is
+ * compressed. On success *out must be released with at_batch_free (it may outlive nothing: free it before
+ * at_file_close). On error returns -1 with a message naming the file and the field. Thread-safe: several
+ * threads may read batches of one at_file at once. */
+int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_t errlen);
+void at_batch_free(at_batch *b);
+
+/* Two schemas are the same table schema (names, types, nesting; metadata ignored). */
+int at_schema_equal(const at_schema *a, const at_schema *b);
+
+/* Fixed bytes per value of a fixed-width type (bool: 0, meaning bit-packed); -1 for variable or nested. */
+int at_type_fixed_width(const at_field *f);
+
+#endif
