@@ -1,0 +1,318 @@
+/* catalog.c: see catalog.h. Lookups take a read lock for a few pointer reads; a refresh scans and opens
+ * tables without any lock and swaps the new list in under the write lock. */
+#include "catalog.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "names.h"
+
+#define MAX_DEPTH 16
+
+typedef struct entry {
+  char *name;
+  char version[33];   /* of the files, by stat */
+  tc_table *table;    /* NULL when broken */
+  tc_error error;     /* why it is broken */
+} entry;
+
+typedef struct entries {
+  entry *v;
+  size_t n, cap;
+} entries;
+
+struct tc_catalog {
+  char *data_dir;
+  tc_cache *cache;
+  pthread_rwlock_t lock;      /* guards `current` */
+  pthread_mutex_t refreshing; /* one refresh at a time */
+  entries current;            /* sorted by name */
+};
+
+/* A scan result: a table name and its files (relative to the data dir). */
+typedef struct found {
+  char *name;
+  char **files;
+  size_t n_files;
+} found;
+
+typedef struct scan {
+  found *v;
+  size_t n, cap;
+} scan;
+
+static int is_arrow_name(const char *n) {
+  const char *dot = strrchr(n, '.');
+  return dot && dot != n && (!strcmp(dot, ".arrow") || !strcmp(dot, ".feather") || !strcmp(dot, ".ipc"));
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *path_join(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *p = malloc(n);
+  if (p)
+    snprintf(p, n, "%s%s%s", a, *a && *b ? "/" : "", b);
+  return p;
+}
+
+static int scan_add(scan *s, char *name, char **files, size_t n_files) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 16;
+    found *v = realloc(s->v, cap * sizeof *v);
+    if (!v)
+      return -1;
+    s->v = v;
+    s->cap = cap;
+  }
+  s->v[s->n++] = (found){name, files, n_files};
+  return 0;
+}
+
+static void free_strs(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
+static void scan_free(scan *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->v[i].name);
+    free_strs(s->v[i].files, s->v[i].n_files);
+  }
+  free(s->v);
+}
+
+/* Sorted non-hidden entry names of DIR (relative REL under the data dir), split into Arrow files and
+ * directories. */
+static int list_dir(const char *data_dir, const char *rel, char ***files, size_t *nf, char ***dirs,
+                    size_t *nd) {
+  char *abs = path_join(data_dir, rel);
+  DIR *d = abs ? opendir(abs) : NULL;
+  *files = *dirs = NULL;
+  *nf = *nd = 0;
+  if (!d) {
+    free(abs);
+    return -1;
+  }
+  size_t capf = 0, capd = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    char *full = path_join(abs, de->d_name);
+    struct stat st;
+    int ok = full && stat(full, &st) == 0;
+    free(full);
+    if (!ok)
+      continue;
+    int is_dir = S_ISDIR(st.st_mode), is_file = S_ISREG(st.st_mode) && is_arrow_name(de->d_name);
+    if (!is_dir && !is_file)
+      continue;
+    char ***v = is_dir ? dirs : files;
+    size_t *n = is_dir ? nd : nf, *cap = is_dir ? &capd : &capf;
+    if (*n == *cap) {
+      *cap = *cap ? *cap * 2 : 8;
+      char **grown = realloc(*v, *cap * sizeof **v);
+      if (!grown)
+        break;
+      *v = grown;
+    }
+    if (((*v)[*n] = strdup(de->d_name)) != NULL)
+      (*n)++;
+  }
+  closedir(d);
+  free(abs);
+  qsort(*files, *nf, sizeof **files, cmp_str);
+  qsort(*dirs, *nd, sizeof **dirs, cmp_str);
+  return 0;
+}
+
+static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out);
+
+/* A directory with Arrow files is one table of them; the top level's files are tables each. */
+static void scan_files(const char *rel, char **names, size_t n, scan *out) {
+  if (*rel == '\0') {
+    for (size_t i = 0; i < n; i++) {
+      char **files = malloc(sizeof *files);
+      char *name = strndup(names[i], (size_t)(strrchr(names[i], '.') - names[i]));
+      if (!files || !name || !(files[0] = strdup(names[i])) || scan_add(out, name, files, 1) != 0) {
+        free(files);
+        free(name);
+      }
+    }
+    return;
+  }
+  char **files = calloc(n, sizeof *files);
+  char *name = strdup(rel);
+  size_t k = 0;
+  for (; files && k < n; k++)
+    if (!(files[k] = path_join(rel, names[k])))
+      break;
+  if (!files || !name || k < n || scan_add(out, name, files, n) != 0) {
+    free_strs(files, files ? k : 0);
+    free(name);
+  }
+}
+
+static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out) {
+  char **files, **dirs;
+  size_t nf, nd;
+  if (depth > MAX_DEPTH || list_dir(data_dir, rel, &files, &nf, &dirs, &nd) != 0)
+    return;
+  if (nf > 0)
+    scan_files(rel, files, nf, out);
+  if (nf == 0 || *rel == '\0')
+    for (size_t i = 0; i < nd; i++) {
+      char *sub = path_join(rel, dirs[i]);
+      if (sub)
+        scan_dir(data_dir, sub, depth + 1, out);
+      free(sub);
+    }
+  free_strs(files, nf);
+  free_strs(dirs, nd);
+}
+
+static int cmp_found(const void *a, const void *b) {
+  return strcmp(((const found *)a)->name, ((const found *)b)->name);
+}
+
+tc_catalog *tc_catalog_new(const char *data_dir, tc_cache *cache) {
+  tc_catalog *c = calloc(1, sizeof *c);
+  if (!c || !(c->data_dir = strdup(data_dir))) {
+    free(c);
+    return NULL;
+  }
+  c->cache = cache;
+  pthread_rwlock_init(&c->lock, NULL);
+  pthread_mutex_init(&c->refreshing, NULL);
+  return c;
+}
+
+static void entries_free(entries *e) {
+  for (size_t i = 0; i < e->n; i++) {
+    free(e->v[i].name);
+    tc_table_unref(e->v[i].table);
+  }
+  free(e->v);
+}
+
+void tc_catalog_free(tc_catalog *c) {
+  if (!c)
+    return;
+  entries_free(&c->current);
+  pthread_rwlock_destroy(&c->lock);
+  pthread_mutex_destroy(&c->refreshing);
+  free(c->data_dir);
+  free(c);
+}
+
+static const entry *find_entry(const entries *e, const char *name) {
+  size_t lo = 0, hi = e->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int d = strcmp(e->v[mid].name, name);
+    if (d == 0)
+      return &e->v[mid];
+    if (d < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* The entry for F in the new list: the old one when its files are unchanged, else a fresh open. */
+static entry make_entry(tc_catalog *c, const found *f, const entry *old) {
+  entry e = {.name = strdup(f->name)};
+  if (tc_table_files_version(c->data_dir, f->files, f->n_files, e.version) != 0)
+    snprintf(e.version, sizeof e.version, "unreadable");
+  if (old && strcmp(old->version, e.version) == 0) {
+    e.table = old->table;
+    e.error = old->error;
+    if (e.table)
+      tc_table_ref(e.table);
+    return e;
+  }
+  if (tc_table_open(f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
+    e.table = NULL;
+    tc_log(TC_WARN, "table_broken", TC_S("table", f->name), TC_S("error", e.error.msg), NULL);
+  } else {
+    tc_log(TC_INFO, old ? "table_changed" : "table_added", TC_S("table", f->name),
+           TC_S("version", tc_table_version(e.table)), TC_I("rows", tc_table_num_rows(e.table)),
+           TC_I("files", f->n_files), NULL);
+  }
+  return e;
+}
+
+void tc_catalog_refresh(tc_catalog *c) {
+  pthread_mutex_lock(&c->refreshing);
+  scan s = {0};
+  scan_dir(c->data_dir, "", 0, &s);
+  qsort(s.v, s.n, sizeof *s.v, cmp_found);
+  entries next = {.v = calloc(s.n ? s.n : 1, sizeof *next.v)};
+  /* Only this thread replaces `current`, so reading it without the lock here is safe. */
+  for (size_t i = 0; next.v && i < s.n; i++) {
+    if (next.n > 0 && strcmp(next.v[next.n - 1].name, s.v[i].name) == 0) {
+      tc_log(TC_WARN, "table_name_clash", TC_S("table", s.v[i].name), TC_S("ignored", s.v[i].files[0]), NULL);
+      continue;
+    }
+    next.v[next.n++] = make_entry(c, &s.v[i], find_entry(&c->current, s.v[i].name));
+  }
+  for (size_t i = 0; i < c->current.n; i++)
+    if (!find_entry(&next, c->current.v[i].name))
+      tc_log(TC_INFO, "table_removed", TC_S("table", c->current.v[i].name), NULL);
+  scan_free(&s);
+  if (next.v) {
+    pthread_rwlock_wrlock(&c->lock);
+    entries old = c->current;
+    c->current = next;
+    pthread_rwlock_unlock(&c->lock);
+    entries_free(&old);
+  }
+  pthread_mutex_unlock(&c->refreshing);
+}
+
+tc_status tc_catalog_get(tc_catalog *c, const char *name, tc_table **out, tc_error *err) {
+  if (tc_name_check_table(name, err) != TC_OK)
+    return err->code;
+  pthread_rwlock_rdlock(&c->lock);
+  const entry *e = find_entry(&c->current, name);
+  tc_status st = TC_OK;
+  if (!e)
+    st = tc_error_set(err, TC_NOT_FOUND, "no table named '%.200s'", name);
+  else if (!e->table)
+    *err = e->error, st = e->error.code;
+  else
+    tc_table_ref(*out = e->table);
+  pthread_rwlock_unlock(&c->lock);
+  return st;
+}
+
+tc_status tc_catalog_list(tc_catalog *c, tc_table ***out, size_t *n, tc_error *err) {
+  pthread_rwlock_rdlock(&c->lock);
+  tc_table **v = calloc(c->current.n ? c->current.n : 1, sizeof *v);
+  size_t k = 0;
+  for (size_t i = 0; v && i < c->current.n; i++)
+    if (c->current.v[i].table)
+      tc_table_ref(v[k++] = c->current.v[i].table);
+  pthread_rwlock_unlock(&c->lock);
+  if (!v)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  *out = v;
+  *n = k;
+  return TC_OK;
+}
+
+void tc_catalog_list_free(tc_table **tables, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    tc_table_unref(tables[i]);
+  free(tables);
+}

@@ -1,0 +1,221 @@
+/* config.c: see config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define TC_VERSION "0.1.0"
+
+static const char usage[] =
+    "usage: tablecar-server --data-dir DIR [options]\n"
+    "Serves the Arrow tables of DIR, and permutations of them, over gRPC (tablecar.v1).\n"
+    "\n"
+    "  --data-dir DIR            tables: NAME.arrow|.feather|.ipc files and directories of them (read only)\n"
+    "  --state-dir DIR           where permutations are kept across restarts (writable; default: memory)\n"
+    "  --listen ADDR             unix:/path, unix-abstract:NAME or HOST:PORT; repeatable\n"
+    "                            (default unix:/tmp/tablecar.sock)\n"
+    "  --cache-bytes N           decoded (decompressed) record batches to keep (default 1G)\n"
+    "  --max-message-bytes N     largest batch sent (default 64M)\n"
+    "  --max-request-bytes N     largest request accepted (default 64M)\n"
+    "  --threads N               request threads (default 2 per core, at least 4)\n"
+    "  --drain-seconds S         on SIGTERM, time given to calls in flight (default 30)\n"
+    "  --rescan-seconds S        how often the data dir is checked for changes (default 10; 0: never)\n"
+    "  --log-level L             debug, info, warn or error (default info)\n"
+    "  --help, --version\n"
+    "Every option can also be set by an environment variable: --cache-bytes is TABLECAR_CACHE_BYTES, etc.\n";
+
+long long tc_parse_size(const char *s) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || errno || v < 0)
+    return -1;
+  while (*end == ' ')
+    end++;
+  double mult = 1;
+  switch (toupper((unsigned char)*end)) {
+  case 'K': mult = 1024.0; end++; break;
+  case 'M': mult = 1024.0 * 1024; end++; break;
+  case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+  case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+  }
+  if (mult > 1 && *end == 'i')
+    end++;
+  if (mult > 1 && toupper((unsigned char)*end) == 'B')
+    end++;
+  else if (mult == 1 && toupper((unsigned char)*end) == 'B')
+    end++;
+  if (*end != '\0' || v * mult > 9.0e18)
+    return -1;
+  return (long long)(v * mult);
+}
+
+static int parse_seconds(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || *end || errno || v < 0 || v > 86400 * 365)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* unix:///p and unix:/p are gRPC's; a bare absolute path is taken as a Unix socket too. */
+static int add_listen(tc_config *c, const char *addr, char *err, size_t errlen) {
+  if (c->n_listen == TC_MAX_LISTEN) {
+    snprintf(err, errlen, "at most %d --listen addresses", TC_MAX_LISTEN);
+    return -1;
+  }
+  if (!*addr) {
+    snprintf(err, errlen, "empty --listen address");
+    return -1;
+  }
+  char *dst = c->storage[c->n_listen];
+  int n = snprintf(dst, sizeof c->storage[0], "%s%s", addr[0] == '/' ? "unix:" : "", addr);
+  if (n < 0 || (size_t)n >= sizeof c->storage[0]) {
+    snprintf(err, errlen, "--listen address too long");
+    return -1;
+  }
+  c->listen[c->n_listen++] = dst;
+  return 0;
+}
+
+/* Applies one setting NAME (without "--") = VALUE. */
+static int apply(tc_config *c, const char *name, const char *value, char *err, size_t errlen) {
+  long long size;
+  if (!strcmp(name, "data-dir")) {
+    c->data_dir = value;
+  } else if (!strcmp(name, "state-dir")) {
+    c->state_dir = *value ? value : NULL;
+  } else if (!strcmp(name, "listen")) {
+    return add_listen(c, value, err, errlen);
+  } else if (!strcmp(name, "cache-bytes") || !strcmp(name, "max-message-bytes") ||
+             !strcmp(name, "max-request-bytes")) {
+    if ((size = tc_parse_size(value)) < 0 || (name[0] == 'm' && size < 1024)) {
+      snprintf(err, errlen, "--%s: '%s' is not a size (e.g. 4096, 64M, 1G)", name, value);
+      return -1;
+    }
+    *(name[0] == 'c' ? &c->cache_bytes : name[4] == 'm' ? &c->max_message_bytes : &c->max_request_bytes) =
+        (size_t)size;
+  } else if (!strcmp(name, "threads")) {
+    char *end;
+    long t = strtol(value, &end, 10);
+    if (*end || t < 1 || t > 256) {
+      snprintf(err, errlen, "--threads: '%s' is not between 1 and 256", value);
+      return -1;
+    }
+    c->threads = (int)t;
+  } else if (!strcmp(name, "drain-seconds") || !strcmp(name, "rescan-seconds")) {
+    if (parse_seconds(value, name[0] == 'd' ? &c->drain_seconds : &c->rescan_seconds) != 0) {
+      snprintf(err, errlen, "--%s: '%s' is not a number of seconds", name, value);
+      return -1;
+    }
+  } else if (!strcmp(name, "log-level")) {
+    if ((c->log_level = tc_log_parse_level(value)) < 0) {
+      snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", value);
+      return -1;
+    }
+  } else {
+    snprintf(err, errlen, "unknown option --%s (see --help)", name);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *const env_names[][2] = {
+    {"data-dir", "TABLECAR_DATA_DIR"},         {"state-dir", "TABLECAR_STATE_DIR"},
+    {"cache-bytes", "TABLECAR_CACHE_BYTES"},   {"max-message-bytes", "TABLECAR_MAX_MESSAGE_BYTES"},
+    {"max-request-bytes", "TABLECAR_MAX_REQUEST_BYTES"}, {"threads", "TABLECAR_THREADS"},
+    {"drain-seconds", "TABLECAR_DRAIN_SECONDS"}, {"rescan-seconds", "TABLECAR_RESCAN_SECONDS"},
+    {"log-level", "TABLECAR_LOG_LEVEL"},
+};
+
+static int apply_env(tc_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
+  for (size_t i = 0; i < sizeof env_names / sizeof *env_names; i++) {
+    const char *v = get(env_names[i][1]);
+    if (v && *v && apply(c, env_names[i][0], v, err, errlen) != 0)
+      return -1;
+  }
+  const char *l = get("TABLECAR_LISTEN");
+  if (l && *l) {
+    if (!(c->env_listen = strdup(l)))
+      return -1;
+    for (char *save, *tok = strtok_r(c->env_listen, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+      if (add_listen(c, tok, err, errlen) != 0)
+        return -1;
+  }
+  return 0;
+}
+
+static int apply_args(tc_config *c, int argc, char **argv, int *listen_from_flags, char *err, size_t errlen,
+                      FILE *out) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage, out);
+      return TC_CONFIG_EXIT;
+    }
+    if (!strcmp(a, "--version")) {
+      fprintf(out, "tablecar-server %s\n", TC_VERSION);
+      return TC_CONFIG_EXIT;
+    }
+    if (strncmp(a, "--", 2) != 0) {
+      snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
+      return TC_CONFIG_ERROR;
+    }
+    char name[64];
+    const char *eq = strchr(a, '='), *value;
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    snprintf(name, sizeof name, "%.*s", (int)len, a + 2);
+    if (eq) {
+      value = eq + 1;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      snprintf(err, errlen, "--%s needs a value", name);
+      return TC_CONFIG_ERROR;
+    }
+    if (!strcmp(name, "listen") && !(*listen_from_flags)++)
+      c->n_listen = 0;  /* flags replace TABLECAR_LISTEN */
+    if (apply(c, name, value, err, errlen) != 0)
+      return TC_CONFIG_ERROR;
+  }
+  return TC_CONFIG_OK;
+}
+
+int tc_config_parse(tc_config *c, int argc, char **argv, const char *(*get)(const char *), char *err,
+                    size_t errlen, void *out_file) {
+  memset(c, 0, sizeof *c);
+  c->cache_bytes = (size_t)1 << 30;
+  c->max_message_bytes = (size_t)64 << 20;
+  c->max_request_bytes = (size_t)64 << 20;
+  c->log_level = TC_INFO;
+  c->drain_seconds = 30;
+  c->rescan_seconds = 10;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  c->threads = cpus > 2 ? (int)(2 * cpus) : 4;
+  if (apply_env(c, get, err, errlen) != 0)
+    return TC_CONFIG_ERROR;
+  int listen_from_flags = 0;
+  int rc = apply_args(c, argc, argv, &listen_from_flags, err, errlen, out_file);
+  if (rc != TC_CONFIG_OK)
+    return rc;
+  if (!c->data_dir || !*c->data_dir) {
+    snprintf(err, errlen, "--data-dir is required (or TABLECAR_DATA_DIR; see --help)");
+    return TC_CONFIG_ERROR;
+  }
+  if (c->n_listen == 0)
+    add_listen(c, "unix:/tmp/tablecar.sock", err, errlen);
+  return TC_CONFIG_OK;
+}
+
+void tc_config_free(tc_config *c) {
+  free(c->env_listen);
+  c->env_listen = NULL;
+}

@@ -1,0 +1,524 @@
+/* gather.c: see gather.h.
+ *
+ * Every row has a source (an array of some pinned record batch, and an index in it). Gathering walks the
+ * column's type tree once, building each output buffer with one allocation. A chain of fixed-size lists
+ * of a fixed-width type (an image) has each row contiguous in its file, so it is copied with one memcpy
+ * per row instead of element by element.
+ */
+#include "gather.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "schema.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tablecar serves little-endian Arrow buffers as they are: build it on a little-endian machine"
+#endif
+
+typedef struct src {
+  const at_array *a;
+  int64_t i;
+} src;
+
+typedef struct budget {
+  size_t used, max;
+} budget;
+
+static int get_bit(const uint8_t *bits, int64_t i) {
+  return (bits[i >> 3] >> (i & 7)) & 1;
+}
+
+static void set_bit(uint8_t *bits, int64_t i) {
+  bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+static int is_valid(const src *s) {
+  return s->a->null_count == 0 || !s->a->validity || get_bit(s->a->validity, s->i);
+}
+
+/* Bytes per value of a fixed-width type; 0 for bool (bits); -1 for the others. */
+static int64_t value_width(const at_field *f) {
+  switch (f->type) {
+  case AT_BOOL: return 0;
+  case AT_INT8: case AT_UINT8: return 1;
+  case AT_INT16: case AT_UINT16: case AT_FLOAT16: return 2;
+  case AT_INT32: case AT_UINT32: case AT_FLOAT32: case AT_DATE32: return 4;
+  case AT_INT64: case AT_UINT64: case AT_FLOAT64: case AT_DATE64: case AT_TIMESTAMP: return 8;
+  case AT_FIXED_SIZE_BINARY: return f->byte_width;
+  default: return -1;
+  }
+}
+
+static int is_large(at_type t) {
+  return t == AT_LARGE_UTF8 || t == AT_LARGE_BINARY || t == AT_LARGE_LIST;
+}
+
+static int64_t offset_at(const at_array *a, int large, int64_t i) {
+  if (large)
+    return ((const int64_t *)(const void *)a->offsets)[i];
+  return ((const int32_t *)(const void *)a->offsets)[i];
+}
+
+static tc_status too_big(tc_error *err, const budget *b) {
+  return tc_error_set(err, TC_RESOURCE_EXHAUSTED,
+                      "the batch is larger than the server's --max-message-bytes (%zu): ask for fewer rows "
+                      "or columns", b->max);
+}
+
+/* A zeroed buffer of N bytes charged to the budget, or NULL with err set. */
+static uint8_t *take(budget *b, size_t n, tc_error *err) {
+  if (n > b->max - b->used || n > SIZE_MAX / 2) {
+    too_big(err, b);
+    return NULL;
+  }
+  uint8_t *p = calloc(n ? n : 1, 1);
+  if (!p)
+    tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory gathering %zu bytes", n);
+  else
+    b->used += n;
+  return p;
+}
+
+static Tablecar__V1__Array *new_array(size_t n, tc_error *err) {
+  Tablecar__V1__Array *a = malloc(sizeof *a);
+  if (!a) {
+    tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  tablecar__v1__array__init(a);
+  a->length = (int64_t)n;
+  return a;
+}
+
+static tc_status add_children(Tablecar__V1__Array *a, size_t n, tc_error *err) {
+  a->children = calloc(n, sizeof *a->children);
+  if (!a->children)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  a->n_children = n;
+  return TC_OK;
+}
+
+static tc_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                                 tc_error *err) {
+  size_t k = 0;
+  while (k < n && s[k].a->null_count == 0)
+    k++;
+  if (k == n)
+    return TC_OK;
+  uint8_t *bits = take(b, (n + 7) / 8, err);
+  if (!bits)
+    return err->code;
+  int64_t nulls = 0;
+  for (k = 0; k < n; k++) {
+    if (is_valid(&s[k]))
+      set_bit(bits, (int64_t)k);
+    else
+      nulls++;
+  }
+  out->validity.data = bits;
+  out->validity.len = (n + 7) / 8;
+  out->null_count = nulls;
+  return TC_OK;
+}
+
+static tc_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                              tc_error *err) {
+  size_t bytes = w == 0 ? (n + 7) / 8 : n * (size_t)w;
+  uint8_t *v = take(b, bytes, err);
+  if (!v)
+    return err->code;
+  if (w == 0) {
+    for (size_t k = 0; k < n; k++)
+      if (get_bit(s[k].a->values, s[k].i))
+        set_bit(v, (int64_t)k);
+  } else {
+    for (size_t k = 0; k < n; k++)
+      memcpy(v + k * (size_t)w, s[k].a->values + s[k].i * w, (size_t)w);
+  }
+  out->values.data = v;
+  out->values.len = bytes;
+  return TC_OK;
+}
+
+/* New offsets (n + 1 of them, in the output's width) for the ranges [start, end) of each row. */
+static tc_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                               int64_t *total, tc_error *err) {
+  int64_t sum = 0;
+  for (size_t k = 0; k < n; k++)
+    sum += offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
+  if ((!large && sum > INT32_MAX) || (uint64_t)sum > b->max)
+    return too_big(err, b);
+  size_t width = large ? 8 : 4;
+  uint8_t *o = take(b, (n + 1) * width, err);
+  if (!o)
+    return err->code;
+  int64_t at = 0;
+  for (size_t k = 0; k <= n; k++) {
+    if (large)
+      ((int64_t *)(void *)o)[k] = at;
+    else
+      ((int32_t *)(void *)o)[k] = (int32_t)at;
+    if (k < n)
+      at += offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
+  }
+  out->offsets.data = o;
+  out->offsets.len = (n + 1) * width;
+  *total = sum;
+  return TC_OK;
+}
+
+static tc_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                              tc_error *err) {
+  int64_t total;
+  if (build_offsets(large, n, s, out, b, &total, err) != TC_OK)
+    return err->code;
+  uint8_t *v = take(b, (size_t)total, err);
+  if (!v)
+    return err->code;
+  size_t at = 0;
+  for (size_t k = 0; k < n; k++) {
+    int64_t start = offset_at(s[k].a, large, s[k].i), end = offset_at(s[k].a, large, s[k].i + 1);
+    memcpy(v + at, s[k].a->values + start, (size_t)(end - start));
+    at += (size_t)(end - start);
+  }
+  out->values.data = v;
+  out->values.len = (size_t)total;
+  return TC_OK;
+}
+
+static tc_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
+                              Tablecar__V1__Array **out, tc_error *err);
+
+/* Bytes of one row of a fixed-size-list chain ending in a fixed-width (not bool) type, whose child arrays
+ * have no nulls in any of the sources; 0 when the fast path does not apply. */
+static int64_t contiguous_row_bytes(const at_field *f, size_t n, const src *s) {
+  int64_t bytes = 1;
+  const at_field *g = f;
+  int depth = 0;
+  while (g->type == AT_FIXED_SIZE_LIST) {
+    bytes *= g->list_size;
+    g = &g->children[0];
+    depth++;
+  }
+  int64_t w = value_width(g);
+  if (w <= 0)
+    return 0;
+  for (size_t k = 0; k < n; k++) {
+    const at_array *a = s[k].a;
+    for (int d = 0; d < depth; d++) {
+      a = &a->children[0];
+      if (a->null_count != 0)
+        return 0;
+    }
+  }
+  return bytes * w;
+}
+
+/* The fast path: nested arrays without validity, the leaf values copied a row at a time. */
+static tc_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s, int64_t row_bytes,
+                                       Tablecar__V1__Array *top, budget *b, tc_error *err) {
+  Tablecar__V1__Array *parent = top;
+  size_t len = n;
+  const at_field *g = f;
+  while (g->type == AT_FIXED_SIZE_LIST) {
+    len *= (size_t)g->list_size;
+    if (add_children(parent, 1, err) != TC_OK || !(parent->children[0] = new_array(len, err)))
+      return err->code;
+    parent = parent->children[0];
+    g = &g->children[0];
+  }
+  if ((uint64_t)row_bytes * n > b->max)
+    return too_big(err, b);
+  uint8_t *v = take(b, (size_t)row_bytes * n, err);
+  if (!v)
+    return err->code;
+  for (size_t k = 0; k < n; k++) {
+    const at_array *leaf = s[k].a;
+    while (leaf->n_children > 0)
+      leaf = &leaf->children[0];
+    memcpy(v + k * (size_t)row_bytes, leaf->values + s[k].i * row_bytes, (size_t)row_bytes);
+  }
+  parent->values.data = v;
+  parent->values.len = (size_t)row_bytes * n;
+  return TC_OK;
+}
+
+/* Child sources of list-like rows: row k of the parent covers child positions [start_k, end_k). */
+static tc_status gather_child_ranges(const at_field *child, size_t n, const src *s, int large, int64_t fixed,
+                                     Tablecar__V1__Array *out, budget *b, tc_error *err) {
+  int64_t total = 0;
+  for (size_t k = 0; k < n; k++)
+    total += fixed ? fixed : offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
+  /* Every child element costs at least a bit of output: refuse what cannot fit before allocating. */
+  if ((uint64_t)total > (uint64_t)(b->max - b->used) * 8)
+    return too_big(err, b);
+  src *cs = malloc((size_t)(total ? total : 1) * sizeof *cs);
+  if (!cs)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  size_t at = 0;
+  for (size_t k = 0; k < n; k++) {
+    int64_t start = fixed ? s[k].i * fixed : offset_at(s[k].a, large, s[k].i);
+    int64_t end = fixed ? start + fixed : offset_at(s[k].a, large, s[k].i + 1);
+    for (int64_t j = start; j < end; j++)
+      cs[at++] = (src){&s[k].a->children[0], j};
+  }
+  tc_status st = add_children(out, 1, err);
+  if (st == TC_OK)
+    st = gather_array(child, (size_t)total, cs, b, &out->children[0], err);
+  free(cs);
+  return st;
+}
+
+static tc_status gather_struct(const at_field *f, size_t n, const src *s, Tablecar__V1__Array *out,
+                               budget *b, tc_error *err) {
+  if (add_children(out, f->n_children, err) != TC_OK)
+    return err->code;
+  src *cs = malloc((n ? n : 1) * sizeof *cs);
+  if (!cs)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  tc_status st = TC_OK;
+  for (size_t c = 0; st == TC_OK && c < f->n_children; c++) {
+    for (size_t k = 0; k < n; k++)
+      cs[k] = (src){&s[k].a->children[c], s[k].i};
+    st = gather_array(&f->children[c], n, cs, b, &out->children[c], err);
+  }
+  free(cs);
+  return st;
+}
+
+static tc_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
+                              Tablecar__V1__Array **out, tc_error *err) {
+  Tablecar__V1__Array *a = *out = new_array(n, err);
+  if (!a || gather_validity(n, s, a, b, err) != TC_OK)
+    return err->code;
+  int64_t w = value_width(f);
+  if (w >= 0)
+    return gather_fixed(w, n, s, a, b, err);
+  switch (f->type) {
+  case AT_UTF8:
+  case AT_BINARY:
+  case AT_LARGE_UTF8:
+  case AT_LARGE_BINARY:
+    return gather_bytes(is_large(f->type), n, s, a, b, err);
+  case AT_LIST:
+  case AT_LARGE_LIST: {
+    int64_t total;
+    if (build_offsets(is_large(f->type), n, s, a, b, &total, err) != TC_OK)
+      return err->code;
+    return gather_child_ranges(&f->children[0], n, s, is_large(f->type), 0, a, b, err);
+  }
+  case AT_FIXED_SIZE_LIST: {
+    int64_t row_bytes = contiguous_row_bytes(f, n, s);
+    if (row_bytes > 0)
+      return gather_fsl_contiguous(f, n, s, row_bytes, a, b, err);
+    return gather_child_ranges(&f->children[0], n, s, 0, f->list_size, a, b, err);
+  }
+  case AT_STRUCT:
+    return gather_struct(f, n, s, a, b, err);
+  default:
+    return tc_error_set(err, TC_INTERNAL, "field '%s': type %d cannot be gathered", f->name, (int)f->type);
+  }
+}
+
+tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
+                            tc_error *err) {
+  size_t count = n ? n : s->n_fields;
+  size_t *idx = malloc((count ? count : 1) * sizeof *idx);
+  if (!idx)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t i = 0; i < count; i++) {
+    if (n == 0) {
+      idx[i] = i;
+      continue;
+    }
+    int c = tc_schema_find(s, names[i]);
+    if (c < 0) {
+      tc_error_set(err, TC_INVALID_ARGUMENT, "unknown column '%.200s'", names[i]);
+      free(idx);
+      return TC_INVALID_ARGUMENT;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (idx[j] == (size_t)c) {
+        tc_error_set(err, TC_INVALID_ARGUMENT, "column '%.200s' is asked for twice", names[i]);
+        free(idx);
+        return TC_INVALID_ARGUMENT;
+      }
+    idx[i] = (size_t)c;
+  }
+  *out = idx;
+  *n_out = count;
+  return TC_OK;
+}
+
+/* The distinct batches that ROWS live in, pinned; sorted by batch index. */
+typedef struct pinset {
+  size_t n;
+  int64_t *batch;     /* sorted batch indices */
+  tc_batch_pin *pin;
+  int64_t *slot;      /* per row: its index in batch/pin */
+} pinset;
+
+static int cmp_i64(const void *x, const void *y) {
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  return (a > b) - (a < b);
+}
+
+static size_t find_slot(const pinset *ps, int64_t batch) {
+  size_t lo = 0, hi = ps->n - 1;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ps->batch[mid] < batch)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static void pinset_release(tc_table *t, pinset *ps) {
+  for (size_t i = 0; ps->pin && i < ps->n; i++)
+    tc_table_unpin(t, &ps->pin[i]);
+  free(ps->batch);
+  free(ps->pin);
+  free(ps->slot);
+}
+
+static tc_status pinset_build(tc_table *t, const int64_t *rows, size_t n, pinset *ps, tc_error *err) {
+  *ps = (pinset){0};
+  ps->batch = malloc((n ? n : 1) * sizeof *ps->batch);
+  ps->slot = malloc((n ? n : 1) * sizeof *ps->slot);
+  if (!ps->batch || !ps->slot)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t k = 0; k < n; k++)
+    ps->slot[k] = ps->batch[k] = tc_table_batch_of(t, rows[k]);
+  qsort(ps->batch, n, sizeof *ps->batch, cmp_i64);
+  size_t u = 0;
+  for (size_t k = 0; k < n; k++)
+    if (u == 0 || ps->batch[u - 1] != ps->batch[k])
+      ps->batch[u++] = ps->batch[k];
+  ps->pin = calloc(u ? u : 1, sizeof *ps->pin);
+  if (!ps->pin)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  for (; ps->n < u; ps->n++)
+    if (tc_table_pin(t, ps->batch[ps->n], &ps->pin[ps->n], err) != TC_OK)
+      return err->code;
+  for (size_t k = 0; k < n; k++)
+    ps->slot[k] = (int64_t)find_slot(ps, ps->slot[k]);
+  return TC_OK;
+}
+
+static tc_status gather_columns(tc_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
+                                const pinset *ps, Tablecar__V1__Batch *out, budget *b, tc_error *err) {
+  const at_schema *schema = tc_table_schema(t);
+  src *s = malloc((n ? n : 1) * sizeof *s);
+  out->fields = calloc(nc ? nc : 1, sizeof *out->fields);
+  out->columns = calloc(nc ? nc : 1, sizeof *out->columns);
+  if (!s || !out->fields || !out->columns) {
+    free(s);
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  tc_status st = TC_OK;
+  for (size_t c = 0; st == TC_OK && c < nc; c++) {
+    const at_field *f = &schema->fields[cols[c]];
+    for (size_t k = 0; k < n; k++) {
+      const tc_batch_pin *p = &ps->pin[ps->slot[k]];
+      s[k] = (src){&p->batch->columns[cols[c]], rows[k] - p->first_row};
+    }
+    out->n_fields++;
+    if (!(out->fields[c] = tc_field_to_proto(f)))
+      st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    out->n_columns++;
+    if (st == TC_OK)
+      st = gather_array(f, n, s, b, &out->columns[c], err);
+  }
+  free(s);
+  return st;
+}
+
+tc_status tc_gather(tc_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
+                    size_t max_bytes, Tablecar__V1__Batch **out, tc_error *err) {
+  budget b = {.used = 0, .max = max_bytes};
+  Tablecar__V1__Batch *m = malloc(sizeof *m);
+  if (!m)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  tablecar__v1__batch__init(m);
+  m->num_rows = (int64_t)n;
+  tc_status st = TC_OK;
+  if (!(m->table = strdup(tc_table_name(t))) || !(m->version = strdup(tc_table_version(t))))
+    st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  uint8_t *ids = st == TC_OK ? take(&b, n * sizeof(int64_t), err) : NULL;
+  if (ids) {
+    memcpy(ids, rows, n * sizeof(int64_t));
+    m->row_ids.data = ids;
+    m->row_ids.len = n * sizeof(int64_t);
+  } else if (st == TC_OK) {
+    st = err->code;
+  }
+  pinset ps = {0};
+  if (st == TC_OK)
+    st = pinset_build(t, rows, n, &ps, err);
+  if (st == TC_OK)
+    st = gather_columns(t, rows, n, cols, nc, &ps, m, &b, err);
+  pinset_release(t, &ps);
+  if (st == TC_OK && protobuf_c_message_get_packed_size(&m->base) > max_bytes)
+    st = too_big(err, &b);
+  if (st != TC_OK) {
+    tc_batch_msg_free(m);
+    return st;
+  }
+  *out = m;
+  return TC_OK;
+}
+
+void tc_batch_msg_free(Tablecar__V1__Batch *b) {
+  if (b)
+    protobuf_c_message_free_unpacked(&b->base, NULL);
+}
+
+static int hashable(const at_field *f) {
+  return value_width(f) >= 0 || f->type == AT_UTF8 || f->type == AT_BINARY || f->type == AT_LARGE_UTF8 ||
+         f->type == AT_LARGE_BINARY;
+}
+
+/* Hash of one value: a presence byte, then the value's bytes (bool: one byte 0 or 1). */
+static uint64_t hash_value(const at_field *f, const at_array *a, int64_t i, uint64_t h) {
+  src s = {a, i};
+  uint8_t present = (uint8_t)is_valid(&s);
+  h = tc_fnv1a64(&present, 1, h);
+  if (!present)
+    return h;
+  int64_t w = value_width(f);
+  if (w == 0) {
+    uint8_t bit = (uint8_t)get_bit(a->values, i);
+    return tc_fnv1a64(&bit, 1, h);
+  }
+  if (w > 0)
+    return tc_fnv1a64(a->values + i * w, (size_t)w, h);
+  int large = is_large(f->type);
+  int64_t start = offset_at(a, large, i), end = offset_at(a, large, i + 1);
+  return tc_fnv1a64(a->values + start, (size_t)(end - start), h);
+}
+
+tc_status tc_row_hashes(tc_table *t, const size_t *cols, size_t nc, uint64_t *out, tc_error *err) {
+  const at_schema *schema = tc_table_schema(t);
+  for (size_t c = 0; c < nc; c++)
+    if (!hashable(&schema->fields[cols[c]]))
+      return tc_error_set(err, TC_INVALID_ARGUMENT,
+                          "column '%s' cannot be hashed for a split: use numbers, strings or binaries",
+                          schema->fields[cols[c]].name);
+  for (int64_t bi = 0; bi < tc_table_num_batches(t); bi++) {
+    tc_batch_pin p;
+    if (tc_table_pin(t, bi, &p, err) != TC_OK)
+      return err->code;
+    for (int64_t r = p.first_row; r < p.end_row; r++) {
+      uint64_t h = TC_FNV64_OFFSET;
+      for (size_t c = 0; c < nc; c++)
+        h = hash_value(&schema->fields[cols[c]], &p.batch->columns[cols[c]], r - p.first_row, h);
+      out[r] = tc_mix64(h);
+    }
+    tc_table_unpin(t, &p);
+  }
+  return TC_OK;
+}

@@ -1,0 +1,175 @@
+/* main.c: tablecar-server. The main thread runs a libuv loop that owns process life: signals, the drain
+ * deadline, the periodic rescan of the data dir (run on libuv's thread pool, so a slow scan never delays a
+ * signal), and the wake-up when the gRPC server has stopped. Calls are served by service.c's threads. */
+#include <grpc/grpc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "cache.h"
+#include "catalog.h"
+#include "config.h"
+#include "log.h"
+#include "perms.h"
+#include "service.h"
+
+typedef struct app {
+  tc_config cfg;
+  uv_loop_t *loop;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t drain_timer, rescan_timer;
+  uv_async_t stopped;
+  uv_work_t rescan_work;
+  int rescanning;
+  tc_cache *cache;
+  tc_catalog *catalog;
+  tc_perms *perms;
+  tc_server *server;
+} app;
+
+static const char *env(const char *name) {
+  return getenv(name);
+}
+
+static void on_drain_deadline(uv_timer_t *t) {
+  app *a = t->data;
+  tc_log(TC_WARN, "drain_deadline", TC_S("action", "cancelling calls still in flight"), NULL);
+  tc_server_cancel_all(a->server);
+}
+
+static void on_signal(uv_signal_t *sig, int signum) {
+  app *a = sig->data;
+  if (uv_is_active((uv_handle_t *)&a->drain_timer)) {
+    tc_log(TC_WARN, "second_signal", TC_S("action", "cancelling calls"), NULL);
+    tc_server_cancel_all(a->server);
+    return;
+  }
+  tc_log(TC_INFO, "draining", TC_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"),
+         TC_I("drain_ms", (long long)(a->cfg.drain_seconds * 1000)), NULL);
+  uv_timer_stop(&a->rescan_timer);
+  uv_timer_start(&a->drain_timer, on_drain_deadline, (uint64_t)(a->cfg.drain_seconds * 1000), 0);
+  tc_server_drain(a->server);
+}
+
+/* From a server thread: the last call has finished. */
+static void server_stopped(void *arg) {
+  app *a = arg;
+  uv_async_send(&a->stopped);
+}
+
+static void on_stopped(uv_async_t *h) {
+  app *a = h->data;
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->drain_timer, NULL);
+  uv_close((uv_handle_t *)&a->rescan_timer, NULL);
+  uv_close((uv_handle_t *)&a->stopped, NULL);
+}
+
+static void rescan(uv_work_t *w) {
+  app *a = w->data;
+  tc_catalog_refresh(a->catalog);
+}
+
+static void rescan_done(uv_work_t *w, int status) {
+  app *a = w->data;
+  a->rescanning = 0;
+}
+
+static void on_rescan(uv_timer_t *t) {
+  app *a = t->data;
+  if (a->rescanning)
+    return;
+  a->rescanning = 1;
+  a->rescan_work.data = a;
+  uv_queue_work(a->loop, &a->rescan_work, rescan, rescan_done);
+}
+
+static int check_dirs(const tc_config *c) {
+  struct stat st;
+  if (stat(c->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "tablecar-server: --data-dir %s is not a directory\n", c->data_dir);
+    return -1;
+  }
+  if (c->state_dir && (mkdir(c->state_dir, 0755) != 0 && (stat(c->state_dir, &st) != 0 || !S_ISDIR(st.st_mode)))) {
+    fprintf(stderr, "tablecar-server: --state-dir %s is not a directory and cannot be made\n", c->state_dir);
+    return -1;
+  }
+  return 0;
+}
+
+static int start_server(app *a) {
+  tc_server_options o = {
+      .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes},
+      .listen = a->cfg.listen,
+      .n_listen = a->cfg.n_listen,
+      .threads = a->cfg.threads,
+      .max_request_bytes = a->cfg.max_request_bytes,
+      .on_stopped = server_stopped,
+      .arg = a,
+  };
+  char err[512];
+  if (!(a->server = tc_server_start(&o, err, sizeof err))) {
+    tc_log(TC_ERROR, "listen_failed", TC_S("error", err), NULL);
+    return -1;
+  }
+  for (size_t i = 0; i < a->cfg.n_listen; i++)
+    tc_log(TC_INFO, "listening", TC_S("addr", a->cfg.listen[i]), NULL);
+  return 0;
+}
+
+static void setup_loop(app *a) {
+  a->loop = uv_default_loop();
+  uv_signal_init(a->loop, &a->sigterm);
+  uv_signal_init(a->loop, &a->sigint);
+  uv_timer_init(a->loop, &a->drain_timer);
+  uv_timer_init(a->loop, &a->rescan_timer);
+  uv_async_init(a->loop, &a->stopped, on_stopped);
+  a->sigterm.data = a->sigint.data = a->drain_timer.data = a->rescan_timer.data = a->stopped.data = a;
+  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  uint64_t every = (uint64_t)(a->cfg.rescan_seconds * 1000);
+  if (every > 0)
+    uv_timer_start(&a->rescan_timer, on_rescan, every, every);
+}
+
+int main(int argc, char **argv) {
+  app a = {0};
+  char err[512];
+  int rc = tc_config_parse(&a.cfg, argc, argv, env, err, sizeof err, stdout);
+  if (rc != TC_CONFIG_OK) {
+    if (rc == TC_CONFIG_ERROR)
+      fprintf(stderr, "tablecar-server: %s\n", err);
+    return rc == TC_CONFIG_EXIT ? 0 : 2;
+  }
+  tc_log_set_level(a.cfg.log_level);
+  if (check_dirs(&a.cfg) != 0)
+    return 2;
+  grpc_init();
+  a.cache = tc_cache_new(a.cfg.cache_bytes);
+  a.catalog = tc_catalog_new(a.cfg.data_dir, a.cache);
+  a.perms = tc_perms_new(a.cfg.state_dir, a.catalog);
+  tc_catalog_refresh(a.catalog);
+  setup_loop(&a);
+  tc_log(TC_INFO, "starting", TC_S("data_dir", a.cfg.data_dir), TC_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""),
+         TC_I("cache_bytes", a.cfg.cache_bytes), TC_I("max_message_bytes", a.cfg.max_message_bytes),
+         TC_I("threads", a.cfg.threads), NULL);
+  rc = start_server(&a);
+  if (rc == 0) {
+    uv_run(a.loop, UV_RUN_DEFAULT);
+    tc_server_free(a.server);
+    tc_log(TC_INFO, "stopped", NULL);
+  } else {
+    on_stopped(&a.stopped);
+    uv_run(a.loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(a.loop);
+  tc_perms_free(a.perms);
+  tc_catalog_free(a.catalog);
+  tc_cache_free(a.cache);
+  grpc_shutdown_blocking();
+  tc_config_free(&a.cfg);
+  return rc == 0 ? 0 : 1;
+}

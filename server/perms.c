@@ -1,0 +1,399 @@
+/* perms.c: see perms.h. A mutex guards the list of entries; building a permutation (a shuffle of every
+ * row, perhaps hashing columns) happens outside it. */
+#include "perms.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gather.h"
+#include "hash.h"
+#include "log.h"
+#include "names.h"
+
+struct tc_perm_entry {
+  atomic_int refs;
+  char id[TC_PERM_ID_LEN + 1];
+  tc_table *table;
+  tc_perm *perm;
+  Tablecar__V1__CreatePermutationRequest *spec;  /* as unpacked from the request's packed bytes */
+  size_t n_splits;
+  char **split_names;
+};
+
+struct tc_perms {
+  char *dir;  /* STATE_DIR/permutations, or NULL */
+  tc_catalog *catalog;
+  pthread_mutex_t lock;
+  tc_perm_entry **v;
+  size_t n, cap;
+};
+
+tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog) {
+  tc_perms *p = calloc(1, sizeof *p);
+  if (!p)
+    return NULL;
+  p->catalog = catalog;
+  pthread_mutex_init(&p->lock, NULL);
+  if (state_dir) {
+    size_t n = strlen(state_dir) + sizeof "/permutations";
+    if ((p->dir = malloc(n)) != NULL) {
+      snprintf(p->dir, n, "%s/permutations", state_dir);
+      if (mkdir(p->dir, 0755) != 0 && errno != EEXIST)
+        tc_log(TC_WARN, "state_dir_unwritable", TC_S("dir", p->dir), TC_S("error", strerror(errno)), NULL);
+    }
+  }
+  return p;
+}
+
+static void entry_free(tc_perm_entry *e) {
+  tc_table_unref(e->table);
+  tc_perm_free(e->perm);
+  if (e->spec)
+    protobuf_c_message_free_unpacked(&e->spec->base, NULL);
+  for (size_t i = 0; e->split_names && i < e->n_splits; i++)
+    free(e->split_names[i]);
+  free(e->split_names);
+  free(e);
+}
+
+void tc_perm_entry_unref(tc_perm_entry *e) {
+  if (e && atomic_fetch_sub(&e->refs, 1) == 1)
+    entry_free(e);
+}
+
+void tc_perms_free(tc_perms *p) {
+  if (!p)
+    return;
+  for (size_t i = 0; i < p->n; i++)
+    tc_perm_entry_unref(p->v[i]);
+  free(p->v);
+  free(p->dir);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+}
+
+/* The entry with ID, referenced, or NULL. */
+static tc_perm_entry *lookup(tc_perms *p, const char *id) {
+  tc_perm_entry *found = NULL;
+  pthread_mutex_lock(&p->lock);
+  for (size_t i = 0; i < p->n && !found; i++)
+    if (strcmp(p->v[i]->id, id) == 0)
+      atomic_fetch_add(&(found = p->v[i])->refs, 1);
+  pthread_mutex_unlock(&p->lock);
+  return found;
+}
+
+/* Adds E (whose reference the caller keeps) unless another thread added the same id first; returns the
+ * entry to use, referenced. */
+static tc_perm_entry *insert(tc_perms *p, tc_perm_entry *e) {
+  pthread_mutex_lock(&p->lock);
+  for (size_t i = 0; i < p->n; i++)
+    if (strcmp(p->v[i]->id, e->id) == 0) {
+      tc_perm_entry *other = p->v[i];
+      atomic_fetch_add(&other->refs, 1);
+      pthread_mutex_unlock(&p->lock);
+      tc_perm_entry_unref(e);
+      return other;
+    }
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 16;
+    tc_perm_entry **v = realloc(p->v, cap * sizeof *v);
+    if (!v) {
+      pthread_mutex_unlock(&p->lock);
+      return e;  /* served, just not remembered */
+    }
+    p->v = v;
+    p->cap = cap;
+  }
+  atomic_fetch_add(&e->refs, 1);
+  p->v[p->n++] = e;
+  pthread_mutex_unlock(&p->lock);
+  return e;
+}
+
+static void make_id(const char *table, const char *version, const uint8_t *spec, size_t len,
+                    char id[TC_PERM_ID_LEN + 1]) {
+  uint64_t a = tc_fnv1a64(table, strlen(table) + 1, TC_FNV64_OFFSET);
+  a = tc_fnv1a64(version, strlen(version) + 1, a);
+  uint64_t b = tc_fnv1a64(spec, len, a ^ 0x5bd1e995u);
+  a = tc_fnv1a64(spec, len, a);
+  snprintf(id, TC_PERM_ID_LEN + 1, "%016" PRIx64 "%016" PRIx64, tc_mix64(a), tc_mix64(b ^ a));
+}
+
+/* The spec of REQ in the form tc_perm_build takes (pointing into REQ). */
+static void spec_of(const Tablecar__V1__CreatePermutationRequest *r, tc_perm_spec *s) {
+  *s = (tc_perm_spec){0};
+  if (r->shuffle) {
+    s->shuffle = 1;
+    s->shuffle_seed = r->shuffle->seed;
+    s->clump_size = r->shuffle->clump_size;
+  }
+  switch (r->split_case) {
+  case TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_RANDOM:
+    s->split = TC_SPLIT_RANDOM;
+    s->ratios = r->random->ratios, s->n_ratios = r->random->n_ratios;
+    s->counts = r->random->counts, s->n_counts = r->random->n_counts;
+    s->fixed = r->random->fixed;
+    s->split_seed = r->random->seed;
+    break;
+  case TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_SEQUENTIAL:
+    s->split = TC_SPLIT_SEQUENTIAL;
+    s->ratios = r->sequential->ratios, s->n_ratios = r->sequential->n_ratios;
+    s->counts = r->sequential->counts, s->n_counts = r->sequential->n_counts;
+    s->fixed = r->sequential->fixed;
+    break;
+  case TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH:
+    s->split = TC_SPLIT_HASH;
+    s->weights = r->hash->weights, s->n_weights = r->hash->n_weights;
+    break;
+  default:
+    s->split = TC_SPLIT_NONE;
+  }
+}
+
+static tc_status name_splits(tc_perm_entry *e, tc_error *err) {
+  const Tablecar__V1__CreatePermutationRequest *r = e->spec;
+  e->n_splits = tc_perm_num_splits(e->perm);
+  if (r->n_split_names && r->n_split_names != e->n_splits)
+    return tc_error_set(err, TC_INVALID_ARGUMENT, "%zu split names for %zu splits", r->n_split_names,
+                        e->n_splits);
+  if (!(e->split_names = calloc(e->n_splits, sizeof *e->split_names)))
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t i = 0; i < e->n_splits; i++) {
+    char idx[24];
+    snprintf(idx, sizeof idx, "%zu", i);
+    const char *name = r->n_split_names ? r->split_names[i] : idx;
+    if (tc_name_check_plain("split", name, err) != TC_OK)
+      return err->code;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(e->split_names[j], name) == 0)
+        return tc_error_set(err, TC_INVALID_ARGUMENT, "split name '%.200s' is used twice", name);
+    if (!(e->split_names[i] = strdup(name)))
+      return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  return TC_OK;
+}
+
+/* Row hashes over the hash split's columns, NULL for other splits. */
+static tc_status hashes_for(tc_table *t, const Tablecar__V1__CreatePermutationRequest *r, uint64_t **out,
+                            tc_error *err) {
+  *out = NULL;
+  if (r->split_case != TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH)
+    return TC_OK;
+  if (r->hash->n_columns == 0)
+    return tc_error_set(err, TC_INVALID_ARGUMENT, "a hash split needs at least one column");
+  size_t *cols, nc;
+  if (tc_select_columns(tc_table_schema(t), r->hash->columns, r->hash->n_columns, &cols, &nc, err) != TC_OK)
+    return err->code;
+  int64_t n = tc_table_num_rows(t);
+  uint64_t *h = malloc((size_t)(n ? n : 1) * sizeof *h);
+  tc_status st = h ? tc_row_hashes(t, cols, nc, h, err)
+                   : tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  free(cols);
+  if (st != TC_OK) {
+    free(h);
+    return st;
+  }
+  *out = h;
+  return TC_OK;
+}
+
+/* Builds the entry for SPEC (owned by the entry from here on) over table T (a reference it takes). */
+static tc_status build_entry(tc_table *t, Tablecar__V1__CreatePermutationRequest *spec, const char *id,
+                             tc_perm_entry **out, tc_error *err) {
+  tc_perm_entry *e = calloc(1, sizeof *e);
+  if (!e) {
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  atomic_init(&e->refs, 1);
+  tc_table_ref(e->table = t);
+  e->spec = spec;
+  memcpy(e->id, id, TC_PERM_ID_LEN + 1);
+  tc_perm_spec ps;
+  spec_of(spec, &ps);
+  uint64_t *hashes;
+  tc_status st = hashes_for(t, spec, &hashes, err);
+  char msg[256];
+  if (st == TC_OK && tc_perm_build(&ps, tc_table_num_rows(t), hashes, &e->perm, msg, sizeof msg) != 0)
+    st = tc_error_set(err, TC_INVALID_ARGUMENT, "%s", msg);
+  free(hashes);
+  if (st == TC_OK)
+    st = name_splits(e, err);
+  if (st != TC_OK) {
+    tc_perm_entry_unref(e);
+    return st;
+  }
+  *out = e;
+  return TC_OK;
+}
+
+/* STATE_DIR/permutations/ID holds "VERSION\n" and the packed spec; written to a temporary file and
+ * renamed, so a crash never leaves half a record. */
+static void persist(tc_perms *p, const char *id, const char *version, const uint8_t *spec, size_t len) {
+  if (!p->dir)
+    return;
+  char path[4096], tmp[4200];
+  snprintf(path, sizeof path, "%s/%s", p->dir, id);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "wb");
+  int ok = f && fprintf(f, "%s\n", version) > 0 && fwrite(spec, 1, len, f) == len;
+  ok = (f && fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    tc_log(TC_WARN, "permutation_not_saved", TC_S("id", id), TC_S("error", strerror(errno)), NULL);
+    unlink(tmp);
+  }
+}
+
+tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
+                          tc_perm_entry **out, tc_error *err) {
+  tc_table *t;
+  if (tc_catalog_get(p->catalog, req->table, &t, err) != TC_OK)
+    return err->code;
+  size_t len = protobuf_c_message_get_packed_size(&req->base);
+  uint8_t *packed = malloc(len ? len : 1);
+  tc_status st = TC_OK;
+  if (!packed) {
+    tc_table_unref(t);
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  protobuf_c_message_pack(&req->base, packed);
+  char id[TC_PERM_ID_LEN + 1];
+  make_id(req->table, tc_table_version(t), packed, len, id);
+  tc_perm_entry *e = lookup(p, id);
+  if (!e) {
+    /* A private copy of the spec: the entry outlives the request. */
+    Tablecar__V1__CreatePermutationRequest *spec =
+        tablecar__v1__create_permutation_request__unpack(NULL, len, packed);
+    st = spec ? build_entry(t, spec, id, &e, err) : tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    if (st == TC_OK) {
+      e = insert(p, e);
+      persist(p, id, tc_table_version(t), packed, len);
+      tc_log(TC_INFO, "permutation_created", TC_S("id", id), TC_S("table", req->table),
+             TC_I("splits", e->n_splits), NULL);
+    }
+  }
+  free(packed);
+  tc_table_unref(t);
+  if (st == TC_OK)
+    *out = e;
+  return st;
+}
+
+/* Rebuilds a permutation saved by an earlier run of the server. */
+static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", p->dir, id);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
+  char version[64] = "";
+  uint8_t *buf = malloc(1 << 20);
+  size_t len = 0;
+  if (!fgets(version, sizeof version, f) || !buf || (len = fread(buf, 1, 1 << 20, f)) == 0 || !feof(f)) {
+    fclose(f);
+    free(buf);
+    return tc_error_set(err, TC_DATA_LOSS, "the saved permutation '%s' is unreadable", id);
+  }
+  fclose(f);
+  version[strcspn(version, "\n")] = '\0';
+  Tablecar__V1__CreatePermutationRequest *spec = tablecar__v1__create_permutation_request__unpack(NULL, len, buf);
+  free(buf);
+  if (!spec)
+    return tc_error_set(err, TC_DATA_LOSS, "the saved permutation '%s' is corrupt", id);
+  tc_table *t = NULL;
+  tc_status st = tc_catalog_get(p->catalog, spec->table, &t, err);
+  if (st == TC_OK && strcmp(tc_table_version(t), version) != 0)
+    st = tc_error_set(err, TC_FAILED_PRECONDITION,
+                      "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create "
+                      "the permutation again", spec->table, id, version, tc_table_version(t));
+  if (st != TC_OK) {
+    protobuf_c_message_free_unpacked(&spec->base, NULL);
+    tc_table_unref(t);
+    return st;
+  }
+  st = build_entry(t, spec, id, out, err);
+  tc_table_unref(t);
+  if (st == TC_OK) {
+    *out = insert(p, *out);
+    tc_log(TC_INFO, "permutation_restored", TC_S("id", id), NULL);
+  }
+  return st;
+}
+
+tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {
+  size_t len = strlen(id);
+  int hex = len == TC_PERM_ID_LEN;
+  for (size_t i = 0; hex && i < len; i++)
+    hex = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+  if (!hex)
+    return tc_error_set(err, TC_INVALID_ARGUMENT, "'%.100s' is not a permutation id (%d hex digits)", id,
+                        TC_PERM_ID_LEN);
+  if ((*out = lookup(p, id)) != NULL)
+    return TC_OK;
+  if (!p->dir)
+    return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
+  return restore(p, id, out, err);
+}
+
+tc_table *tc_perm_entry_table(const tc_perm_entry *e) { return e->table; }
+const tc_perm *tc_perm_entry_perm(const tc_perm_entry *e) { return e->perm; }
+
+tc_status tc_perm_entry_split(const tc_perm_entry *e, const char *name, size_t *split, tc_error *err) {
+  for (size_t i = 0; i < e->n_splits; i++)
+    if (strcmp(e->split_names[i], name) == 0) {
+      *split = i;
+      return TC_OK;
+    }
+  char *end;
+  errno = 0;
+  unsigned long long i = strtoull(name, &end, 10);
+  if (*name >= '0' && *name <= '9' && *end == '\0' && errno == 0 && i < e->n_splits) {
+    *split = (size_t)i;
+    return TC_OK;
+  }
+  return tc_error_set(err, TC_NOT_FOUND, "permutation '%s' has no split '%.200s'", e->id, name);
+}
+
+Tablecar__V1__PermutationInfo *tc_perm_entry_info(const tc_perm_entry *e) {
+  Tablecar__V1__PermutationInfo *info = malloc(sizeof *info);
+  if (!info)
+    return NULL;
+  tablecar__v1__permutation_info__init(info);
+  int ok = (info->id = strdup(e->id)) && (info->table = strdup(tc_table_name(e->table))) &&
+           (info->table_version = strdup(tc_table_version(e->table)));
+  info->num_rows = tc_table_num_rows(e->table);
+  info->splits = calloc(e->n_splits, sizeof *info->splits);
+  ok = ok && info->splits;
+  for (size_t i = 0; ok && i < e->n_splits; i++) {
+    Tablecar__V1__SplitInfo *s = malloc(sizeof *s);
+    if (!s)
+      break;
+    tablecar__v1__split_info__init(s);
+    info->splits[info->n_splits++] = s;
+    s->num_rows = tc_perm_split_len(e->perm, i);
+    ok = (s->name = strdup(e->split_names[i])) != NULL;
+  }
+  ok = ok && info->n_splits == e->n_splits;
+  /* A copy of the spec, so the info can be freed on its own. */
+  size_t len = protobuf_c_message_get_packed_size(&e->spec->base);
+  uint8_t *buf = ok ? malloc(len ? len : 1) : NULL;
+  if (buf) {
+    protobuf_c_message_pack(&e->spec->base, buf);
+    info->spec = tablecar__v1__create_permutation_request__unpack(NULL, len, buf);
+    free(buf);
+  }
+  if (!ok || !info->spec) {
+    protobuf_c_message_free_unpacked(&info->base, NULL);
+    return NULL;
+  }
+  return info;
+}

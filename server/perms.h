@@ -1,0 +1,42 @@
+/* perms.h: the server's permutations by id.
+ *
+ * An id is a hash of (table name, table version, the spec as sent), so the same inputs give the same id in
+ * every process and after a restart. The spec and the table version are kept (and, with a --state-dir,
+ * written to STATE_DIR/permutations/ID) so a permutation can be rebuilt from its id after a restart; it is
+ * refused with FAILED_PRECONDITION once its table has changed.
+ */
+#ifndef TC_PERMS_H
+#define TC_PERMS_H
+
+#include <stddef.h>
+
+#include "catalog.h"
+#include "permutation.h"
+#include "status.h"
+#include "tablecar/v1/tablecar.pb-c.h"
+
+#define TC_PERM_ID_LEN 32
+
+typedef struct tc_perms tc_perms;
+typedef struct tc_perm_entry tc_perm_entry;
+
+/* STATE_DIR may be NULL: permutations then last as long as the process. */
+tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog);
+void tc_perms_free(tc_perms *p);
+
+/* Creates (or finds) the permutation REQ asks for; a reference in *out (tc_perm_entry_unref it). */
+tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
+                          tc_perm_entry **out, tc_error *err);
+/* The permutation ID: INVALID_ARGUMENT for a malformed id, NOT_FOUND, FAILED_PRECONDITION when its table
+ * changed since it was created. */
+tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err);
+void tc_perm_entry_unref(tc_perm_entry *e);
+
+tc_table *tc_perm_entry_table(const tc_perm_entry *e);
+const tc_perm *tc_perm_entry_perm(const tc_perm_entry *e);
+/* The split named NAME, or given by its decimal index. NOT_FOUND otherwise. */
+tc_status tc_perm_entry_split(const tc_perm_entry *e, const char *name, size_t *split, tc_error *err);
+/* A new PermutationInfo (free with protobuf_c_message_free_unpacked), NULL when out of memory. */
+Tablecar__V1__PermutationInfo *tc_perm_entry_info(const tc_perm_entry *e);
+
+#endif

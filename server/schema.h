@@ -1,0 +1,15 @@
+/* schema.h: the reader's schema (arrow_file.h) as tablecar.v1 messages. */
+#ifndef TC_SCHEMA_H
+#define TC_SCHEMA_H
+
+#include "arrow_file.h"
+#include "tablecar/v1/tablecar.pb-c.h"
+
+/* New messages, freed with protobuf_c_message_free_unpacked(msg, NULL); NULL when out of memory. */
+Tablecar__V1__Field *tc_field_to_proto(const at_field *f);
+Tablecar__V1__Schema *tc_schema_to_proto(const at_schema *s);
+
+/* Index of the field named NAME, or -1. */
+int tc_schema_find(const at_schema *s, const char *name);
+
+#endif

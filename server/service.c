@@ -1,0 +1,547 @@
+/* service.c: see service.h.
+ *
+ * A call's life: NEW (grpc_server_request_call completed) -> RECV (the request message) -> one of
+ *   unary:  FINISH (initial metadata + response + status in one batch);
+ *   stream: SEND, SEND, ... then FINISH; each batch is produced only when the previous one was taken by
+ *           the transport, which is the flow control: a slow reader is never buried;
+ *   watch:  SEND on every health change, FINISH when the server drains.
+ * Besides, a RECV_CLOSE_ON_SERVER op tells when the client went away. A call holds two references, one
+ * for its op chain and one for that close op, and is freed when both are gone.
+ */
+#include "service.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "log.h"
+#include "tablecar/v1/tablecar.pb-c.h"
+
+enum kind { K_UNARY, K_STREAM, K_CHECK, K_WATCH };
+
+typedef struct method {
+  const char *path;
+  enum kind kind;
+  const ProtobufCMessageDescriptor *request;
+  tc_unary_fn unary;
+} method;
+
+static const method methods[] = {
+    {"/tablecar.v1.Tablecar/ListTables", K_UNARY, &tablecar__v1__list_tables_request__descriptor,
+     tc_h_list_tables},
+    {"/tablecar.v1.Tablecar/DescribeTable", K_UNARY, &tablecar__v1__describe_table_request__descriptor,
+     tc_h_describe_table},
+    {"/tablecar.v1.Tablecar/TakeRows", K_UNARY, &tablecar__v1__take_rows_request__descriptor, tc_h_take_rows},
+    {"/tablecar.v1.Tablecar/CreatePermutation", K_UNARY,
+     &tablecar__v1__create_permutation_request__descriptor, tc_h_create_permutation},
+    {"/tablecar.v1.Tablecar/DescribePermutation", K_UNARY,
+     &tablecar__v1__describe_permutation_request__descriptor, tc_h_describe_permutation},
+    {"/tablecar.v1.Tablecar/ReadBatch", K_UNARY, &tablecar__v1__read_batch_request__descriptor,
+     tc_h_read_batch},
+    {"/tablecar.v1.Tablecar/StreamBatches", K_STREAM, &tablecar__v1__stream_batches_request__descriptor, NULL},
+    {"/grpc.health.v1.Health/Check", K_CHECK, &grpc__health__v1__health_check_request__descriptor, NULL},
+    {"/grpc.health.v1.Health/Watch", K_WATCH, &grpc__health__v1__health_check_request__descriptor, NULL},
+};
+
+enum op { OP_NEW, OP_RECV, OP_SEND, OP_FINISH, OP_CLOSE, OP_SHUTDOWN };
+
+typedef struct call call;
+
+typedef struct tag {
+  call *c;
+  enum op op;
+} tag;
+
+struct call {
+  tc_server *srv;
+  grpc_call *call;
+  grpc_call_details details;
+  grpc_metadata_array md;
+  tag t_new, t_recv, t_send, t_finish, t_close;
+  atomic_int refs;
+  const method *m;
+  grpc_byte_buffer *recv, *send;
+  int cancelled;          /* set by RECV_CLOSE_ON_SERVER */
+  int sent_initial;
+  grpc_slice status_text;
+  int has_status_text;
+  tc_stream *stream;
+  /* Watch: guarded by srv->watch_lock. */
+  int watching, sending, closed;
+  int last_sent;          /* the status last sent, -1 before the first */
+  call *wnext, *wprev;
+};
+
+struct tc_server {
+  grpc_server *server;
+  grpc_completion_queue *cq;
+  tc_ctx ctx;
+  int n_threads;
+  pthread_t *threads;
+  tag t_shutdown;
+  atomic_int draining;
+  pthread_mutex_t watch_lock;
+  int serving;            /* a HealthCheckResponse status; guarded by watch_lock */
+  call *watchers;
+  void (*on_stopped)(void *);
+  void *arg;
+};
+
+/* ---- calls ------------------------------------------------------------------------------------------ */
+
+static void request_next(tc_server *s);
+
+static void call_unref(call *c) {
+  if (atomic_fetch_sub(&c->refs, 1) != 1)
+    return;
+  if (c->call)
+    grpc_call_unref(c->call);
+  grpc_call_details_destroy(&c->details);
+  grpc_metadata_array_destroy(&c->md);
+  if (c->recv)
+    grpc_byte_buffer_destroy(c->recv);
+  if (c->send)
+    grpc_byte_buffer_destroy(c->send);
+  if (c->has_status_text)
+    grpc_slice_unref(c->status_text);
+  tc_h_stream_close(c->stream);
+  free(c);
+}
+
+static void start(call *c, const grpc_op *ops, size_t n, tag *t) {
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, t, NULL);
+  if (e != GRPC_CALL_OK) {
+    /* Only a programming error gets here; dropping the op chain's reference cancels the call. */
+    tc_log(TC_ERROR, "grpc_start_batch_failed", TC_I("code", e), NULL);
+    call_unref(c);
+  }
+}
+
+/* The message packed into a byte buffer that owns the bytes (no second copy). */
+static grpc_byte_buffer *pack(const ProtobufCMessage *m) {
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf)
+    return NULL;
+  protobuf_c_message_pack(m, buf);
+  grpc_slice slice = grpc_slice_new(buf, len, free);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
+}
+
+/* Adds the initial metadata op the first time a call sends anything. */
+static size_t add_initial(call *c, grpc_op *ops) {
+  if (c->sent_initial)
+    return 0;
+  c->sent_initial = 1;
+  memset(ops, 0, sizeof *ops);
+  ops->op = GRPC_OP_SEND_INITIAL_METADATA;
+  return 1;
+}
+
+/* Ends the call with STATUS, after RESPONSE when there is one (ownership of RESPONSE stays here). */
+static void finish(call *c, tc_status status, const char *text, const ProtobufCMessage *response) {
+  grpc_op ops[3];
+  size_t n = add_initial(c, ops);
+  if (response && status == TC_OK) {
+    if (!(c->send = pack(response))) {
+      status = TC_RESOURCE_EXHAUSTED;
+      text = "out of memory";
+    } else {
+      memset(&ops[n], 0, sizeof ops[n]);
+      ops[n].op = GRPC_OP_SEND_MESSAGE;
+      ops[n++].data.send_message.send_message = c->send;
+    }
+  }
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.status = (grpc_status_code)status;
+  if (text && *text) {
+    c->status_text = grpc_slice_from_copied_string(text);
+    c->has_status_text = 1;
+    ops[n].data.send_status_from_server.status_details = &c->status_text;
+  }
+  n++;
+  if (status != TC_OK)
+    tc_log(TC_DEBUG, "call_failed", TC_S("method", c->m ? c->m->path : "?"), TC_I("status", status),
+           TC_S("message", text ? text : ""), NULL);
+  start(c, ops, n, &c->t_finish);
+}
+
+/* Sends one message of a stream; the SEND completion asks for the next. */
+static void send_message(call *c, const ProtobufCMessage *m) {
+  if (c->send) {
+    grpc_byte_buffer_destroy(c->send);
+    c->send = NULL;
+  }
+  if (!(c->send = pack(m))) {
+    finish(c, TC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    return;
+  }
+  grpc_op ops[2];
+  size_t n = add_initial(c, ops);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n++].data.send_message.send_message = c->send;
+  start(c, ops, n, &c->t_send);
+}
+
+/* ---- StreamBatches ---------------------------------------------------------------------------------- */
+
+static void stream_next(call *c) {
+  ProtobufCMessage *batch;
+  tc_error err = {0};
+  if (tc_h_stream_next(c->stream, &batch, &err) != TC_OK) {
+    finish(c, err.code, err.msg, NULL);
+  } else if (!batch) {
+    finish(c, TC_OK, NULL, NULL);
+  } else {
+    send_message(c, batch);
+    protobuf_c_message_free_unpacked(batch, NULL);
+  }
+}
+
+/* ---- grpc.health.v1 --------------------------------------------------------------------------------- */
+
+static int health_of(tc_server *s, const char *service) {
+  if (*service && strcmp(service, "tablecar.v1.Tablecar") != 0)
+    return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+  pthread_mutex_lock(&s->watch_lock);
+  int st = s->serving;
+  pthread_mutex_unlock(&s->watch_lock);
+  return st;
+}
+
+static void check(call *c, const Grpc__Health__V1__HealthCheckRequest *req) {
+  int st = health_of(c->srv, req->service);
+  if (st == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
+    finish(c, TC_NOT_FOUND, "unknown service", NULL);
+    return;
+  }
+  Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+  r.status = st;
+  finish(c, TC_OK, NULL, &r.base);
+}
+
+static void watch_unlink(tc_server *s, call *c) {
+  if (c->wprev)
+    c->wprev->wnext = c->wnext;
+  else
+    s->watchers = c->wnext;
+  if (c->wnext)
+    c->wnext->wprev = c->wprev;
+  c->watching = 0;
+}
+
+/* Brings one idle watcher up to date: sends the current status if it differs from the last one sent, and
+ * once the server drains and NOT_SERVING went out, ends the stream. Called with watch_lock held. */
+static void watch_kick(call *c) {
+  tc_server *s = c->srv;
+  if (c->sending || !c->watching)
+    return;
+  int st = s->serving;
+  if (st != c->last_sent) {
+    Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    r.status = st;
+    c->last_sent = st;
+    c->sending = 1;
+    send_message(c, &r.base);
+  } else if (atomic_load(&s->draining)) {
+    watch_unlink(s, c);
+    finish(c, TC_UNAVAILABLE, "the server is shutting down", NULL);
+  }
+}
+
+static void watch_start(call *c, const Grpc__Health__V1__HealthCheckRequest *req) {
+  tc_server *s = c->srv;
+  if (*req->service && strcmp(req->service, "tablecar.v1.Tablecar") != 0) {
+    /* As the health protocol says: an unknown service is reported, not refused, and may appear later. */
+    Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+    finish(c, TC_OK, NULL, &r.base);
+    return;
+  }
+  pthread_mutex_lock(&s->watch_lock);
+  c->watching = 1;
+  c->last_sent = -1;
+  c->wnext = s->watchers;
+  if (s->watchers)
+    s->watchers->wprev = c;
+  s->watchers = c;
+  watch_kick(c);
+  pthread_mutex_unlock(&s->watch_lock);
+}
+
+/* A watcher's SEND completed: send what changed since, or go idle; drop it if the client left. */
+static void watch_sent(call *c, int ok) {
+  tc_server *s = c->srv;
+  pthread_mutex_lock(&s->watch_lock);
+  c->sending = 0;
+  if (!ok || c->closed) {
+    if (c->watching)
+      watch_unlink(s, c);
+    pthread_mutex_unlock(&s->watch_lock);
+    call_unref(c);
+    return;
+  }
+  watch_kick(c);
+  pthread_mutex_unlock(&s->watch_lock);
+}
+
+static void set_serving(tc_server *s, int status) {
+  pthread_mutex_lock(&s->watch_lock);
+  s->serving = status;
+  for (call *c = s->watchers, *next; c; c = next) {
+    next = c->wnext;
+    watch_kick(c);
+  }
+  pthread_mutex_unlock(&s->watch_lock);
+}
+
+/* ---- dispatch --------------------------------------------------------------------------------------- */
+
+static const method *find_method(grpc_slice path) {
+  for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+    if (grpc_slice_str_cmp(path, methods[i].path) == 0)
+      return &methods[i];
+  return NULL;
+}
+
+static ProtobufCMessage *unpack_request(call *c) {
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, c->recv))
+    return NULL;
+  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  ProtobufCMessage *m =
+      protobuf_c_message_unpack(c->m->request, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+  grpc_slice_unref(all);
+  return m;
+}
+
+static void run(call *c, ProtobufCMessage *req) {
+  tc_error err = {0};
+  switch (c->m->kind) {
+  case K_UNARY: {
+    ProtobufCMessage *resp = NULL;
+    tc_status st = c->m->unary(&c->srv->ctx, req, &resp, &err);
+    finish(c, st, err.msg, resp);
+    if (resp)
+      protobuf_c_message_free_unpacked(resp, NULL);
+    break;
+  }
+  case K_STREAM:
+    if (tc_h_stream_open(&c->srv->ctx, req, &c->stream, &err) != TC_OK)
+      finish(c, err.code, err.msg, NULL);
+    else
+      stream_next(c);
+    break;
+  case K_CHECK:
+    check(c, (const void *)req);
+    break;
+  case K_WATCH:
+    watch_start(c, (const void *)req);
+    break;
+  }
+}
+
+static void on_recv(call *c, int ok) {
+  if (!ok) {
+    call_unref(c);
+    return;
+  }
+  if (!c->recv) {
+    finish(c, TC_INVALID_ARGUMENT, "the call carried no request message", NULL);
+    return;
+  }
+  ProtobufCMessage *req = unpack_request(c);
+  if (!req) {
+    finish(c, TC_INVALID_ARGUMENT, "the request message is not a valid protobuf of the method's type", NULL);
+    return;
+  }
+  run(c, req);
+  protobuf_c_message_free_unpacked(req, NULL);
+}
+
+static void on_new(call *c, int ok) {
+  tc_server *s = c->srv;
+  if (!ok) {  /* the server is shutting down */
+    call_unref(c);
+    return;
+  }
+  if (!atomic_load(&s->draining))
+    request_next(s);
+  atomic_store(&c->refs, 2);
+  grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
+  close.data.recv_close_on_server.cancelled = &c->cancelled;
+  start(c, &close, 1, &c->t_close);
+  c->m = find_method(c->details.method);
+  if (!c->m) {
+    finish(c, TC_UNIMPLEMENTED, "unknown method", NULL);
+    return;
+  }
+  grpc_op recv = {.op = GRPC_OP_RECV_MESSAGE};
+  recv.data.recv_message.recv_message = &c->recv;
+  start(c, &recv, 1, &c->t_recv);
+}
+
+static void on_close(call *c) {
+  if (c->m && c->m->kind == K_WATCH) {
+    tc_server *s = c->srv;
+    pthread_mutex_lock(&s->watch_lock);
+    c->closed = 1;
+    int idle = c->watching && !c->sending;
+    if (idle)
+      watch_unlink(s, c);
+    pthread_mutex_unlock(&s->watch_lock);
+    if (idle)
+      call_unref(c);  /* the op chain's reference: no op of it is pending */
+  }
+  call_unref(c);
+}
+
+static void on_send(call *c, int ok) {
+  if (c->m->kind == K_WATCH) {
+    watch_sent(c, ok);
+  } else if (!ok) {
+    call_unref(c);  /* the client went away mid-stream */
+  } else {
+    stream_next(c);
+  }
+}
+
+static void dispatch(tag *t, int ok) {
+  switch (t->op) {
+  case OP_NEW: on_new(t->c, ok); break;
+  case OP_RECV: on_recv(t->c, ok); break;
+  case OP_SEND: on_send(t->c, ok); break;
+  case OP_FINISH: call_unref(t->c); break;
+  case OP_CLOSE: on_close(t->c); break;
+  case OP_SHUTDOWN: break;
+  }
+}
+
+static void request_next(tc_server *s) {
+  call *c = calloc(1, sizeof *c);
+  if (!c) {
+    tc_log(TC_ERROR, "out_of_memory", TC_S("where", "request_next"), NULL);
+    return;
+  }
+  c->srv = s;
+  atomic_init(&c->refs, 1);
+  grpc_call_details_init(&c->details);
+  grpc_metadata_array_init(&c->md);
+  c->t_new = (tag){c, OP_NEW};
+  c->t_recv = (tag){c, OP_RECV};
+  c->t_send = (tag){c, OP_SEND};
+  c->t_finish = (tag){c, OP_FINISH};
+  c->t_close = (tag){c, OP_CLOSE};
+  grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq, &c->t_new);
+  if (e != GRPC_CALL_OK) {
+    call_unref(c);
+  }
+}
+
+/* ---- threads and lifecycle -------------------------------------------------------------------------- */
+
+static void *cq_thread(void *arg) {
+  tc_server *s = arg;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type == GRPC_QUEUE_SHUTDOWN)
+      return NULL;
+    if (ev.type != GRPC_OP_COMPLETE)
+      continue;
+    tag *t = ev.tag;
+    if (t->op == OP_SHUTDOWN) {
+      grpc_completion_queue_shutdown(s->cq);
+      if (s->on_stopped)
+        s->on_stopped(s->arg);
+      continue;
+    }
+    dispatch(t, ev.success);
+  }
+}
+
+static void server_args(const tc_server_options *o, grpc_arg a[2], grpc_channel_args *args) {
+  static char max_send[] = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max_recv[] = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  size_t send_limit = o->ctx.max_message_bytes + (1 << 20);  /* the batch limit is checked by gather */
+  a[0] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_send,
+                    .value.integer = send_limit > INT32_MAX ? INT32_MAX : (int)send_limit};
+  a[1] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_recv,
+                    .value.integer = o->max_request_bytes > INT32_MAX ? INT32_MAX : (int)o->max_request_bytes};
+  *args = (grpc_channel_args){.num_args = 2, .args = a};
+}
+
+tc_server *tc_server_start(const tc_server_options *o, char *err, size_t errlen) {
+  tc_server *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  s->ctx = o->ctx;
+  s->on_stopped = o->on_stopped;
+  s->arg = o->arg;
+  s->serving = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  s->t_shutdown = (tag){NULL, OP_SHUTDOWN};
+  pthread_mutex_init(&s->watch_lock, NULL);
+  grpc_arg a[2];
+  grpc_channel_args args;
+  server_args(o, a, &args);
+  s->server = grpc_server_create(&args, NULL);
+  s->cq = grpc_completion_queue_create_for_next(NULL);
+  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  for (size_t i = 0; i < o->n_listen; i++)
+    if (!grpc_server_add_http2_port(s->server, o->listen[i], creds)) {
+      snprintf(err, errlen, "cannot listen on %s", o->listen[i]);
+      grpc_server_credentials_release(creds);
+      grpc_server_destroy(s->server);
+      grpc_completion_queue_shutdown(s->cq);
+      grpc_completion_queue_destroy(s->cq);
+      free(s);
+      return NULL;
+    }
+  grpc_server_credentials_release(creds);
+  grpc_server_start(s->server);
+  s->n_threads = o->threads > 0 ? o->threads : 1;
+  s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
+  /* One pending request per thread, so that many calls can arrive at once. */
+  for (int i = 0; i < s->n_threads * 4; i++)
+    request_next(s);
+  for (int i = 0; i < s->n_threads; i++)
+    pthread_create(&s->threads[i], NULL, cq_thread, s);
+  return s;
+}
+
+void tc_server_drain(tc_server *s) {
+  if (atomic_exchange(&s->draining, 1))
+    return;
+  set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
+  grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+}
+
+void tc_server_cancel_all(tc_server *s) {
+  grpc_server_cancel_all_calls(s->server);
+}
+
+void tc_server_free(tc_server *s) {
+  if (!s)
+    return;
+  for (int i = 0; i < s->n_threads; i++)
+    pthread_join(s->threads[i], NULL);
+  free(s->threads);
+  grpc_server_destroy(s->server);
+  grpc_completion_queue_destroy(s->cq);
+  pthread_mutex_destroy(&s->watch_lock);
+  free(s);
+}
