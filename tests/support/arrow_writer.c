@@ -91,21 +91,21 @@ static int bytes_pad8(bytes *b) {
 
 static size_t kv_len(const char *s, size_t len) { return (len || !s) ? len : strlen(s); }
 
-static fb_ref build_metadata(fb_builder *b, const at_kv *meta, size_t n) {
+static fbb_ref build_metadata(fbb_builder *b, const at_kv *meta, size_t n) {
   if (!n)
     return 0;
-  fb_ref *refs = calloc(n, sizeof *refs);
+  fbb_ref *refs = calloc(n, sizeof *refs);
   if (!refs)
     return b->failed = 1, 0;
   for (size_t i = 0; i < n; i++) {
-    fb_ref k = fb_string(b, meta[i].key ? meta[i].key : "", kv_len(meta[i].key, meta[i].key_len));
-    fb_ref v = fb_string(b, meta[i].value ? meta[i].value : "", kv_len(meta[i].value, meta[i].value_len));
-    fb_table_start(b);
-    fb_add_ref(b, 0, k);
-    fb_add_ref(b, 1, v);
-    refs[i] = fb_table_end(b);
+    fbb_ref k = fbb_string(b, meta[i].key ? meta[i].key : "", kv_len(meta[i].key, meta[i].key_len));
+    fbb_ref v = fbb_string(b, meta[i].value ? meta[i].value : "", kv_len(meta[i].value, meta[i].value_len));
+    fbb_table_start(b);
+    fbb_add_ref(b, 0, k);
+    fbb_add_ref(b, 1, v);
+    refs[i] = fbb_table_end(b);
   }
-  fb_ref r = fb_ref_vector(b, refs, n);
+  fbb_ref r = fbb_ref_vector(b, refs, n);
   free(refs);
   return r;
 }
@@ -122,42 +122,42 @@ static int int_bits(at_type t, int *is_signed) {
 
 /* The type-specific table of field F; sets *type_type to its union tag. Returns 0 (and fails B) for a type
  * the writer does not know. */
-static fb_ref build_type(fb_builder *b, const at_field *f, uint8_t *type_type) {
+static fbb_ref build_type(fbb_builder *b, const at_field *f, uint8_t *type_type) {
   static const uint8_t empty_tables[] = {
       [AT_BOOL] = TY_BOOL,         [AT_UTF8] = TY_UTF8,           [AT_LARGE_UTF8] = TY_LARGE_UTF8,
       [AT_BINARY] = TY_BINARY,     [AT_LARGE_BINARY] = TY_LARGE_BINARY, [AT_LIST] = TY_LIST,
       [AT_LARGE_LIST] = TY_LARGE_LIST, [AT_STRUCT] = TY_STRUCT};
   int is_signed = 0, bits = int_bits(f->type, &is_signed);
-  fb_ref tz = 0;
+  fbb_ref tz = 0;
   if (f->type == AT_TIMESTAMP && f->timezone) /* strings must be built before the table */
-    tz = fb_string(b, f->timezone, strlen(f->timezone));
-  fb_table_start(b);
+    tz = fbb_string(b, f->timezone, strlen(f->timezone));
+  fbb_table_start(b);
   if (bits) {
     *type_type = TY_INT;
-    fb_add_i32(b, 0, bits);
-    fb_add_u8(b, 1, (uint8_t)is_signed);
+    fbb_add_i32(b, 0, bits);
+    fbb_add_u8(b, 1, (uint8_t)is_signed);
   } else if (f->type >= AT_FLOAT16 && f->type <= AT_FLOAT64) {
     *type_type = TY_FLOAT;
-    fb_add_i16(b, 0, (int16_t)(f->type - AT_FLOAT16)); /* HALF, SINGLE, DOUBLE */
+    fbb_add_i16(b, 0, (int16_t)(f->type - AT_FLOAT16)); /* HALF, SINGLE, DOUBLE */
   } else if (f->type == AT_DATE32 || f->type == AT_DATE64) {
     *type_type = TY_DATE;
-    fb_add_i16(b, 0, f->type == AT_DATE64); /* DAY = 0, MILLISECOND = 1 (the schema default!) */
+    fbb_add_i16(b, 0, f->type == AT_DATE64); /* DAY = 0, MILLISECOND = 1 (the schema default!) */
   } else if (f->type == AT_TIMESTAMP) {
     *type_type = TY_TIMESTAMP;
-    fb_add_i16(b, 0, (int16_t)f->time_unit);
-    fb_add_ref(b, 1, tz);
+    fbb_add_i16(b, 0, (int16_t)f->time_unit);
+    fbb_add_ref(b, 1, tz);
   } else if (f->type == AT_FIXED_SIZE_BINARY) {
     *type_type = TY_FIXED_SIZE_BINARY;
-    fb_add_i32(b, 0, f->byte_width);
+    fbb_add_i32(b, 0, f->byte_width);
   } else if (f->type == AT_FIXED_SIZE_LIST) {
     *type_type = TY_FIXED_SIZE_LIST;
-    fb_add_i32(b, 0, f->list_size);
+    fbb_add_i32(b, 0, f->list_size);
   } else if (f->type > 0 && (size_t)f->type < sizeof empty_tables && empty_tables[f->type]) {
     *type_type = empty_tables[f->type];
   } else {
     b->failed = 1;
   }
-  return fb_table_end(b);
+  return fbb_table_end(b);
 }
 
 static int type_is_list(at_type t) { return t == AT_LIST || t == AT_LARGE_LIST || t == AT_FIXED_SIZE_LIST; }
@@ -171,54 +171,54 @@ static int field_shape_ok(const at_field *f) {
   return f->n_children == 0;
 }
 
-static fb_ref build_field(fb_builder *b, const at_field *f);
+static fbb_ref build_field(fbb_builder *b, const at_field *f);
 
-static fb_ref build_fields(fb_builder *b, const at_field *fields, size_t n) {
-  fb_ref *refs = calloc(n ? n : 1, sizeof *refs);
+static fbb_ref build_fields(fbb_builder *b, const at_field *fields, size_t n) {
+  fbb_ref *refs = calloc(n ? n : 1, sizeof *refs);
   if (!refs)
     return b->failed = 1, 0;
   for (size_t i = 0; i < n; i++)
     refs[i] = build_field(b, &fields[i]);
-  fb_ref r = fb_ref_vector(b, refs, n);
+  fbb_ref r = fbb_ref_vector(b, refs, n);
   free(refs);
   return r;
 }
 
-static fb_ref build_field(fb_builder *b, const at_field *f) {
+static fbb_ref build_field(fbb_builder *b, const at_field *f) {
   if (!field_shape_ok(f))
     return b->failed = 1, 0;
-  fb_ref children = build_fields(b, f->children, f->n_children); /* always present, even empty */
-  fb_ref meta = build_metadata(b, f->meta, f->n_meta);
-  fb_ref name = f->name ? fb_string(b, f->name, strlen(f->name)) : 0;
+  fbb_ref children = build_fields(b, f->children, f->n_children); /* always present, even empty */
+  fbb_ref meta = build_metadata(b, f->meta, f->n_meta);
+  fbb_ref name = f->name ? fbb_string(b, f->name, strlen(f->name)) : 0;
   uint8_t type_type = 0;
-  fb_ref type = build_type(b, f, &type_type);
-  fb_table_start(b);
-  fb_add_ref(b, 0, name);
-  fb_add_u8(b, 1, f->nullable != 0);
-  fb_add_u8(b, 2, type_type);
-  fb_add_ref(b, 3, type);
-  fb_add_ref(b, 5, children);
-  fb_add_ref(b, 6, meta);
-  return fb_table_end(b);
+  fbb_ref type = build_type(b, f, &type_type);
+  fbb_table_start(b);
+  fbb_add_ref(b, 0, name);
+  fbb_add_u8(b, 1, f->nullable != 0);
+  fbb_add_u8(b, 2, type_type);
+  fbb_add_ref(b, 3, type);
+  fbb_add_ref(b, 5, children);
+  fbb_add_ref(b, 6, meta);
+  return fbb_table_end(b);
 }
 
-static fb_ref build_schema(fb_builder *b, const at_schema *s) {
-  fb_ref fields = build_fields(b, s->fields, s->n_fields);
-  fb_ref meta = build_metadata(b, s->meta, s->n_meta);
-  fb_table_start(b);
-  fb_add_i16(b, 0, 0); /* Little endian */
-  fb_add_ref(b, 1, fields);
-  fb_add_ref(b, 2, meta);
-  return fb_table_end(b);
+static fbb_ref build_schema(fbb_builder *b, const at_schema *s) {
+  fbb_ref fields = build_fields(b, s->fields, s->n_fields);
+  fbb_ref meta = build_metadata(b, s->meta, s->n_meta);
+  fbb_table_start(b);
+  fbb_add_i16(b, 0, 0); /* Little endian */
+  fbb_add_ref(b, 1, fields);
+  fbb_add_ref(b, 2, meta);
+  return fbb_table_end(b);
 }
 
-static fb_ref build_message(fb_builder *b, uint8_t header_type, fb_ref header, int64_t body_len) {
-  fb_table_start(b);
-  fb_add_i16(b, 0, MD_V5);
-  fb_add_u8(b, 1, header_type);
-  fb_add_ref(b, 2, header);
-  fb_add_i64(b, 3, body_len);
-  return fb_table_end(b);
+static fbb_ref build_message(fbb_builder *b, uint8_t header_type, fbb_ref header, int64_t body_len) {
+  fbb_table_start(b);
+  fbb_add_i16(b, 0, MD_V5);
+  fbb_add_u8(b, 1, header_type);
+  fbb_add_ref(b, 2, header);
+  fbb_add_i64(b, 3, body_len);
+  return fbb_table_end(b);
 }
 
 /* ---------------------------------------------------------------- record batch bodies */
@@ -360,22 +360,22 @@ static int add_array(body *bd, const at_field *f, const at_array *a) {
 }
 
 /* RecordBatch{length, nodes, buffers, compression} wrapped in a Message. */
-static fb_ref build_batch_message(fb_builder *b, const body *bd, int64_t rows) {
-  fb_ref nodes = fb_struct_vector(b, bd->nodes.p, STRUCT16, bd->nodes.len / STRUCT16, 8);
-  fb_ref bufs = fb_struct_vector(b, bd->bufs.p, STRUCT16, bd->bufs.len / STRUCT16, 8);
-  fb_ref compression = 0;
+static fbb_ref build_batch_message(fbb_builder *b, const body *bd, int64_t rows) {
+  fbb_ref nodes = fbb_struct_vector(b, bd->nodes.p, STRUCT16, bd->nodes.len / STRUCT16, 8);
+  fbb_ref bufs = fbb_struct_vector(b, bd->bufs.p, STRUCT16, bd->bufs.len / STRUCT16, 8);
+  fbb_ref compression = 0;
   if (bd->opt->codec != AW_NONE) {
-    fb_table_start(b);
-    fb_add_u8(b, 0, bd->opt->codec == AW_LZ4 ? CODEC_LZ4_FRAME : CODEC_ZSTD);
-    fb_add_u8(b, 1, 0); /* BUFFER: each buffer compressed on its own */
-    compression = fb_table_end(b);
+    fbb_table_start(b);
+    fbb_add_u8(b, 0, bd->opt->codec == AW_LZ4 ? CODEC_LZ4_FRAME : CODEC_ZSTD);
+    fbb_add_u8(b, 1, 0); /* BUFFER: each buffer compressed on its own */
+    compression = fbb_table_end(b);
   }
-  fb_table_start(b);
-  fb_add_i64(b, 0, rows);
-  fb_add_ref(b, 1, nodes);
-  fb_add_ref(b, 2, bufs);
-  fb_add_ref(b, 3, compression);
-  fb_ref rb = fb_table_end(b);
+  fbb_table_start(b);
+  fbb_add_i64(b, 0, rows);
+  fbb_add_ref(b, 1, nodes);
+  fbb_add_ref(b, 2, bufs);
+  fbb_add_ref(b, 3, compression);
+  fbb_ref rb = fbb_table_end(b);
   return build_message(b, HDR_RECORD_BATCH, rb, (int64_t)bd->data.len);
 }
 
@@ -395,9 +395,9 @@ static int out(writer *w, const void *p, size_t n) {
 }
 
 /* Writes one encapsulated message; records its Block when BLOCKS is set. */
-static int write_message(writer *w, fb_builder *b, fb_ref msg, const bytes *body_data, int record) {
+static int write_message(writer *w, fbb_builder *b, fbb_ref msg, const bytes *body_data, int record) {
   size_t meta_len;
-  const uint8_t *meta = fb_finish(b, msg, &meta_len); /* already a multiple of 8 */
+  const uint8_t *meta = fbb_finish(b, msg, &meta_len); /* already a multiple of 8 */
   if (!meta)
     return errno = EINVAL, -1;
   uint8_t prefix[8];
@@ -415,11 +415,11 @@ static int write_message(writer *w, fb_builder *b, fb_ref msg, const bytes *body
 }
 
 static int write_schema_message(writer *w, const at_schema *schema) {
-  fb_builder b;
-  fb_init(&b);
-  fb_ref s = build_schema(&b, schema);
+  fbb_builder b;
+  fbb_init(&b);
+  fbb_ref s = build_schema(&b, schema);
   int rc = write_message(w, &b, build_message(&b, HDR_SCHEMA, s, 0), NULL, 0);
-  fb_release(&b);
+  fbb_release(&b);
   return rc;
 }
 
@@ -434,10 +434,10 @@ static int write_batch(writer *w, const aw_options *opt, const at_schema *schema
       rc = add_array(&bd, &schema->fields[i], &cols[i]);
   }
   if (!rc) {
-    fb_builder b;
-    fb_init(&b);
+    fbb_builder b;
+    fbb_init(&b);
     rc = write_message(w, &b, build_batch_message(&b, &bd, rows), &bd.data, 1);
-    fb_release(&b);
+    fbb_release(&b);
   }
   free(bd.data.p);
   free(bd.nodes.p);
@@ -447,23 +447,23 @@ static int write_batch(writer *w, const aw_options *opt, const at_schema *schema
 
 /* Footer{version, schema, dictionaries: [], recordBatches}, its int32 size and the closing magic. */
 static int write_footer(writer *w, const at_schema *schema) {
-  fb_builder b;
-  fb_init(&b);
-  fb_ref s = build_schema(&b, schema);
-  fb_ref dicts = fb_struct_vector(&b, NULL, BLOCK_SIZE, 0, 8);
-  fb_ref batches = fb_struct_vector(&b, w->blocks.p, BLOCK_SIZE, w->blocks.len / BLOCK_SIZE, 8);
-  fb_table_start(&b);
-  fb_add_i16(&b, 0, MD_V5);
-  fb_add_ref(&b, 1, s);
-  fb_add_ref(&b, 2, dicts);
-  fb_add_ref(&b, 3, batches);
+  fbb_builder b;
+  fbb_init(&b);
+  fbb_ref s = build_schema(&b, schema);
+  fbb_ref dicts = fbb_struct_vector(&b, NULL, BLOCK_SIZE, 0, 8);
+  fbb_ref batches = fbb_struct_vector(&b, w->blocks.p, BLOCK_SIZE, w->blocks.len / BLOCK_SIZE, 8);
+  fbb_table_start(&b);
+  fbb_add_i16(&b, 0, MD_V5);
+  fbb_add_ref(&b, 1, s);
+  fbb_add_ref(&b, 2, dicts);
+  fbb_add_ref(&b, 3, batches);
   size_t len = 0;
-  const uint8_t *fb = fb_finish(&b, fb_table_end(&b), &len);
+  const uint8_t *fb = fbb_finish(&b, fbb_table_end(&b), &len);
   uint8_t tail[10];
   put_le(tail, len, 4);
   memcpy(tail + 4, "ARROW1", 6);
   int rc = !fb ? (errno = EINVAL, -1) : out(w, fb, len) || out(w, tail, sizeof tail) ? -1 : 0;
-  fb_release(&b);
+  fbb_release(&b);
   return rc;
 }
 

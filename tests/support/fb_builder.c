@@ -1,4 +1,4 @@
-/* fb_builder.c: see fb_builder.h. Binary format (FlatBuffers "internals"): little-endian scalars; a table
+/* fbb_builder.c: see fbb_builder.h. Binary format (FlatBuffers "internals"): little-endian scalars; a table
  * starts with an int32 soffset to its vtable (vtable = table - soffset), the vtable is uint16 [vtable bytes,
  * table bytes, field offsets...]; strings, vectors and tables are referenced by uint32 offsets relative to
  * where the offset is stored; a vector is a uint32 count followed by its elements; a string is a vector of
@@ -8,18 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fb_init(fb_builder *b) {
+void fbb_init(fbb_builder *b) {
   memset(b, 0, sizeof *b);
   b->minalign = 8; /* Arrow wants metadata padded to 8 bytes anyway */
 }
 
-void fb_release(fb_builder *b) {
+void fbb_release(fbb_builder *b) {
   free(b->buf);
   memset(b, 0, sizeof *b);
 }
 
 /* Makes room for N more bytes in front of the data, moving the data to the end of a larger block. */
-static int reserve(fb_builder *b, size_t n) {
+static int reserve(fbb_builder *b, size_t n) {
   if (b->failed)
     return -1;
   if (b->cap - b->size >= n)
@@ -45,14 +45,14 @@ static int reserve(fb_builder *b, size_t n) {
   return 0;
 }
 
-static void push(fb_builder *b, const void *p, size_t n) {
+static void push(fbb_builder *b, const void *p, size_t n) {
   if (!n || reserve(b, n))
     return;
   b->size += n;
   memcpy(b->buf + b->cap - b->size, p, n);
 }
 
-static void push_zeros(fb_builder *b, size_t n) {
+static void push_zeros(fbb_builder *b, size_t n) {
   if (!n || reserve(b, n))
     return;
   b->size += n;
@@ -60,13 +60,13 @@ static void push_zeros(fb_builder *b, size_t n) {
 }
 
 /* Pads so that, once ADDITIONAL more bytes are pushed, the data is aligned to ALIGN (a power of two). */
-static void prep(fb_builder *b, size_t align, size_t additional) {
+static void prep(fbb_builder *b, size_t align, size_t additional) {
   if (align > b->minalign)
     b->minalign = align;
   push_zeros(b, (0 - (b->size + additional)) & (align - 1));
 }
 
-static void push_le(fb_builder *b, uint64_t v, size_t n) {
+static void push_le(fbb_builder *b, uint64_t v, size_t n) {
   uint8_t tmp[8];
   for (size_t i = 0; i < n; i++)
     tmp[i] = (uint8_t)(v >> (8 * i));
@@ -74,12 +74,12 @@ static void push_le(fb_builder *b, uint64_t v, size_t n) {
 }
 
 /* Pushes a uoffset to R: relative to the offset's own position, which is size + 4 from the end. */
-static void push_uoffset(fb_builder *b, fb_ref r) {
+static void push_uoffset(fbb_builder *b, fbb_ref r) {
   prep(b, 4, 0);
   push_le(b, (uint32_t)(b->size + 4 - r), 4);
 }
 
-fb_ref fb_string(fb_builder *b, const char *s, size_t len) {
+fbb_ref fbb_string(fbb_builder *b, const char *s, size_t len) {
   if (b->in_table || len > UINT32_MAX / 2) {
     b->failed = 1;
     return 0;
@@ -88,10 +88,10 @@ fb_ref fb_string(fb_builder *b, const char *s, size_t len) {
   push_zeros(b, 1);
   push(b, s, len);
   push_le(b, len, 4);
-  return b->failed ? 0 : (fb_ref)b->size;
+  return b->failed ? 0 : (fbb_ref)b->size;
 }
 
-fb_ref fb_struct_vector(fb_builder *b, const void *elems, size_t elem_size, size_t n, size_t align) {
+fbb_ref fbb_struct_vector(fbb_builder *b, const void *elems, size_t elem_size, size_t n, size_t align) {
   if (b->in_table || (n && elem_size > UINT32_MAX / 2 / n)) {
     b->failed = 1;
     return 0;
@@ -101,10 +101,10 @@ fb_ref fb_struct_vector(fb_builder *b, const void *elems, size_t elem_size, size
   if (n)
     push(b, elems, n * elem_size);
   push_le(b, n, 4);
-  return b->failed ? 0 : (fb_ref)b->size;
+  return b->failed ? 0 : (fbb_ref)b->size;
 }
 
-fb_ref fb_ref_vector(fb_builder *b, const fb_ref *refs, size_t n) {
+fbb_ref fbb_ref_vector(fbb_builder *b, const fbb_ref *refs, size_t n) {
   if (b->in_table || n > UINT32_MAX / 8) {
     b->failed = 1;
     return 0;
@@ -113,10 +113,10 @@ fb_ref fb_ref_vector(fb_builder *b, const fb_ref *refs, size_t n) {
   for (size_t i = n; i-- > 0;) /* back to front, so element 0 ends up first */
     push_uoffset(b, refs[i]);
   push_le(b, n, 4);
-  return b->failed ? 0 : (fb_ref)b->size;
+  return b->failed ? 0 : (fbb_ref)b->size;
 }
 
-void fb_table_start(fb_builder *b) {
+void fbb_table_start(fbb_builder *b) {
   if (b->in_table)
     b->failed = 1;
   b->in_table = 1;
@@ -126,7 +126,7 @@ void fb_table_start(fb_builder *b) {
 }
 
 /* Records that field ID starts at the current front of the buffer. */
-static void mark_field(fb_builder *b, int id) {
+static void mark_field(fbb_builder *b, int id) {
   if (!b->in_table || id < 0 || id >= FB_MAX_FIELDS || b->field_pos[id]) {
     b->failed = 1;
     return;
@@ -136,25 +136,25 @@ static void mark_field(fb_builder *b, int id) {
     b->n_field_ids = id + 1;
 }
 
-static void add_scalar(fb_builder *b, int id, uint64_t v, size_t n) {
+static void add_scalar(fbb_builder *b, int id, uint64_t v, size_t n) {
   prep(b, n, 0);
   push_le(b, v, n);
   mark_field(b, id);
 }
 
-void fb_add_u8(fb_builder *b, int id, uint8_t v) { add_scalar(b, id, v, 1); }
-void fb_add_i16(fb_builder *b, int id, int16_t v) { add_scalar(b, id, (uint16_t)v, 2); }
-void fb_add_i32(fb_builder *b, int id, int32_t v) { add_scalar(b, id, (uint32_t)v, 4); }
-void fb_add_i64(fb_builder *b, int id, int64_t v) { add_scalar(b, id, (uint64_t)v, 8); }
+void fbb_add_u8(fbb_builder *b, int id, uint8_t v) { add_scalar(b, id, v, 1); }
+void fbb_add_i16(fbb_builder *b, int id, int16_t v) { add_scalar(b, id, (uint16_t)v, 2); }
+void fbb_add_i32(fbb_builder *b, int id, int32_t v) { add_scalar(b, id, (uint32_t)v, 4); }
+void fbb_add_i64(fbb_builder *b, int id, int64_t v) { add_scalar(b, id, (uint64_t)v, 8); }
 
-void fb_add_ref(fb_builder *b, int id, fb_ref r) {
+void fbb_add_ref(fbb_builder *b, int id, fbb_ref r) {
   if (!r)
     return;
   push_uoffset(b, r);
   mark_field(b, id);
 }
 
-fb_ref fb_table_end(fb_builder *b) {
+fbb_ref fbb_table_end(fbb_builder *b) {
   if (!b->in_table) {
     b->failed = 1;
     return 0;
@@ -177,10 +177,10 @@ fb_ref fb_table_end(fb_builder *b) {
   uint8_t *t = b->buf + b->cap - table_pos;
   for (int i = 0; i < 4; i++)
     t[i] = (uint8_t)((uint32_t)soff >> (8 * i));
-  return (fb_ref)table_pos;
+  return (fbb_ref)table_pos;
 }
 
-const uint8_t *fb_finish(fb_builder *b, fb_ref root, size_t *size) {
+const uint8_t *fbb_finish(fbb_builder *b, fbb_ref root, size_t *size) {
   if (b->in_table)
     b->failed = 1;
   prep(b, b->minalign, 4);

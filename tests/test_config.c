@@ -1,0 +1,116 @@
+/* Unit tests for server/config.c: flags, environment, sizes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+static const char *const *fake_env;
+
+static const char *get(const char *name) {
+  for (const char *const *e = fake_env; e && *e; e += 2)
+    if (strcmp(e[0], name) == 0)
+      return e[1];
+  return NULL;
+}
+
+static int parse(tc_config *c, char **argv, const char *const *env, char *err) {
+  int argc = 0;
+  while (argv[argc])
+    argc++;
+  fake_env = env;
+  FILE *out = fopen("/dev/null", "w");
+  int rc = tc_config_parse(c, argc, argv, get, err, 256, out);
+  fclose(out);
+  return rc;
+}
+
+static void test_sizes(void **state) {
+  assert_int_equal(tc_parse_size("4096"), 4096);
+  assert_int_equal(tc_parse_size("64M"), 64LL << 20);
+  assert_int_equal(tc_parse_size("1GiB"), 1LL << 30);
+  assert_int_equal(tc_parse_size("2k"), 2048);
+  assert_int_equal(tc_parse_size("1.5G"), 3LL << 29);
+  assert_int_equal(tc_parse_size("12x"), -1);
+  assert_int_equal(tc_parse_size("-1"), -1);
+  assert_int_equal(tc_parse_size(""), -1);
+}
+
+static void test_defaults_and_flags(void **state) {
+  tc_config c;
+  char err[256];
+  char *argv[] = {"tablecar-server", "--data-dir", "/data", "--cache-bytes=2G", "--listen", "/tmp/x.sock",
+                  "--listen", "127.0.0.1:7700", "--log-level", "debug", NULL};
+  assert_int_equal(parse(&c, argv, NULL, err), TC_CONFIG_OK);
+  assert_string_equal(c.data_dir, "/data");
+  assert_null(c.state_dir);
+  assert_int_equal(c.cache_bytes, 2LL << 30);
+  assert_int_equal(c.max_message_bytes, 64 << 20);
+  assert_int_equal(c.n_listen, 2);
+  assert_string_equal(c.listen[0], "unix:/tmp/x.sock");
+  assert_string_equal(c.listen[1], "127.0.0.1:7700");
+  assert_int_equal(c.log_level, TC_DEBUG);
+  tc_config_free(&c);
+}
+
+static void test_env_and_flag_precedence(void **state) {
+  tc_config c;
+  char err[256];
+  const char *env[] = {"TABLECAR_DATA_DIR", "/envdata", "TABLECAR_LISTEN", "unix:/a.sock,127.0.0.1:1",
+                       "TABLECAR_MAX_MESSAGE_BYTES", "1M", "TABLECAR_DRAIN_SECONDS", "2.5", NULL};
+  char *argv[] = {"tablecar-server", "--max-message-bytes", "2M", NULL};
+  assert_int_equal(parse(&c, argv, env, err), TC_CONFIG_OK);
+  assert_string_equal(c.data_dir, "/envdata");
+  assert_int_equal(c.n_listen, 2);
+  assert_string_equal(c.listen[0], "unix:/a.sock");
+  assert_int_equal(c.max_message_bytes, 2 << 20);  /* the flag wins */
+  assert_true(c.drain_seconds == 2.5);
+  tc_config_free(&c);
+  char *argv2[] = {"tablecar-server", "--listen", "unix:/b.sock", NULL};
+  assert_int_equal(parse(&c, argv2, env, err), TC_CONFIG_OK);
+  assert_int_equal(c.n_listen, 1);  /* flags replace TABLECAR_LISTEN */
+  assert_string_equal(c.listen[0], "unix:/b.sock");
+  tc_config_free(&c);
+}
+
+static void test_errors(void **state) {
+  tc_config c;
+  char err[256];
+  char *no_dir[] = {"tablecar-server", NULL};
+  assert_int_equal(parse(&c, no_dir, NULL, err), TC_CONFIG_ERROR);
+  assert_non_null(strstr(err, "--data-dir"));
+  tc_config_free(&c);
+  char *bad_size[] = {"tablecar-server", "--data-dir", "/d", "--cache-bytes", "lots", NULL};
+  assert_int_equal(parse(&c, bad_size, NULL, err), TC_CONFIG_ERROR);
+  assert_non_null(strstr(err, "cache-bytes"));
+  tc_config_free(&c);
+  char *unknown[] = {"tablecar-server", "--data-dir", "/d", "--frobnicate", "1", NULL};
+  assert_int_equal(parse(&c, unknown, NULL, err), TC_CONFIG_ERROR);
+  tc_config_free(&c);
+  char *missing[] = {"tablecar-server", "--data-dir", NULL};
+  assert_int_equal(parse(&c, missing, NULL, err), TC_CONFIG_ERROR);
+  tc_config_free(&c);
+  char *help[] = {"tablecar-server", "--help", NULL};
+  assert_int_equal(parse(&c, help, NULL, err), TC_CONFIG_EXIT);
+  tc_config_free(&c);
+  const char *bad_env[] = {"TABLECAR_DATA_DIR", "/d", "TABLECAR_THREADS", "0", NULL};
+  char *plain[] = {"tablecar-server", NULL};
+  assert_int_equal(parse(&c, plain, bad_env, err), TC_CONFIG_ERROR);
+  tc_config_free(&c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sizes),
+      cmocka_unit_test(test_defaults_and_flags),
+      cmocka_unit_test(test_env_and_flag_precedence),
+      cmocka_unit_test(test_errors),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
