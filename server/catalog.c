@@ -130,8 +130,10 @@ static int list_dir(const char *data_dir, const char *rel, char ***files, size_t
   }
   closedir(d);
   free(abs);
-  qsort(*files, *nf, sizeof **files, cmp_str);
-  qsort(*dirs, *nd, sizeof **dirs, cmp_str);
+  if (*nf)
+    qsort(*files, *nf, sizeof **files, cmp_str);
+  if (*nd)
+    qsort(*dirs, *nd, sizeof **dirs, cmp_str);
   return 0;
 }
 
@@ -256,7 +258,8 @@ void tc_catalog_refresh(tc_catalog *c) {
   pthread_mutex_lock(&c->refreshing);
   scan s = {0};
   scan_dir(c->data_dir, "", 0, &s);
-  qsort(s.v, s.n, sizeof *s.v, cmp_found);
+  if (s.n)
+    qsort(s.v, s.n, sizeof *s.v, cmp_found);
   entries next = {.v = calloc(s.n ? s.n : 1, sizeof *next.v)};
   /* Only this thread replaces `current`, so reading it without the lock here is safe. */
   for (size_t i = 0; next.v && i < s.n; i++) {

@@ -1,0 +1,192 @@
+/* Unit tests for server/catalog.c: how files and directories become named tables, broken files, changes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "fixtures.h"
+
+typedef struct fx {
+  char dir[256];
+  tc_cache *cache;
+  tc_catalog *cat;
+} fx;
+
+static void write_example(const char *dir, const char *rel, int64_t rows) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  fx_table t;
+  assert_int_equal(fx_example(&t, FX_EXAMPLE_SHAPE, rows, 50), 0);
+  /* Write aside and rename, as every Arrow writer does. */
+  char tmp[520];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  aw_options opt = {.format = AW_FILE};
+  assert_int_equal(fx_table_write(tmp, &opt, &t), 0);
+  assert_int_equal(rename(tmp, path), 0);
+  fx_table_free(&t);
+}
+
+static void mkdirs(const char *dir, const char *rel) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/catalogXXXXXX");
+  if (!mkdtemp(f->dir))
+    return -1;
+  f->cache = tc_cache_new(1 << 20);
+  f->cat = tc_catalog_new(f->dir, f->cache);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  tc_catalog_free(f->cat);
+  tc_cache_free(f->cache);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  int rc = system(cmd);
+  free(f);
+  return rc == 0 ? 0 : -1;
+}
+
+static tc_status get(fx *f, const char *name, int64_t *rows, tc_error *err) {
+  tc_table *t;
+  tc_status st = tc_catalog_get(f->cat, name, &t, err);
+  if (st == TC_OK) {
+    *rows = tc_table_num_rows(t);
+    tc_table_unref(t);
+  }
+  return st;
+}
+
+static void test_layout_to_names(void **state) {
+  fx *f = *state;
+  write_example(f->dir, "a.arrow", 10);
+  write_example(f->dir, "b.feather", 11);
+  write_example(f->dir, "c.ipc", 12);
+  mkdirs(f->dir, "frags");
+  write_example(f->dir, "frags/part-0.arrow", 5);
+  write_example(f->dir, "frags/part-1.arrow", 6);
+  mkdirs(f->dir, "squad");
+  mkdirs(f->dir, "squad/train");
+  mkdirs(f->dir, "squad/test");
+  write_example(f->dir, "squad/train/data-00000-of-00001.arrow", 7);
+  write_example(f->dir, "squad/test/data-00000-of-00001.arrow", 3);
+  write_example(f->dir, ".hidden.arrow", 1);
+  FILE *j = fopen("/dev/null", "r");
+  fclose(j);
+  tc_catalog_refresh(f->cat);
+  tc_table **v;
+  size_t n;
+  tc_error err = {0};
+  assert_int_equal(tc_catalog_list(f->cat, &v, &n, &err), TC_OK);
+  const char *want[] = {"a", "b", "c", "frags", "squad/test", "squad/train"};
+  const int64_t rows[] = {10, 11, 12, 11, 3, 7};
+  assert_int_equal(n, 6);
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(tc_table_name(v[i]), want[i]);
+    assert_int_equal(tc_table_num_rows(v[i]), rows[i]);
+  }
+  assert_string_equal(tc_table_file(v[3], 0), "frags/part-0.arrow");
+  assert_string_equal(tc_table_file(v[3], 1), "frags/part-1.arrow");
+  tc_catalog_list_free(v, n);
+  int64_t r;
+  assert_int_equal(get(f, ".hidden", &r, &err), TC_INVALID_ARGUMENT);
+  assert_int_equal(get(f, "squad", &r, &err), TC_NOT_FOUND);
+  assert_int_equal(get(f, "../catalog", &r, &err), TC_INVALID_ARGUMENT);
+  assert_int_equal(get(f, "squad/../a", &r, &err), TC_INVALID_ARGUMENT);
+}
+
+static void test_broken_file_others_serve(void **state) {
+  fx *f = *state;
+  write_example(f->dir, "good.arrow", 20);
+  char path[512];
+  snprintf(path, sizeof path, "%s/bad.arrow", f->dir);
+  FILE *j = fopen(path, "w");
+  fputs("ARROW1\0\0garbage garbage garbage", j);
+  fclose(j);
+  write_example(f->dir, "trunc.arrow", 100);
+  snprintf(path, sizeof path, "%s/trunc.arrow", f->dir);
+  struct stat st;
+  stat(path, &st);
+  assert_int_equal(truncate(path, st.st_size / 2), 0);
+  tc_catalog_refresh(f->cat);
+  int64_t r;
+  tc_error err = {0};
+  assert_int_equal(get(f, "good", &r, &err), TC_OK);
+  assert_int_equal(r, 20);
+  assert_int_equal(get(f, "bad", &r, &err), TC_DATA_LOSS);
+  assert_non_null(strstr(err.msg, "bad.arrow"));
+  assert_int_equal(get(f, "trunc", &r, &err), TC_DATA_LOSS);
+  assert_non_null(strstr(err.msg, "trunc.arrow"));
+  tc_table **v;
+  size_t n;
+  assert_int_equal(tc_catalog_list(f->cat, &v, &n, &err), TC_OK);
+  assert_int_equal(n, 1);  /* only the good one is listed */
+  tc_catalog_list_free(v, n);
+}
+
+static void test_changes_are_seen(void **state) {
+  fx *f = *state;
+  write_example(f->dir, "t.arrow", 10);
+  tc_catalog_refresh(f->cat);
+  tc_table *old;
+  tc_error err = {0};
+  assert_int_equal(tc_catalog_get(f->cat, "t", &old, &err), TC_OK);
+  usleep(10000);
+  write_example(f->dir, "t.arrow", 30);
+  write_example(f->dir, "new.arrow", 5);
+  tc_catalog_refresh(f->cat);
+  tc_table *now;
+  assert_int_equal(tc_catalog_get(f->cat, "t", &now, &err), TC_OK);
+  assert_int_equal(tc_table_num_rows(now), 30);
+  assert_string_not_equal(tc_table_version(now), tc_table_version(old));
+  /* A call holding the old table still reads it: it never sees a mix of versions. */
+  assert_int_equal(tc_table_num_rows(old), 10);
+  tc_table_unref(old);
+  tc_table_unref(now);
+  int64_t r;
+  assert_int_equal(get(f, "new", &r, &err), TC_OK);
+  char path[512];
+  snprintf(path, sizeof path, "%s/new.arrow", f->dir);
+  unlink(path);
+  tc_catalog_refresh(f->cat);
+  assert_int_equal(get(f, "new", &r, &err), TC_NOT_FOUND);
+}
+
+static void test_unchanged_refresh_keeps_table(void **state) {
+  fx *f = *state;
+  write_example(f->dir, "same.arrow", 10);
+  tc_catalog_refresh(f->cat);
+  tc_table *a, *b;
+  tc_error err = {0};
+  assert_int_equal(tc_catalog_get(f->cat, "same", &a, &err), TC_OK);
+  tc_catalog_refresh(f->cat);
+  assert_int_equal(tc_catalog_get(f->cat, "same", &b, &err), TC_OK);
+  assert_ptr_equal(a, b);  /* not reopened */
+  tc_table_unref(a);
+  tc_table_unref(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_layout_to_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_broken_file_others_serve, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_changes_are_seen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unchanged_refresh_keeps_table, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
