@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hf.h"
 #include "log.h"
 #include "names.h"
 
@@ -137,10 +138,23 @@ static int list_dir(const char *data_dir, const char *rel, char ***files, size_t
   return 0;
 }
 
-static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out);
+/* Adds the table REL (or REL/SUFFIX) of the files NAMES in the folder REL. */
+static void add_table(scan *out, const char *rel, const char *suffix, char *const *names, size_t n) {
+  char **files = calloc(n ? n : 1, sizeof *files);
+  char *name = suffix ? path_join(rel, suffix) : strdup(rel);
+  size_t k = 0;
+  for (; files && k < n; k++)
+    if (!(files[k] = path_join(rel, names[k])))
+      break;
+  if (!files || !name || k < n || scan_add(out, name, files, n) != 0) {
+    free_strs(files, files ? k : 0);
+    free(name);
+  }
+}
 
-/* A directory with Arrow files is one table of them; the top level's files are tables each. */
-static void scan_files(const char *rel, char **names, size_t n, scan *out) {
+/* The top level's files are tables each; a folder with Arrow files is one table of them, or one per split
+ * in a Hugging Face layout (hf.h). */
+static void scan_files(const char *data_dir, const char *rel, char **names, size_t n, scan *out) {
   if (*rel == '\0') {
     for (size_t i = 0; i < n; i++) {
       char **files = malloc(sizeof *files);
@@ -152,16 +166,17 @@ static void scan_files(const char *rel, char **names, size_t n, scan *out) {
     }
     return;
   }
-  char **files = calloc(n, sizeof *files);
-  char *name = strdup(rel);
-  size_t k = 0;
-  for (; files && k < n; k++)
-    if (!(files[k] = path_join(rel, names[k])))
-      break;
-  if (!files || !name || k < n || scan_add(out, name, files, n) != 0) {
-    free_strs(files, files ? k : 0);
-    free(name);
+  char *abs = path_join(data_dir, rel);
+  tc_hf_table *hf = NULL;
+  int nh = abs ? tc_hf_tables(abs, names, n, &hf) : 0;
+  free(abs);
+  if (nh <= 0) {
+    add_table(out, rel, NULL, names, n);
+    return;
   }
+  for (int i = 0; i < nh; i++)
+    add_table(out, rel, hf[i].suffix, hf[i].files, hf[i].n_files);
+  tc_hf_free(hf, nh);
 }
 
 static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out) {
@@ -170,7 +185,7 @@ static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out
   if (depth > MAX_DEPTH || list_dir(data_dir, rel, &files, &nf, &dirs, &nd) != 0)
     return;
   if (nf > 0)
-    scan_files(rel, files, nf, out);
+    scan_files(data_dir, rel, files, nf, out);
   if (nf == 0 || *rel == '\0')
     for (size_t i = 0; i < nd; i++) {
       char *sub = path_join(rel, dirs[i]);

@@ -2,7 +2,9 @@
  *
  * Naming: a file NAME.arrow, NAME.feather or NAME.ipc directly in the data dir is the table NAME. A
  * directory (at any depth) that holds Arrow files is one table, named by its path (e.g. "squad/train"),
- * whose fragments are those files in file-name order. Directories without Arrow files are searched.
+ * whose fragments are those files in file-name order, except in Hugging Face layouts (hf.h): a save_to_disk
+ * folder takes its files in state.json's order, and a datasets cache folder is one table per split,
+ * "FOLDER/SPLIT". Directories without Arrow files are searched.
  * Hidden entries (".x") are ignored. Tables whose files fail to open are remembered as broken, with their
  * error, and the others keep serving.
  */

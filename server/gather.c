@@ -450,7 +450,8 @@ tc_status tc_gather(tc_table *t, const int64_t *rows, size_t n, const size_t *co
     st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
   uint8_t *ids = st == TC_OK ? take(&b, n * sizeof(int64_t), err) : NULL;
   if (ids) {
-    memcpy(ids, rows, n * sizeof(int64_t));
+    if (n)  /* ROWS may be NULL when there are none */
+      memcpy(ids, rows, n * sizeof(int64_t));
     m->row_ids.data = ids;
     m->row_ids.len = n * sizeof(int64_t);
   } else if (st == TC_OK) {

@@ -160,6 +160,7 @@ static tc_status open_split(tc_ctx *ctx, const char *id, const char *split, tc_p
     return err->code;
   if (tc_perm_entry_split(*e, split, s, err) != TC_OK) {
     tc_perm_entry_unref(*e);
+    *e = NULL;  /* tc_h_stream_open's cleanup unrefs s->perm again */
     return err->code;
   }
   *len = tc_perm_split_len(tc_perm_entry_perm(*e), *s);

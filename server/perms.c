@@ -329,6 +329,36 @@ static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_er
   return st;
 }
 
+/* A known entry is served only while its table is still at the version it was built over (the catalog
+ * notices changes on its rescans): else FAILED_PRECONDITION, or the table's own error, and the stale entry
+ * is forgotten (it pins the old files). Releases *out on error. */
+static tc_status check_current(tc_perms *p, tc_perm_entry **out, tc_error *err) {
+  tc_perm_entry *e = *out;
+  tc_table *t;
+  tc_status st = tc_catalog_get(p->catalog, tc_table_name(e->table), &t, err);
+  if (st == TC_OK) {
+    if (strcmp(tc_table_version(t), tc_table_version(e->table)) != 0)
+      st = tc_error_set(err, TC_FAILED_PRECONDITION,
+                        "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create "
+                        "the permutation again", tc_table_name(e->table), e->id, tc_table_version(e->table),
+                        tc_table_version(t));
+    tc_table_unref(t);
+  }
+  if (st == TC_OK)
+    return TC_OK;
+  pthread_mutex_lock(&p->lock);
+  for (size_t i = 0; i < p->n; i++)
+    if (p->v[i] == e) {
+      p->v[i] = p->v[--p->n];
+      tc_perm_entry_unref(e);  /* the list's reference */
+      break;
+    }
+  pthread_mutex_unlock(&p->lock);
+  tc_perm_entry_unref(e);
+  *out = NULL;
+  return st;
+}
+
 tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {
   size_t len = strlen(id);
   int hex = len == TC_PERM_ID_LEN;
@@ -338,7 +368,7 @@ tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_erro
     return tc_error_set(err, TC_INVALID_ARGUMENT, "'%.100s' is not a permutation id (%d hex digits)", id,
                         TC_PERM_ID_LEN);
   if ((*out = lookup(p, id)) != NULL)
-    return TC_OK;
+    return check_current(p, out, err);
   if (!p->dir)
     return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
   return restore(p, id, out, err);

@@ -181,12 +181,79 @@ static void test_unchanged_refresh_keeps_table(void **state) {
   tc_table_unref(b);
 }
 
+static void write_text(const char *dir, const char *rel, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void expect_table(fx *f, const char *name, int64_t rows, const char *first_file) {
+  tc_table *t;
+  tc_error err = {0};
+  if (tc_catalog_get(f->cat, name, &t, &err) != TC_OK)
+    fail_msg("table %s: %s", name, err.msg);
+  assert_int_equal(tc_table_num_rows(t), rows);
+  assert_string_equal(tc_table_file(t, 0), first_file);
+  tc_table_unref(t);
+}
+
+static void test_hugging_face_layouts(void **state) {
+  fx *f = *state;
+  /* A DatasetDict saved with save_to_disk; state.json's order wins over file-name order. */
+  mkdirs(f->dir, "squad");
+  mkdirs(f->dir, "squad/train");
+  mkdirs(f->dir, "squad/test");
+  write_text(f->dir, "squad/dataset_dict.json", "{\"splits\": [\"train\", \"test\"]}");
+  write_example(f->dir, "squad/train/data-00000-of-00002.arrow", 7);
+  write_example(f->dir, "squad/train/data-00001-of-00002.arrow", 4);
+  write_text(f->dir, "squad/train/state.json",
+             "{\n  \"_data_files\": [\n    {\n      \"filename\": \"data-00001-of-00002.arrow\"\n    },\n"
+             "    {\n      \"filename\": \"data-00000-of-00002.arrow\"\n    }\n  ],\n"
+             "  \"_fingerprint\": \"abc\",\n  \"_split\": \"train\"\n}");
+  write_text(f->dir, "squad/train/dataset_info.json", "{\"builder_name\": \"squad\"}");
+  write_example(f->dir, "squad/test/data-00000-of-00001.arrow", 3);
+  write_text(f->dir, "squad/test/state.json", "{\"_data_files\": [{\"filename\": \"data-00000-of-00001.arrow\"}]}");
+  /* The datasets cache: one folder, one table per split. */
+  mkdirs(f->dir, "cache");
+  mkdirs(f->dir, "cache/plain_text");
+  write_text(f->dir, "cache/plain_text/dataset_info.json", "{\"builder_name\": \"my-set\", \"splits\": {}}");
+  write_example(f->dir, "cache/plain_text/my-set-train-00000-of-00002.arrow", 5);
+  write_example(f->dir, "cache/plain_text/my-set-train-00001-of-00002.arrow", 6);
+  write_example(f->dir, "cache/plain_text/my-set-validation.arrow", 2);
+  tc_catalog_refresh(f->cat);
+  expect_table(f, "squad/train", 11, "squad/train/data-00001-of-00002.arrow");
+  expect_table(f, "squad/test", 3, "squad/test/data-00000-of-00001.arrow");
+  expect_table(f, "cache/plain_text/train", 11, "cache/plain_text/my-set-train-00000-of-00002.arrow");
+  expect_table(f, "cache/plain_text/validation", 2, "cache/plain_text/my-set-validation.arrow");
+  tc_table **v;
+  size_t n;
+  tc_error err = {0};
+  assert_int_equal(tc_catalog_list(f->cat, &v, &n, &err), TC_OK);
+  assert_int_equal(n, 4);  /* the JSON files are not tables */
+  tc_catalog_list_free(v, n);
+}
+
+static void test_state_json_cannot_escape(void **state) {
+  fx *f = *state;
+  write_example(f->dir, "secret.arrow", 9);
+  mkdirs(f->dir, "ds");
+  write_example(f->dir, "ds/data-00000-of-00001.arrow", 4);
+  write_text(f->dir, "ds/state.json", "{\"_data_files\": [{\"filename\": \"../secret.arrow\"}]}");
+  tc_catalog_refresh(f->cat);
+  expect_table(f, "ds", 4, "ds/data-00000-of-00001.arrow");  /* the folder's own files, not ../ */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_layout_to_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_broken_file_others_serve, setup, teardown),
       cmocka_unit_test_setup_teardown(test_changes_are_seen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unchanged_refresh_keeps_table, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hugging_face_layouts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_state_json_cannot_escape, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
