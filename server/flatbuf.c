@@ -146,22 +146,6 @@ int fb_vec_table(const fb_vec *v, size_t i, fb_table *out, int *bad) {
   return 1;
 }
 
-void fb_vec_string(const fb_vec *v, size_t i, const char **s, size_t *n, int *bad) {
-  fb_vec sv = {0};
-  *s = "";
-  *n = 0;
-  if (i >= v->n) {
-    *bad = 1;
-    return;
-  }
-  size_t target = deref(v->buf, v->len, v->pos + 4 * i, bad);
-  if (!target) return;
-  size_t len = vec_at(v->buf, v->len, target, 1, &sv, bad);
-  if (!sv.buf) return;
-  *s = (const char *)sv.buf + sv.pos;
-  *n = len;
-}
-
 const uint8_t *fb_vec_elem(const fb_vec *v, size_t i, size_t elem_size) {
   if (i >= v->n) return NULL;
   return v->buf + v->pos + i * elem_size;

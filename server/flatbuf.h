@@ -54,9 +54,6 @@ size_t fb_vector(const fb_table *t, int id, size_t elem_size, fb_vec *v, int *ba
 /* Element I of a vector of tables. Returns 1, or 0 when corrupt (I is the caller's to keep < v->n). */
 int fb_vec_table(const fb_vec *v, size_t i, fb_table *out, int *bad);
 
-/* Element I of a vector of strings. */
-void fb_vec_string(const fb_vec *v, size_t i, const char **s, size_t *n, int *bad);
-
 /* Element I of a vector of structs or scalars of ELEM_SIZE bytes (the size given to fb_vector). */
 const uint8_t *fb_vec_elem(const fb_vec *v, size_t i, size_t elem_size);
 
