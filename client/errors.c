@@ -1,0 +1,124 @@
+/* Status codes, their names and messages, and the mappings gRPC defines from HTTP to gRPC statuses. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static const char *const grpc_names[] = {
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+const char *tc_status_name(int status) {
+  if (status >= 0 && status <= 16) return grpc_names[status];
+  switch (status) {
+  case TC_ENOMEM: return "ENOMEM";
+  case TC_EINVAL: return "EINVAL";
+  case TC_ECONNECT: return "ECONNECT";
+  case TC_EPROTO: return "EPROTO";
+  default: return "?";
+  }
+}
+
+const char *tc_strerror(int status) {
+  switch (status) {
+  case TC_ENOMEM: return "out of memory";
+  case TC_EINVAL: return "invalid argument";
+  case TC_ECONNECT: return "cannot connect to the server";
+  case TC_EPROTO: return "protocol error: malformed response";
+  case TC_ECONNECT_RETRY: return "cannot connect to the server";
+  default: break;
+  }
+  if (status >= 0 && status <= 16) return grpc_names[status];
+  return "unknown status";
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+size_t tc_percent_decode(const char *in, size_t n, char *out, size_t outcap) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = in[i];
+    if (ch == '%' && i + 2 < n) {
+      int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        ch = (char)(hi << 4 | lo);
+        i += 2;
+      }
+    }
+    if (o + 1 < outcap) out[o] = ch;
+    o++;
+  }
+  if (outcap) out[o < outcap ? o : outcap - 1] = '\0';
+  return o;
+}
+
+/* https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md */
+int tc_http_to_grpc(int http_status) {
+  switch (http_status) {
+  case 400: return TC_EINTERNAL;
+  case 401: return TC_EUNAUTHENTICATED;
+  case 403: return TC_EPERMISSION_DENIED;
+  case 404: return TC_EUNIMPLEMENTED;
+  case 429:
+  case 502:
+  case 503:
+  case 504: return TC_EUNAVAILABLE;
+  default: return TC_EUNKNOWN;
+  }
+}
+
+/* RST_STREAM codes, as gRPC maps them (doc/PROTOCOL-HTTP2.md, "Errors"). */
+int tc_h2_error_to_grpc(uint32_t e) {
+  switch (e) {
+  case NGHTTP2_REFUSED_STREAM: return TC_EUNAVAILABLE;
+  case NGHTTP2_CANCEL: return TC_ECANCELLED;
+  case NGHTTP2_ENHANCE_YOUR_CALM: return TC_ERESOURCE_EXHAUSTED;
+  case NGHTTP2_INADEQUATE_SECURITY: return TC_EPERMISSION_DENIED;
+  default: return TC_EINTERNAL;
+  }
+}
+
+int tc_seterr(tc_client *cl, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cl->err, sizeof cl->err, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+void tc_clearerr(tc_client *cl) { cl->err[0] = '\0'; }
+
+const char *tc_last_error(const tc_client *client) { return client ? client->err : ""; }
+
+int64_t tc_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t tc_deadline(int64_t timeout_ms) {
+  if (timeout_ms < 0) return TC_NO_DEADLINE;
+  return tc_now_ms() + timeout_ms;
+}

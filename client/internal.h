@@ -1,0 +1,204 @@
+/* libtablecar internals, shared by the client sources and their unit tests. Not installed. */
+#ifndef TC_INTERNAL_H
+#define TC_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "tablecar.h"
+
+#define TC_NO_DEADLINE INT64_MAX
+
+/* Result of a retriable failure to connect (refused, socket missing): never returned to the user. */
+#define TC_ECONNECT_RETRY (-100)
+
+/* ---- time.c-ish helpers (errors.c) ---- */
+int64_t tc_now_ms(void);
+int64_t tc_deadline(int64_t timeout_ms); /* timeout < 0: TC_NO_DEADLINE */
+
+/* ---- arena.c: bump allocator; everything of one result is freed at once ---- */
+typedef struct tc_chunk tc_chunk;
+typedef struct tc_arena {
+  tc_chunk *head;
+} tc_arena;
+
+void *tc_arena_alloc(tc_arena *a, size_t size); /* zeroed, 16-byte aligned; NULL when out of memory */
+char *tc_arena_strndup(tc_arena *a, const void *s, size_t n);
+void tc_arena_free(tc_arena *a);
+
+/* ---- errors.c ---- */
+const char *tc_status_name(int status);
+/* grpc-message is percent-encoded: decodes %XX; malformed escapes stay as they are. out gets at most
+   outcap - 1 bytes and a NUL; returns the decoded length (not truncated). */
+size_t tc_percent_decode(const char *in, size_t n, char *out, size_t outcap);
+int tc_http_to_grpc(int http_status);
+int tc_h2_error_to_grpc(uint32_t h2_error);
+
+/* ---- target.c ---- */
+enum { TC_TARGET_UNIX = 1, TC_TARGET_ABSTRACT, TC_TARGET_TCP };
+typedef struct tc_target {
+  int kind;
+  char path[108];    /* UNIX: NUL-terminated path; ABSTRACT: name (no leading NUL) */
+  size_t path_len;
+  char host[256];    /* TCP: name or address, without brackets */
+  char port[16];
+  char authority[280];
+} tc_target;
+
+int tc_target_parse(const char *s, tc_target *t, char *err, size_t errlen);
+/* Connects before deadline. Returns TC_OK with *fd (non-blocking, CLOEXEC), TC_ECONNECT_RETRY (may work
+   later), TC_ECONNECT (will not), TC_EDEADLINE_EXCEEDED or TC_ENOMEM; err says why. */
+int tc_target_connect(const tc_target *t, int64_t deadline, int *fd, char *err, size_t errlen);
+
+/* ---- grpc_frame.c: gRPC length-prefixed messages ---- */
+typedef struct tc_msg {
+  struct tc_msg *next;
+  size_t len;
+  unsigned char data[]; /* 16-byte aligned */
+} tc_msg;
+
+typedef struct tc_msgq {
+  tc_msg *head, *tail;
+  size_t count;
+} tc_msgq;
+
+typedef struct tc_deframer {
+  unsigned char hdr[5];
+  size_t hdr_got;
+  tc_msg *cur; /* message being filled, exactly its length */
+  size_t got;
+  size_t max;  /* largest message accepted */
+  size_t bad_len; /* length of a rejected message, for the error text */
+} tc_deframer;
+
+void tc_deframer_init(tc_deframer *d, size_t max);
+/* Feeds bytes; complete messages are appended to q. Returns TC_OK, TC_ERESOURCE_EXHAUSTED (too large),
+   TC_EPROTO (compressed: we never ask for compression) or TC_ENOMEM. */
+int tc_deframe(tc_deframer *d, const uint8_t *p, size_t n, tc_msgq *q);
+int tc_deframer_partial(const tc_deframer *d); /* nonzero if in the middle of a message */
+void tc_deframer_free(tc_deframer *d);
+void tc_msgq_push(tc_msgq *q, tc_msg *m);
+tc_msg *tc_msgq_pop(tc_msgq *q);
+void tc_msgq_free(tc_msgq *q);
+void tc_grpc_prefix(uint8_t out[5], size_t len);
+/* grpc-timeout value for ms ("100m", "3600S"...): at most 8 digits and a unit. Returns its length. */
+size_t tc_grpc_timeout(int64_t ms, char out[16]);
+
+/* ---- wire.c: the protobuf reader, and Batch/TableInfo parsers that point into the message ---- */
+typedef struct tc_pb {
+  const uint8_t *p, *end;
+} tc_pb;
+typedef struct tc_pb_field {
+  uint32_t num;
+  int wt;          /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+  uint64_t v;      /* wt 0, 1, 5 */
+  const uint8_t *data; /* wt 2 */
+  size_t len;
+} tc_pb_field;
+
+int tc_pb_varint(tc_pb *r, uint64_t *v);            /* 0, or -1 if malformed */
+int tc_pb_next(tc_pb *r, tc_pb_field *f);           /* 1: a field, 0: end, -1: malformed */
+
+/* Parses a Batch in m; on success the batch owns m, on failure m is freed. */
+int tc_batch_parse(tc_msg *m, tc_batch **out, char *err, size_t errlen);
+int tc_table_info_parse(tc_msg *m, tc_table_info **out, char *err, size_t errlen);   /* frees m */
+int tc_table_list_parse(tc_msg *m, tc_table_list **out, char *err, size_t errlen);   /* frees m */
+
+/* ---- h2.c: one HTTP/2 connection per handle, calls on it ---- */
+typedef struct tc_client tc_client;
+typedef struct tc_call tc_call;
+
+typedef struct tc_conn {
+  int fd;                 /* -1: none */
+  pid_t pid;              /* process that opened it */
+  uint64_t gen;           /* changes with every connection */
+  nghttp2_session *ng;
+  int broken;             /* I/O or protocol error: reconnect before the next call */
+  int goaway;             /* GOAWAY received (or stream ids used up): no new streams */
+  int reused;             /* has completed a call: a failure may just mean it went stale */
+  int rfull;              /* last recv filled the buffer: try recv before poll */
+  unsigned char *rbuf;
+  size_t rcap;
+  unsigned char *wbuf;
+  size_t wlen, woff, wcap;
+} tc_conn;
+
+struct tc_call {
+  tc_client *cl;
+  tc_call *next, *prev;   /* the client's active calls */
+  int32_t sid;            /* 0: no live stream */
+  uint64_t gen;           /* connection the stream is on */
+  const uint8_t *req;     /* request body (prefix + message), owned by the caller */
+  size_t req_len, req_off;
+  int http_status;
+  int grpc_status;        /* -1 until grpc-status is seen */
+  char *grpc_message;     /* decoded, malloc'd; NULL if none */
+  int grpc_content;       /* content-type is application/grpc* */
+  int closed;             /* the stream is closed (normally or not) */
+  uint32_t h2_error;      /* RST_STREAM / close error code */
+  int refused;            /* never processed by the server (REFUSED_STREAM, GOAWAY): safe to retry */
+  int lost;               /* the connection died under the stream */
+  int err;                /* local error found while receiving (too large, ...) */
+  int reset;              /* we sent RST_STREAM already */
+  char errmsg[160];
+  int consume_now;        /* return flow-control credit as data arrives */
+  size_t unconsumed;      /* stream-level bytes not yet credited */
+  size_t received;        /* DATA bytes received */
+  tc_deframer df;
+  tc_msgq q;
+};
+
+struct tc_client {
+  tc_target target;
+  tc_options opts;
+  char *authority;
+  pid_t pid;              /* process the handle state belongs to */
+  tc_conn conn;
+  uint64_t gen_counter;
+  uint64_t rng;
+  tc_call *calls;         /* active calls (list) */
+  unsigned char *scratch; /* request encoding, reused */
+  size_t scratch_cap;
+  char err[1024];
+};
+
+/* Sets the handle's error message; returns status. */
+int tc_seterr(tc_client *cl, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tc_clearerr(tc_client *cl);
+
+void tc_conn_check_pid(tc_client *cl);              /* in a forked child: drop the inherited connection */
+int tc_conn_ensure(tc_client *cl, int64_t deadline); /* connects if needed; sets the error */
+void tc_conn_close(tc_client *cl);
+
+void tc_call_init(tc_call *c, tc_client *cl);
+/* Opens a stream for path with body req (kept by the caller until tc_call_end). */
+int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
+                  int send_timeout);
+/* Runs the connection until c has a message (want_msg) or is closed. Returns TC_OK, or
+   TC_EDEADLINE_EXCEEDED / TC_EUNAVAILABLE (connection lost) / TC_EPROTO / TC_ENOMEM; sets the error. */
+int tc_call_wait(tc_call *c, int64_t deadline, int want_msg);
+/* The status of a closed call (grpc-status, or what HTTP/2 said); sets the error message. */
+int tc_call_status(tc_call *c);
+/* Cancels the stream if still open, frees what the call holds. The caller has checked the pid
+   (tc_conn_check_pid) in this API call: a child must not reset its parent's stream. */
+void tc_call_end(tc_call *c);
+/* Returns stream-level flow-control credit for the data received but not consumed yet. */
+void tc_call_consume(tc_call *c);
+
+/* ---- call.c: retries, backoff and the unary call ---- */
+int tc_is_retriable(int status);
+/* Sleeps the backoff delay of attempt (0-based) unless it would pass deadline: returns 0, or -1. */
+int tc_backoff_sleep(tc_client *cl, int attempt, int64_t deadline);
+int tc_call_deadline(const tc_client *cl, const tc_call_opts *co, int64_t *deadline);
+/* Unary call of path with the protobuf-encoded request in cl->scratch[0..len) (prefix included).
+   On TC_OK *resp is the single response message (free() it). */
+int tc_unary(tc_client *cl, const char *path, size_t len, const tc_call_opts *co, tc_msg **resp);
+/* Encodes a protobuf-c message, with its gRPC prefix, into cl->scratch; returns the length or 0. */
+struct ProtobufCMessage;
+size_t tc_encode(tc_client *cl, const struct ProtobufCMessage *msg);
+
+#endif

@@ -1,0 +1,485 @@
+/* A small protobuf reader for the messages that carry data (Batch) or nested schemas (TableInfo).
+ *
+ * protobuf-c would copy every `bytes` field into its own allocation; reading the wire format here lets a
+ * column's buffers point straight into the received message. Repeated fields are counted in a first pass
+ * so that each array is allocated once, at its size, in the result's arena. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_DEPTH 64 /* nesting of fields / arrays: bounds the recursion on hostile input */
+
+int tc_pb_varint(tc_pb *r, uint64_t *v) {
+  uint64_t x = 0;
+  for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+    uint8_t b = *r->p++;
+    x |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = x;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int fixed(tc_pb *r, size_t n, uint64_t *v) {
+  if ((size_t)(r->end - r->p) < n) return -1;
+  uint64_t x = 0;
+  for (size_t i = n; i-- > 0;) x = x << 8 | r->p[i];
+  r->p += n;
+  *v = x;
+  return 0;
+}
+
+int tc_pb_next(tc_pb *r, tc_pb_field *f) {
+  if (r->p >= r->end) return 0;
+  uint64_t tag;
+  if (tc_pb_varint(r, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return -1;
+  f->num = (uint32_t)(tag >> 3);
+  f->wt = (int)(tag & 7);
+  f->data = NULL;
+  f->len = 0;
+  f->v = 0;
+  switch (f->wt) {
+  case 0: return tc_pb_varint(r, &f->v) ? -1 : 1;
+  case 1: return fixed(r, 8, &f->v) ? -1 : 1;
+  case 5: return fixed(r, 4, &f->v) ? -1 : 1;
+  case 2: {
+    uint64_t len;
+    if (tc_pb_varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
+    f->data = r->p;
+    f->len = (size_t)len;
+    r->p += len;
+    return 1;
+  }
+  default: return -1; /* groups: not in proto3 */
+  }
+}
+
+/* ---- parsing context ---- */
+
+typedef struct ctx {
+  tc_arena *a;
+  char *err;
+  size_t errlen;
+  const char *msg; /* message type, for errors */
+} ctx;
+
+static int malformed(ctx *c, const char *what) {
+  snprintf(c->err, c->errlen, "malformed %s: %s", c->msg, what);
+  return TC_EPROTO;
+}
+
+static int nomem(ctx *c) {
+  snprintf(c->err, c->errlen, "out of memory parsing %s", c->msg);
+  return TC_ENOMEM;
+}
+
+static int want(ctx *c, const tc_pb_field *f, int wt) {
+  if (f->wt == wt) return 0;
+  char what[64];
+  snprintf(what, sizeof what, "field %u has wire type %d", f->num, f->wt);
+  return malformed(c, what);
+}
+
+static int get_str(ctx *c, const tc_pb_field *f, const char **out) {
+  if (want(c, f, 2)) return TC_EPROTO;
+  char *s = tc_arena_strndup(c->a, f->data, f->len);
+  if (!s) return nomem(c);
+  *out = s;
+  return 0;
+}
+
+static int get_i64(ctx *c, const tc_pb_field *f, int64_t *out) {
+  if (want(c, f, 0)) return TC_EPROTO;
+  *out = (int64_t)f->v;
+  return 0;
+}
+
+static int get_i32(ctx *c, const tc_pb_field *f, int32_t *out) {
+  if (want(c, f, 0)) return TC_EPROTO;
+  *out = (int32_t)f->v; /* negative int32s are sign-extended to 10-byte varints */
+  return 0;
+}
+
+static int get_int(ctx *c, const tc_pb_field *f, int *out) {
+  int32_t v;
+  if (get_i32(c, f, &v)) return TC_EPROTO;
+  *out = v;
+  return 0;
+}
+
+static int get_view(ctx *c, const tc_pb_field *f, const uint8_t **p, size_t *n) {
+  if (want(c, f, 2)) return TC_EPROTO;
+  *p = f->len ? f->data : NULL;
+  *n = f->len;
+  return 0;
+}
+
+/* Counts the length-delimited occurrences of field num. */
+static int count_field(ctx *c, const uint8_t *p, size_t n, uint32_t num, size_t *count) {
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  int k;
+  *count = 0;
+  while ((k = tc_pb_next(&r, &f)) > 0)
+    if (f.num == num) (*count)++;
+  return k < 0 ? malformed(c, "truncated or bad field") : 0;
+}
+
+/* Counts the values of a repeated varint field, packed or not. */
+static int count_varints(ctx *c, const uint8_t *p, size_t n, uint32_t num, size_t *count) {
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  int k;
+  *count = 0;
+  while ((k = tc_pb_next(&r, &f)) > 0) {
+    if (f.num != num) continue;
+    if (f.wt == 0) {
+      (*count)++;
+      continue;
+    }
+    if (f.wt != 2) return want(c, &f, 2);
+    for (size_t i = 0; i < f.len; i++)
+      if (!(f.data[i] & 0x80)) (*count)++;
+  }
+  return k < 0 ? malformed(c, "truncated or bad field") : 0;
+}
+
+static void *alloc_array(ctx *c, size_t n, size_t size) {
+  if (n == 0) return NULL;
+  if (n > SIZE_MAX / size) return NULL;
+  return tc_arena_alloc(c->a, n * size);
+}
+
+#define ALLOC_ARRAY(c, ptr, n)                                                                             \
+  ((n) == 0 ? ((ptr) = NULL, 0) : ((ptr) = alloc_array((c), (n), sizeof *(ptr))) ? 0 : nomem(c))
+
+/* ---- schema ---- */
+
+static int parse_datatype(ctx *c, const uint8_t *p, size_t n, tc_field *fl) {
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  int k = 0, rc = 0;
+  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+    switch (f.num) {
+    case 1: rc = get_int(c, &f, &fl->type); break;
+    case 2: rc = get_i32(c, &f, &fl->byte_width); break;
+    case 3: rc = get_i32(c, &f, &fl->list_size); break;
+    case 4: rc = get_int(c, &f, &fl->unit); break;
+    case 5: rc = get_str(c, &f, &fl->timezone); break;
+    default: break;
+    }
+  }
+  if (rc) return rc;
+  return k < 0 ? malformed(c, "bad DataType") : 0;
+}
+
+static int parse_kv(ctx *c, const uint8_t *p, size_t n, tc_kv *kv) {
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  int k = 0, rc = 0;
+  kv->key = kv->value = "";
+  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+    if (f.num == 1) rc = get_str(c, &f, &kv->key);
+    else if (f.num == 2) rc = get_str(c, &f, &kv->value);
+  }
+  if (rc) return rc;
+  return k < 0 ? malformed(c, "bad KeyValue") : 0;
+}
+
+static int parse_shape(ctx *c, const tc_pb_field *f, int64_t *shape, size_t *ndim) {
+  if (f->wt == 0) {
+    shape[(*ndim)++] = (int64_t)f->v;
+    return 0;
+  }
+  tc_pb r = {f->data, f->data + f->len};
+  while (r.p < r.end) {
+    uint64_t v;
+    if (tc_pb_varint(&r, &v)) return malformed(c, "bad packed shape");
+    shape[(*ndim)++] = (int64_t)v;
+  }
+  return 0;
+}
+
+static int parse_field(ctx *c, const uint8_t *p, size_t n, tc_field *fl, int depth);
+
+static int parse_field_body(ctx *c, const uint8_t *p, size_t n, tc_field *fl, int depth) {
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  int k = 0, rc = 0;
+  size_t nc = 0, nm = 0;
+  tc_field *children = (tc_field *)fl->children;
+  tc_kv *meta = (tc_kv *)fl->metadata;
+  int64_t *shape = (int64_t *)fl->shape;
+  fl->ndim = 0;
+  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+    switch (f.num) {
+    case 1: rc = get_str(c, &f, &fl->name); break;
+    case 2: rc = want(c, &f, 2) ? TC_EPROTO : parse_datatype(c, f.data, f.len, fl); break;
+    case 3: rc = get_int(c, &f, &fl->nullable); break;
+    case 4: rc = want(c, &f, 2) ? TC_EPROTO : parse_field(c, f.data, f.len, &children[nc++], depth + 1); break;
+    case 5: rc = want(c, &f, 2) ? TC_EPROTO : parse_kv(c, f.data, f.len, &meta[nm++]); break;
+    case 6: rc = parse_shape(c, &f, shape, &fl->ndim); break;
+    case 7: rc = get_int(c, &f, &fl->element_type); break;
+    case 8: rc = get_int(c, &f, &fl->dictionary_encoded); break;
+    default: break;
+    }
+  }
+  if (rc) return rc;
+  return k < 0 ? malformed(c, "bad Field") : 0;
+}
+
+static int parse_field(ctx *c, const uint8_t *p, size_t n, tc_field *fl, int depth) {
+  if (depth > MAX_DEPTH) return malformed(c, "fields nested too deeply");
+  fl->name = fl->timezone = "";
+  tc_field *children = NULL;
+  tc_kv *meta = NULL;
+  int64_t *shape = NULL;
+  int rc = count_field(c, p, n, 4, &fl->n_children);
+  if (!rc) rc = count_field(c, p, n, 5, &fl->n_metadata);
+  if (!rc) rc = count_varints(c, p, n, 6, &fl->ndim);
+  if (!rc) rc = ALLOC_ARRAY(c, children, fl->n_children);
+  if (!rc) rc = ALLOC_ARRAY(c, meta, fl->n_metadata);
+  if (!rc) rc = ALLOC_ARRAY(c, shape, fl->ndim);
+  if (rc) return rc;
+  fl->children = children;
+  fl->metadata = meta;
+  fl->shape = shape;
+  return parse_field_body(c, p, n, fl, depth);
+}
+
+static int parse_fields(ctx *c, const uint8_t *p, size_t n, uint32_t fnum, uint32_t mnum, tc_schema *s) {
+  tc_field *fields = NULL;
+  tc_kv *meta = NULL;
+  int rc = count_field(c, p, n, fnum, &s->n_fields);
+  if (!rc && mnum) rc = count_field(c, p, n, mnum, &s->n_metadata);
+  if (!rc) rc = ALLOC_ARRAY(c, fields, s->n_fields);
+  if (!rc) rc = ALLOC_ARRAY(c, meta, s->n_metadata);
+  if (rc) return rc;
+  s->fields = fields;
+  s->metadata = meta;
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  size_t nf = 0, nm = 0;
+  while (!rc && tc_pb_next(&r, &f) > 0) {
+    if (f.num == fnum) rc = want(c, &f, 2) ? TC_EPROTO : parse_field(c, f.data, f.len, &fields[nf++], 0);
+    else if (mnum && f.num == mnum) rc = want(c, &f, 2) ? TC_EPROTO : parse_kv(c, f.data, f.len, &meta[nm++]);
+  }
+  return rc;
+}
+
+/* ---- arrays ---- */
+
+static int parse_array(ctx *c, const uint8_t *p, size_t n, tc_column *col, const tc_field *fl, int depth) {
+  if (depth > MAX_DEPTH) return malformed(c, "arrays nested too deeply");
+  col->field = fl;
+  col->name = fl ? fl->name : "";
+  col->type = fl ? fl->type : TC_TYPE_UNSPECIFIED;
+  tc_column *children = NULL;
+  int rc = count_field(c, p, n, 6, &col->n_children);
+  if (!rc) rc = ALLOC_ARRAY(c, children, col->n_children);
+  if (rc) return rc;
+  col->children = children;
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  size_t nc = 0;
+  while (!rc && tc_pb_next(&r, &f) > 0) {
+    switch (f.num) {
+    case 1: rc = get_i64(c, &f, &col->length); break;
+    case 2: rc = get_i64(c, &f, &col->null_count); break;
+    case 3: rc = get_view(c, &f, &col->validity, &col->validity_size); break;
+    case 4: rc = get_view(c, &f, &col->offsets, &col->offsets_size); break;
+    case 5: rc = get_view(c, &f, &col->values, &col->values_size); break;
+    case 6: {
+      const tc_field *cf = fl && nc < fl->n_children ? &fl->children[nc] : NULL;
+      rc = want(c, &f, 2) ? TC_EPROTO : parse_array(c, f.data, f.len, &children[nc++], cf, depth + 1);
+      break;
+    }
+    default: break;
+    }
+  }
+  return rc;
+}
+
+/* ---- Batch ---- */
+
+typedef struct batch_priv {
+  tc_batch pub; /* first: tc_batch_free casts back */
+  tc_arena arena;
+  tc_msg *msg;
+} batch_priv;
+
+static int batch_scalars(ctx *c, const uint8_t *p, size_t n, tc_batch *b) {
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  int k = 0, rc = 0;
+  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+    switch (f.num) {
+    case 1: rc = get_str(c, &f, &b->table); break;
+    case 2: rc = get_str(c, &f, &b->version); break;
+    case 3: rc = get_i64(c, &f, &b->num_rows); break;
+    case 4: rc = get_view(c, &f, &b->row_ids, &b->row_ids_size); break;
+    case 7: rc = get_i64(c, &f, &b->offset); break;
+    default: break;
+    }
+  }
+  if (rc) return rc;
+  if (k < 0) return malformed(c, "truncated or bad field");
+  if (b->row_ids_size % 8 || (b->row_ids_size && b->row_ids_size / 8 != (uint64_t)b->num_rows))
+    return malformed(c, "row_ids do not match num_rows");
+  return 0;
+}
+
+static int batch_columns(ctx *c, const uint8_t *p, size_t n, const tc_schema *s, tc_batch *b) {
+  tc_column *cols = NULL;
+  int rc = count_field(c, p, n, 6, &b->n_columns);
+  if (!rc) rc = ALLOC_ARRAY(c, cols, b->n_columns);
+  if (rc) return rc;
+  b->columns = cols;
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  size_t i = 0;
+  while (!rc && tc_pb_next(&r, &f) > 0) {
+    if (f.num != 6) continue;
+    const tc_field *fl = i < s->n_fields ? &s->fields[i] : NULL;
+    rc = want(c, &f, 2) ? TC_EPROTO : parse_array(c, f.data, f.len, &cols[i], fl, 0);
+    i++;
+  }
+  return rc;
+}
+
+int tc_batch_parse(tc_msg *m, tc_batch **out, char *err, size_t errlen) {
+  tc_arena a = {NULL};
+  batch_priv *bp = tc_arena_alloc(&a, sizeof *bp);
+  if (!bp) {
+    free(m);
+    snprintf(err, errlen, "out of memory parsing Batch");
+    return TC_ENOMEM;
+  }
+  bp->arena = a;
+  bp->msg = m;
+  tc_batch *b = &bp->pub;
+  b->table = b->version = "";
+  ctx c = {&bp->arena, err, errlen, "Batch"};
+  tc_schema s = {0};
+  int rc = batch_scalars(&c, m->data, m->len, b);
+  if (!rc) rc = parse_fields(&c, m->data, m->len, 5, 0, &s);
+  if (!rc) rc = batch_columns(&c, m->data, m->len, &s, b);
+  if (rc) {
+    tc_batch_free(b);
+    return rc;
+  }
+  *out = b;
+  return TC_OK;
+}
+
+void tc_batch_free(tc_batch *batch) {
+  if (!batch) return;
+  batch_priv *bp = (batch_priv *)batch;
+  free(bp->msg);
+  tc_arena_free(&bp->arena);
+}
+
+const tc_column *tc_batch_column(const tc_batch *batch, const char *name) {
+  if (!batch || !name) return NULL;
+  for (size_t i = 0; i < batch->n_columns; i++)
+    if (strcmp(batch->columns[i].name, name) == 0) return &batch->columns[i];
+  return NULL;
+}
+
+/* ---- TableInfo, ListTablesResponse ---- */
+
+static int parse_table_info(ctx *c, const uint8_t *p, size_t n, tc_table_info *t) {
+  t->name = t->version = "";
+  const char **files = NULL;
+  int rc = count_field(c, p, n, 5, &t->n_files);
+  if (!rc) rc = ALLOC_ARRAY(c, files, t->n_files);
+  if (rc) return rc;
+  t->files = files;
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  size_t nf = 0;
+  int k = 0;
+  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+    switch (f.num) {
+    case 1: rc = get_str(c, &f, &t->name); break;
+    case 2: rc = want(c, &f, 2) ? TC_EPROTO : parse_fields(c, f.data, f.len, 1, 2, &t->schema); break;
+    case 3: rc = get_i64(c, &f, &t->num_rows); break;
+    case 4: rc = get_str(c, &f, &t->version); break;
+    case 5: rc = get_str(c, &f, &files[nf++]); break;
+    case 6: rc = get_i64(c, &f, &t->num_bytes); break;
+    default: break;
+    }
+  }
+  if (rc) return rc;
+  return k < 0 ? malformed(c, "truncated or bad field") : 0;
+}
+
+typedef struct info_priv {
+  tc_table_info pub;
+  tc_arena arena;
+} info_priv;
+
+typedef struct list_priv {
+  tc_table_list pub;
+  tc_arena arena;
+} list_priv;
+
+int tc_table_info_parse(tc_msg *m, tc_table_info **out, char *err, size_t errlen) {
+  tc_arena a = {NULL};
+  info_priv *ip = tc_arena_alloc(&a, sizeof *ip);
+  int rc = TC_ENOMEM;
+  if (!ip) {
+    snprintf(err, errlen, "out of memory parsing TableInfo");
+  } else {
+    ip->arena = a;
+    ctx c = {&ip->arena, err, errlen, "TableInfo"};
+    rc = parse_table_info(&c, m->data, m->len, &ip->pub);
+    if (rc) tc_arena_free(&ip->arena);
+    else *out = &ip->pub;
+  }
+  free(m);
+  return rc;
+}
+
+void tc_table_info_free(tc_table_info *info) {
+  if (info) tc_arena_free(&((info_priv *)info)->arena);
+}
+
+static int parse_table_list(ctx *c, const uint8_t *p, size_t n, tc_table_list *l) {
+  tc_table_info *tables = NULL;
+  int rc = count_field(c, p, n, 1, &l->n_tables);
+  if (!rc) rc = ALLOC_ARRAY(c, tables, l->n_tables);
+  if (rc) return rc;
+  l->tables = tables;
+  tc_pb r = {p, p + n};
+  tc_pb_field f;
+  size_t i = 0;
+  while (!rc && tc_pb_next(&r, &f) > 0)
+    if (f.num == 1) rc = want(c, &f, 2) ? TC_EPROTO : parse_table_info(c, f.data, f.len, &tables[i++]);
+  return rc;
+}
+
+int tc_table_list_parse(tc_msg *m, tc_table_list **out, char *err, size_t errlen) {
+  tc_arena a = {NULL};
+  list_priv *lp = tc_arena_alloc(&a, sizeof *lp);
+  int rc = TC_ENOMEM;
+  if (!lp) {
+    snprintf(err, errlen, "out of memory parsing ListTablesResponse");
+  } else {
+    lp->arena = a;
+    ctx c = {&lp->arena, err, errlen, "ListTablesResponse"};
+    rc = parse_table_list(&c, m->data, m->len, &lp->pub);
+    if (rc) tc_arena_free(&lp->arena);
+    else *out = &lp->pub;
+  }
+  free(m);
+  return rc;
+}
+
+void tc_table_list_free(tc_table_list *list) {
+  if (list) tc_arena_free(&((list_priv *)list)->arena);
+}

@@ -1,0 +1,429 @@
+/*
+ * libtablecar: the C client of the tablecar sidecar (proto/tablecar/v1/tablecar.proto).
+ *
+ * It speaks gRPC over HTTP/2 itself (libnghttp2 + a plain socket), so it has no threads, no background
+ * work and no global mutable state, and it works in processes that fork (data loader workers).
+ *
+ * Threads and processes
+ *   - One tc_client per thread: a handle (and the streams made from it) must not be used by two threads at
+ *     the same time. There is no lock inside, so nothing can be left locked by fork().
+ *   - fork() is fine at any time between calls: every call checks getpid(), and a child that uses an
+ *     inherited handle closes the inherited connection without writing a byte to it and opens its own. The
+ *     parent's connection is not disturbed; the parent (and grandchildren...) may keep using the handle.
+ *
+ * Calls
+ *   - Every function returns an int status: TC_OK (0), a gRPC status code (1..16, TC_E* below) or a negative
+ *     local error. tc_strerror() names a status; tc_last_error() gives the message of the handle's last call.
+ *   - A call has a deadline (tc_options.timeout_ms, or tc_call_opts.timeout_ms), sent to the server as
+ *     grpc-timeout. Every RPC of this protocol is idempotent, so while the sidecar is unreachable or
+ *     restarting (connection refused, socket file missing, connection reset, GOAWAY, UNAVAILABLE) a call is
+ *     retried with exponential backoff and jitter until its deadline; it then fails with
+ *     TC_EDEADLINE_EXCEEDED and tc_last_error() tells the last failure.
+ *   - The handle connects lazily, on its first call, and keeps one HTTP/2 connection.
+ *
+ * Memory
+ *   - Every result object (tc_batch, tc_table_list, tc_table_info, tc_permutation_info) is one allocation
+ *     tree owned by the caller, freed with its own *_free function; every pointer inside it stays valid until
+ *     then and does not depend on the client or stream it came from (they may be freed first).
+ *   - Strings in results are NUL-terminated and never NULL (an absent string is "").
+ *   - Buffers of a tc_batch point into the received message (no copy). They are NOT aligned: read multi-byte
+ *     values with memcpy (or an unaligned-safe load, e.g. numpy.frombuffer). All values are little-endian.
+ *   - Inputs (strings, arrays) are only read during the call; the library keeps no pointer to them.
+ *
+ * Structs
+ *   - Request structs and tc_call_opts: zero-initialize, then set fields (all-zero fields mean defaults).
+ *     tc_options: fill with tc_options_init first. Any of them may gain fields at the end in a later
+ *     version (with a new soname while the major version is 0).
+ *
+ * Example
+ *   tc_client *c;
+ *   tc_client_new("unix:/run/tablecar.sock", NULL, &c);
+ *   tc_read_batch_req req = {.permutation = id, .split = "train", .offset = 0, .batch_size = 256};
+ *   tc_batch *b;
+ *   int rc = tc_read_batch(c, &req, NULL, &b);
+ *   if (rc) fprintf(stderr, "%s: %s\n", tc_strerror(rc), tc_last_error(c));
+ *   else { const tc_column *x = tc_batch_column(b, "x"); ...x->values, x->values_size...; tc_batch_free(b); }
+ *   tc_client_free(c);
+ */
+#ifndef TABLECAR_H
+#define TABLECAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility: only what is marked TC_API is exported. */
+#if defined(__GNUC__)
+#define TC_API __attribute__((visibility("default")))
+#else
+#define TC_API
+#endif
+
+#define TC_VERSION_MAJOR 0
+#define TC_VERSION_MINOR 1
+#define TC_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Status codes */
+
+enum {
+  TC_OK = 0,
+  /* gRPC status codes, from the server (grpc-status) or as gRPC defines them for the transport. */
+  TC_ECANCELLED = 1,
+  TC_EUNKNOWN = 2,
+  TC_EINVALID_ARGUMENT = 3,
+  TC_EDEADLINE_EXCEEDED = 4, /* also: the call's deadline passed locally */
+  TC_ENOT_FOUND = 5,
+  TC_EALREADY_EXISTS = 6,
+  TC_EPERMISSION_DENIED = 7,
+  TC_ERESOURCE_EXHAUSTED = 8, /* also: a response larger than tc_options.max_recv_message_bytes */
+  TC_EFAILED_PRECONDITION = 9,
+  TC_EABORTED = 10,
+  TC_EOUT_OF_RANGE = 11,
+  TC_EUNIMPLEMENTED = 12,
+  TC_EINTERNAL = 13,
+  TC_EUNAVAILABLE = 14, /* also: connection lost or refused stream, when not retried */
+  TC_EDATA_LOSS = 15,
+  TC_EUNAUTHENTICATED = 16,
+  /* Local errors. */
+  TC_ENOMEM = -1,   /* out of memory */
+  TC_EINVAL = -2,   /* invalid argument (bad target, NULL pointer, bad request struct) */
+  TC_ECONNECT = -3, /* cannot connect, and not retrying (tc_call_opts.no_retry, or a permanent error) */
+  TC_EPROTO = -4    /* the peer broke HTTP/2, gRPC framing or protobuf encoding */
+};
+
+/* A static description of a status ("OK", "NOT_FOUND", "out of memory"...). Never NULL. */
+TC_API const char *tc_strerror(int status);
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Client handle */
+
+typedef struct tc_client tc_client;
+
+typedef struct tc_options {
+  int64_t timeout_ms;              /* default deadline of a call; < 0: none. Default 30000. */
+  size_t max_recv_message_bytes;   /* largest response message accepted. Default 256 MiB. */
+  uint32_t stream_window_bytes;    /* HTTP/2 per-stream receive window. Default 16 MiB. */
+  uint32_t connection_window_bytes;/* HTTP/2 connection receive window. Default 64 MiB. */
+  int retry;                       /* nonzero: retry while unreachable (see above). Default 1. */
+  int64_t backoff_initial_ms;      /* first retry delay. Default 20. */
+  int64_t backoff_max_ms;          /* largest retry delay. Default 1000. */
+  double backoff_multiplier;       /* delay growth per attempt. Default 1.6. */
+  double backoff_jitter;           /* delays vary by +-this fraction. Default 0.2. */
+  const char *authority;           /* :authority header; NULL: "localhost" for Unix sockets, else HOST:PORT.
+                                      Copied by tc_client_new. */
+} tc_options;
+
+/* Fills *opts with the defaults. Call it, then change what you need. */
+TC_API void tc_options_init(tc_options *opts);
+
+/*
+ * Creates a handle for target (nothing is connected until the first call):
+ *   unix:PATH, unix:///ABS/PATH    a Unix socket (PATH may be relative)
+ *   unix-abstract:NAME             a Linux abstract socket
+ *   HOST:PORT, [V6ADDR]:PORT       TCP (IPv4, IPv6, or a name resolved with getaddrinfo at each connect);
+ *                                  also with gRPC's dns:, dns:///, ipv4:, ipv6: prefixes
+ * opts may be NULL (defaults). On success *out is a handle to free with tc_client_free.
+ * Returns TC_OK, TC_EINVAL (bad target or options) or TC_ENOMEM.
+ */
+TC_API int tc_client_new(const char *target, const tc_options *opts, tc_client **out);
+
+/* Closes the connection and frees the handle. Free the handle's streams first. NULL is fine. */
+TC_API void tc_client_free(tc_client *client);
+
+/*
+ * The message of the handle's last call: the server's grpc-message (percent-decoded) or a local description;
+ * "" after a successful call. Owned by the handle, valid until its next call.
+ */
+TC_API const char *tc_last_error(const tc_client *client);
+
+/* Per-call options; a NULL tc_call_opts * means all zero. Zero-initialize it, then set what you need. */
+typedef struct tc_call_opts {
+  int64_t timeout_ms; /* 0: the handle's default; < 0: no deadline; else the deadline in ms from now.
+                         For a stream: the longest wait for each tc_stream_next (and for its start). */
+  int no_retry;       /* nonzero: fail at once when unreachable, instead of retrying */
+} tc_call_opts;
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Schema: tablecar.v1.Field, DataType and friends */
+
+typedef enum tc_type {
+  TC_TYPE_UNSPECIFIED = 0,
+  TC_TYPE_BOOL = 1,
+  TC_TYPE_INT8 = 2,
+  TC_TYPE_INT16 = 3,
+  TC_TYPE_INT32 = 4,
+  TC_TYPE_INT64 = 5,
+  TC_TYPE_UINT8 = 6,
+  TC_TYPE_UINT16 = 7,
+  TC_TYPE_UINT32 = 8,
+  TC_TYPE_UINT64 = 9,
+  TC_TYPE_FLOAT16 = 10,
+  TC_TYPE_FLOAT32 = 11,
+  TC_TYPE_FLOAT64 = 12,
+  TC_TYPE_UTF8 = 13,
+  TC_TYPE_LARGE_UTF8 = 14,
+  TC_TYPE_BINARY = 15,
+  TC_TYPE_LARGE_BINARY = 16,
+  TC_TYPE_FIXED_SIZE_BINARY = 17,
+  TC_TYPE_DATE32 = 18,
+  TC_TYPE_DATE64 = 19,
+  TC_TYPE_TIMESTAMP = 20,
+  TC_TYPE_LIST = 21,
+  TC_TYPE_LARGE_LIST = 22,
+  TC_TYPE_FIXED_SIZE_LIST = 23,
+  TC_TYPE_STRUCT = 24
+} tc_type;
+
+typedef enum tc_time_unit {
+  TC_UNIT_SECOND = 0,
+  TC_UNIT_MILLISECOND = 1,
+  TC_UNIT_MICROSECOND = 2,
+  TC_UNIT_NANOSECOND = 3
+} tc_time_unit;
+
+typedef struct tc_kv {
+  const char *key;
+  const char *value;
+} tc_kv;
+
+typedef struct tc_field {
+  const char *name;
+  int type;                   /* tc_type (an int: a newer server may send values this header lacks) */
+  int32_t byte_width;         /* TC_TYPE_FIXED_SIZE_BINARY */
+  int32_t list_size;          /* TC_TYPE_FIXED_SIZE_LIST */
+  int unit;                   /* tc_time_unit, TC_TYPE_TIMESTAMP */
+  const char *timezone;       /* TC_TYPE_TIMESTAMP; "" = naive */
+  int nullable;
+  int dictionary_encoded;     /* served decoded, with the value type above */
+  size_t n_children;          /* list item field, or struct fields */
+  const struct tc_field *children;
+  size_t n_metadata;          /* Arrow field metadata, in file order */
+  const tc_kv *metadata;
+  size_t ndim;                /* fixed-size-list chains of a fixed-width type: shape of one row */
+  const int64_t *shape;       /* (NULL when ndim is 0) */
+  int element_type;           /* ... and its leaf tc_type; TC_TYPE_UNSPECIFIED otherwise */
+} tc_field;
+
+typedef struct tc_schema {
+  size_t n_fields;
+  const tc_field *fields;
+  size_t n_metadata;
+  const tc_kv *metadata;
+} tc_schema;
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Batches: column views into the received message */
+
+typedef struct tc_column {
+  const tc_field *field;      /* the column's field; NULL only if the server sent fewer fields than arrays */
+  const char *name;           /* field->name, or "" */
+  int type;                   /* field->type, or TC_TYPE_UNSPECIFIED */
+  int64_t length;
+  int64_t null_count;
+  const uint8_t *validity;    /* LSB-first bitmap, ceil(length / 8) bytes; NULL (size 0) when no nulls */
+  size_t validity_size;
+  const uint8_t *offsets;     /* length + 1 int32 or int64 offsets (utf8/binary/list types); else NULL */
+  size_t offsets_size;
+  const uint8_t *values;      /* fixed-width values, or the string/binary bytes; else NULL */
+  size_t values_size;
+  size_t n_children;          /* list: 1, struct: one per field */
+  const struct tc_column *children; /* children[i].field is field->children[i] */
+} tc_column;
+
+typedef struct tc_batch {
+  const char *table;
+  const char *version;        /* the table version the rows were read from */
+  int64_t num_rows;
+  int64_t offset;             /* ReadBatch / StreamBatches: position of the first row in the split/shard */
+  const uint8_t *row_ids;     /* num_rows int64 little-endian global row ids (unaligned); see tc_row_id */
+  size_t row_ids_size;        /* bytes: 8 * num_rows */
+  size_t n_columns;
+  const tc_column *columns;
+} tc_batch;
+
+/* Frees a batch and the message its buffers point into. NULL is fine. */
+TC_API void tc_batch_free(tc_batch *batch);
+
+/* The column named name, or NULL. */
+TC_API const tc_column *tc_batch_column(const tc_batch *batch, const char *name);
+
+/* Row id i (0 <= i < num_rows) of a batch. */
+static inline int64_t tc_row_id(const tc_batch *batch, int64_t i) {
+  const uint8_t *p = batch->row_ids + 8 * (size_t)i;
+  uint64_t v = 0;
+  for (int k = 7; k >= 0; k--) v = (v << 8) | p[k];
+  return (int64_t)v;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Tables */
+
+typedef struct tc_table_info {
+  const char *name;
+  tc_schema schema;           /* empty in tc_list_tables results */
+  int64_t num_rows;
+  const char *version;
+  size_t n_files;             /* relative to the data dir, in row order; none in tc_list_tables results */
+  const char *const *files;
+  int64_t num_bytes;
+} tc_table_info;
+
+typedef struct tc_table_list {
+  size_t n_tables;            /* sorted by name */
+  const tc_table_info *tables;
+} tc_table_list;
+
+/* ListTables. *out: free with tc_table_list_free. */
+TC_API int tc_list_tables(tc_client *client, const tc_call_opts *call, tc_table_list **out);
+TC_API void tc_table_list_free(tc_table_list *list);
+
+/* DescribeTable. *out: free with tc_table_info_free. */
+TC_API int tc_describe_table(tc_client *client, const char *table, const tc_call_opts *call, tc_table_info **out);
+TC_API void tc_table_info_free(tc_table_info *info);
+
+/* TakeRows: rows by global index, in the order asked. Zero-initialize, then set the fields. */
+typedef struct tc_take_rows_req {
+  const char *table;
+  const int64_t *indices;
+  size_t n_indices;
+  const char *const *columns; /* NULL / 0: all columns */
+  size_t n_columns;
+  const char *version;        /* NULL or "": any version; else FAILED_PRECONDITION unless it matches */
+} tc_take_rows_req;
+
+/* *out: free with tc_batch_free. */
+TC_API int tc_take_rows(tc_client *client, const tc_take_rows_req *req, const tc_call_opts *call, tc_batch **out);
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Permutations */
+
+typedef enum tc_split_kind {
+  TC_SPLIT_NONE = 0,          /* one split holding every row */
+  TC_SPLIT_RANDOM = 1,
+  TC_SPLIT_SEQUENTIAL = 2,
+  TC_SPLIT_HASH = 3
+} tc_split_kind;
+
+/*
+ * CreatePermutationRequest. Zero-initialize, then set the fields (all zero: table order, one split).
+ * RANDOM and SEQUENTIAL splits take exactly one of ratios, counts or fixed; HASH takes hash_columns and
+ * weights.
+ */
+typedef struct tc_permutation_spec {
+  const char *table;
+  int shuffle;                /* nonzero: shuffle the rows with shuffle_seed and clump_size */
+  uint64_t shuffle_seed;
+  int64_t clump_size;         /* shuffle runs of this many rows (0 or 1: single rows) */
+  int split;                  /* tc_split_kind */
+  size_t n_ratios;
+  const double *ratios;
+  size_t n_counts;
+  const int64_t *counts;
+  int32_t fixed;              /* that many equal parts */
+  uint64_t split_seed;        /* TC_SPLIT_RANDOM */
+  size_t n_hash_columns;      /* TC_SPLIT_HASH */
+  const char *const *hash_columns;
+  size_t n_weights;
+  const int64_t *weights;
+  size_t n_split_names;       /* names of the splits; default "0", "1", ... */
+  const char *const *split_names;
+} tc_permutation_spec;
+
+typedef struct tc_split_info {
+  const char *name;
+  int64_t num_rows;
+} tc_split_info;
+
+typedef struct tc_permutation_info {
+  const char *id;
+  const char *table;
+  const char *table_version;
+  int64_t num_rows;           /* rows of the table */
+  size_t n_splits;
+  const tc_split_info *splits;
+  tc_permutation_spec spec;   /* the spec, as the server echoes it; its pointers live in this object */
+} tc_permutation_info;
+
+/* CreatePermutation (idempotent: same table version and spec, same id). *out: tc_permutation_info_free. */
+TC_API int tc_create_permutation(tc_client *client, const tc_permutation_spec *spec, const tc_call_opts *call,
+                          tc_permutation_info **out);
+/* DescribePermutation. *out: free with tc_permutation_info_free. */
+TC_API int tc_describe_permutation(tc_client *client, const char *id, const tc_call_opts *call,
+                            tc_permutation_info **out);
+TC_API void tc_permutation_info_free(tc_permutation_info *info);
+
+/* ReadBatch: rows [offset, offset + batch_size) of a split. Zero-initialize, then set the fields. */
+typedef struct tc_read_batch_req {
+  const char *permutation;    /* tc_permutation_info.id */
+  const char *split;          /* a split's name, or its index in decimal */
+  int64_t offset;
+  int64_t batch_size;         /* 1 or more */
+  const char *const *columns; /* NULL / 0: all columns */
+  size_t n_columns;
+} tc_read_batch_req;
+
+/* *out: free with tc_batch_free. */
+TC_API int tc_read_batch(tc_client *client, const tc_read_batch_req *req, const tc_call_opts *call, tc_batch **out);
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* StreamBatches */
+
+typedef struct tc_stream tc_stream;
+
+/* StreamBatchesRequest. Zero-initialize, then set the fields. */
+typedef struct tc_stream_req {
+  const char *permutation;
+  const char *split;
+  int64_t start;              /* first position in the split */
+  int64_t end;                /* one past the last; 0: the end of the split */
+  int64_t batch_size;         /* 1 or more */
+  int32_t shard_index;        /* shard shard_index of shard_count (0 of 0 or 1: everything) */
+  int32_t shard_count;
+  const char *const *columns;
+  size_t n_columns;
+} tc_stream_req;
+
+/*
+ * Starts a StreamBatches call (the request is sent at once; errors show in tc_stream_next). *out: free with
+ * tc_stream_free, before the client. Other calls and streams may use the client while the stream is open.
+ *
+ * The stream reads one message at a time: HTTP/2 flow control credit is only returned to the server for
+ * what tc_stream_next consumed, so at most about tc_options.stream_window_bytes wait in memory.
+ * No grpc-timeout is sent for a stream (an epoch may take hours); call->timeout_ms bounds each wait instead.
+ * When the connection is lost, the sidecar restarts or the handle is used in a forked child, the stream is
+ * resumed after the last batch delivered (batch offsets continue as if nothing happened).
+ */
+TC_API int tc_stream_batches(tc_client *client, const tc_stream_req *req, const tc_call_opts *call, tc_stream **out);
+
+/*
+ * The next batch: returns TC_OK with *out a batch (free with tc_batch_free), TC_OK with *out NULL at the end
+ * of the stream, or an error; the message of an error is in tc_last_error() of the stream's client.
+ * TC_EDEADLINE_EXCEEDED (no batch within the timeout) leaves the stream open: calling again waits again.
+ * After any other error, and after the end, the stream is finished: further calls return the same.
+ */
+TC_API int tc_stream_next(tc_stream *stream, tc_batch **out);
+
+/* Cancels the stream if it is still running, and frees it. NULL is fine. */
+TC_API void tc_stream_free(tc_stream *stream);
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* grpc.health.v1.Health/Check */
+
+enum {
+  TC_HEALTH_UNKNOWN = 0,
+  TC_HEALTH_SERVING = 1,
+  TC_HEALTH_NOT_SERVING = 2,
+  TC_HEALTH_SERVICE_UNKNOWN = 3
+};
+
+/* service: "" (NULL) for the server, or e.g. "tablecar.v1.Tablecar". *status: a TC_HEALTH_* value. */
+TC_API int tc_health_check(tc_client *client, const char *service, const tc_call_opts *call, int *status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TABLECAR_H */

@@ -1,0 +1,143 @@
+/* libtablecar: gRPC message framing and grpc-timeout (client/grpc_frame.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static size_t frame(uint8_t *out, const char *msg, uint8_t flag) {
+  size_t n = strlen(msg);
+  tc_grpc_prefix(out, n);
+  out[0] = flag;
+  memcpy(out + 5, msg, n);
+  return 5 + n;
+}
+
+static void expect(tc_msgq *q, const char *s) {
+  tc_msg *m = tc_msgq_pop(q);
+  assert_non_null(m);
+  assert_int_equal(m->len, strlen(s));
+  assert_memory_equal(m->data, s, m->len);
+  assert_int_equal((uintptr_t)m->data % 16, 0);
+  free(m);
+}
+
+static void test_prefix(void **state) {
+  uint8_t p[5];
+  tc_grpc_prefix(p, 0x01020304);
+  uint8_t want[5] = {0, 1, 2, 3, 4};
+  assert_memory_equal(p, want, 5);
+}
+
+static void test_one_chunk(void **state) {
+  uint8_t buf[64];
+  size_t n = frame(buf, "hello", 0);
+  n += frame(buf + n, "", 0);
+  n += frame(buf + n, "world!", 0);
+  tc_deframer d;
+  tc_msgq q = {0};
+  tc_deframer_init(&d, 100);
+  assert_int_equal(tc_deframe(&d, buf, n, &q), TC_OK);
+  assert_int_equal(q.count, 3);
+  assert_false(tc_deframer_partial(&d));
+  expect(&q, "hello");
+  expect(&q, "");
+  expect(&q, "world!");
+  assert_null(tc_msgq_pop(&q));
+  tc_deframer_free(&d);
+}
+
+static void test_byte_by_byte(void **state) {
+  uint8_t buf[64];
+  size_t n = frame(buf, "abc", 0);
+  n += frame(buf + n, "defgh", 0);
+  tc_deframer d;
+  tc_msgq q = {0};
+  tc_deframer_init(&d, 100);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(tc_deframe(&d, buf + i, 1, &q), TC_OK);
+    if (i == 2) assert_true(tc_deframer_partial(&d));
+  }
+  assert_int_equal(q.count, 2);
+  expect(&q, "abc");
+  expect(&q, "defgh");
+  tc_deframer_free(&d);
+}
+
+static void test_partial_freed(void **state) {
+  uint8_t buf[64];
+  size_t n = frame(buf, "abcdef", 0);
+  tc_deframer d;
+  tc_msgq q = {0};
+  tc_deframer_init(&d, 100);
+  assert_int_equal(tc_deframe(&d, buf, n - 2, &q), TC_OK);
+  assert_true(tc_deframer_partial(&d));
+  assert_int_equal(q.count, 0);
+  tc_deframer_free(&d); /* ASan checks the partial message is freed */
+  tc_msgq_free(&q);
+}
+
+static void test_too_large(void **state) {
+  uint8_t buf[64];
+  size_t n = frame(buf, "0123456789", 0);
+  tc_deframer d;
+  tc_msgq q = {0};
+  tc_deframer_init(&d, 9);
+  assert_int_equal(tc_deframe(&d, buf, n, &q), TC_ERESOURCE_EXHAUSTED);
+  assert_int_equal(d.bad_len, 10);
+  tc_deframer_free(&d);
+  /* exactly the limit is fine */
+  tc_deframer_init(&d, 10);
+  assert_int_equal(tc_deframe(&d, buf, n, &q), TC_OK);
+  expect(&q, "0123456789");
+  tc_deframer_free(&d);
+  /* a 4 GiB - 1 length is refused before any allocation */
+  uint8_t huge[5] = {0, 0xff, 0xff, 0xff, 0xff};
+  tc_deframer_init(&d, (size_t)256 << 20);
+  assert_int_equal(tc_deframe(&d, huge, 5, &q), TC_ERESOURCE_EXHAUSTED);
+  tc_deframer_free(&d);
+}
+
+static void test_compressed(void **state) {
+  uint8_t buf[64];
+  size_t n = frame(buf, "x", 1);
+  tc_deframer d;
+  tc_msgq q = {0};
+  tc_deframer_init(&d, 100);
+  assert_int_equal(tc_deframe(&d, buf, n, &q), TC_EPROTO);
+  tc_deframer_free(&d);
+}
+
+static void check_timeout(int64_t ms, const char *want) {
+  char out[16];
+  size_t n = tc_grpc_timeout(ms, out);
+  assert_string_equal(out, want);
+  assert_int_equal(n, strlen(want));
+}
+
+static void test_timeout(void **state) {
+  check_timeout(1, "1m");
+  check_timeout(0, "1m");
+  check_timeout(-5, "1m");
+  check_timeout(30000, "30000m");
+  check_timeout(99999999, "99999999m");
+  check_timeout(100000000, "100000S");
+  check_timeout(100000001, "100001S"); /* rounded up: the server must not give up first */
+  check_timeout(INT64_C(99999999) * 1000 + 1, "1666667M");
+  check_timeout(INT64_MAX, "99999999H");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_prefix),         cmocka_unit_test(test_one_chunk),
+      cmocka_unit_test(test_byte_by_byte),   cmocka_unit_test(test_partial_freed),
+      cmocka_unit_test(test_too_large),      cmocka_unit_test(test_compressed),
+      cmocka_unit_test(test_timeout),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
