@@ -1,0 +1,318 @@
+"""ctypes bindings of libtablecar (include/tablecar.h), and where the library is found.
+
+Only this module knows the C layout. The structures mirror the header field by field; the tests compare
+their sizes with the header's (tests/python/test_api.py), so a change of the header shows up at once.
+
+The library is found, in order:
+  1. TABLECAR_LIBRARY: a path to libtablecar.so (what ctest sets);
+  2. a build tree: walking up from this package, the first DIR/build*/client/libtablecar.so that is not a
+     sanitizer build (so a checkout with `cmake -B build` works without installing anything);
+  3. the system: ctypes.util.find_library("tablecar"), else "libtablecar.so.0" through the dynamic loader.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import (POINTER, Structure, c_char_p, c_double, c_int, c_int32, c_int64, c_size_t, c_uint32,
+                    c_uint64, c_void_p)
+from pathlib import Path
+
+# ---------------------------------------------------------------------------------------------------------
+# Status codes (tablecar.h)
+
+OK = 0
+GRPC_CODE_NAMES = {
+    1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+    10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+    15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+}
+LOCAL_CODE_NAMES = {-1: "ENOMEM", -2: "EINVAL", -3: "ECONNECT", -4: "EPROTO"}
+
+SPLIT_NONE, SPLIT_RANDOM, SPLIT_SEQUENTIAL, SPLIT_HASH = 0, 1, 2, 3
+HEALTH_NAMES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+
+# ---------------------------------------------------------------------------------------------------------
+# Structures
+
+
+class Options(Structure):
+    _fields_ = [
+        ("timeout_ms", c_int64),
+        ("max_recv_message_bytes", c_size_t),
+        ("stream_window_bytes", c_uint32),
+        ("connection_window_bytes", c_uint32),
+        ("retry", c_int),
+        ("backoff_initial_ms", c_int64),
+        ("backoff_max_ms", c_int64),
+        ("backoff_multiplier", c_double),
+        ("backoff_jitter", c_double),
+        ("authority", c_char_p),
+    ]
+
+
+class CallOpts(Structure):
+    _fields_ = [("timeout_ms", c_int64), ("no_retry", c_int)]
+
+
+class KV(Structure):
+    _fields_ = [("key", c_char_p), ("value", c_char_p)]
+
+
+class Field(Structure):
+    pass
+
+
+Field._fields_ = [
+    ("name", c_char_p),
+    ("type", c_int),
+    ("byte_width", c_int32),
+    ("list_size", c_int32),
+    ("unit", c_int),
+    ("timezone", c_char_p),
+    ("nullable", c_int),
+    ("dictionary_encoded", c_int),
+    ("n_children", c_size_t),
+    ("children", POINTER(Field)),
+    ("n_metadata", c_size_t),
+    ("metadata", POINTER(KV)),
+    ("ndim", c_size_t),
+    ("shape", POINTER(c_int64)),
+    ("element_type", c_int),
+]
+
+
+class Schema(Structure):
+    _fields_ = [
+        ("n_fields", c_size_t),
+        ("fields", POINTER(Field)),
+        ("n_metadata", c_size_t),
+        ("metadata", POINTER(KV)),
+    ]
+
+
+class Column(Structure):
+    pass
+
+
+# Buffers are c_void_p (an int address or None), not POINTER(c_uint8): formats.py makes numpy views on them.
+Column._fields_ = [
+    ("field", POINTER(Field)),
+    ("name", c_char_p),
+    ("type", c_int),
+    ("length", c_int64),
+    ("null_count", c_int64),
+    ("validity", c_void_p),
+    ("validity_size", c_size_t),
+    ("offsets", c_void_p),
+    ("offsets_size", c_size_t),
+    ("values", c_void_p),
+    ("values_size", c_size_t),
+    ("n_children", c_size_t),
+    ("children", POINTER(Column)),
+]
+
+
+class Batch(Structure):
+    _fields_ = [
+        ("table", c_char_p),
+        ("version", c_char_p),
+        ("num_rows", c_int64),
+        ("offset", c_int64),
+        ("row_ids", c_void_p),
+        ("row_ids_size", c_size_t),
+        ("n_columns", c_size_t),
+        ("columns", POINTER(Column)),
+    ]
+
+
+class TableInfo(Structure):
+    _fields_ = [
+        ("name", c_char_p),
+        ("schema", Schema),
+        ("num_rows", c_int64),
+        ("version", c_char_p),
+        ("n_files", c_size_t),
+        ("files", POINTER(c_char_p)),
+        ("num_bytes", c_int64),
+    ]
+
+
+class TableList(Structure):
+    _fields_ = [("n_tables", c_size_t), ("tables", POINTER(TableInfo))]
+
+
+class TakeRowsReq(Structure):
+    _fields_ = [
+        ("table", c_char_p),
+        ("indices", POINTER(c_int64)),
+        ("n_indices", c_size_t),
+        ("columns", POINTER(c_char_p)),
+        ("n_columns", c_size_t),
+        ("version", c_char_p),
+    ]
+
+
+class PermutationSpec(Structure):
+    _fields_ = [
+        ("table", c_char_p),
+        ("shuffle", c_int),
+        ("shuffle_seed", c_uint64),
+        ("clump_size", c_int64),
+        ("split", c_int),
+        ("n_ratios", c_size_t),
+        ("ratios", POINTER(c_double)),
+        ("n_counts", c_size_t),
+        ("counts", POINTER(c_int64)),
+        ("fixed", c_int32),
+        ("split_seed", c_uint64),
+        ("n_hash_columns", c_size_t),
+        ("hash_columns", POINTER(c_char_p)),
+        ("n_weights", c_size_t),
+        ("weights", POINTER(c_int64)),
+        ("n_split_names", c_size_t),
+        ("split_names", POINTER(c_char_p)),
+    ]
+
+
+class SplitInfo(Structure):
+    _fields_ = [("name", c_char_p), ("num_rows", c_int64)]
+
+
+class PermutationInfo(Structure):
+    _fields_ = [
+        ("id", c_char_p),
+        ("table", c_char_p),
+        ("table_version", c_char_p),
+        ("num_rows", c_int64),
+        ("n_splits", c_size_t),
+        ("splits", POINTER(SplitInfo)),
+        ("spec", PermutationSpec),
+    ]
+
+
+class ReadBatchReq(Structure):
+    _fields_ = [
+        ("permutation", c_char_p),
+        ("split", c_char_p),
+        ("offset", c_int64),
+        ("batch_size", c_int64),
+        ("columns", POINTER(c_char_p)),
+        ("n_columns", c_size_t),
+    ]
+
+
+class StreamReq(Structure):
+    _fields_ = [
+        ("permutation", c_char_p),
+        ("split", c_char_p),
+        ("start", c_int64),
+        ("end", c_int64),
+        ("batch_size", c_int64),
+        ("shard_index", c_int32),
+        ("shard_count", c_int32),
+        ("columns", POINTER(c_char_p)),
+        ("n_columns", c_size_t),
+    ]
+
+
+# Opaque handles.
+ClientP = c_void_p
+StreamP = c_void_p
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _sanitized(build: Path) -> bool:
+    """A -DTC_SANITIZE=ON tree: its library needs the ASan runtime preloaded, so Python cannot load it."""
+    try:
+        return "TC_SANITIZE:BOOL=ON" in (build / "CMakeCache.txt").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def _build_tree_candidates(start: Path):
+    for d in (start, *start.parents):
+        for build in sorted(d.glob("build*")):
+            lib = build / "client" / "libtablecar.so"
+            if lib.is_file() and not _sanitized(build):
+                yield lib
+
+
+def find_library() -> str:
+    """The path (or loader name) of libtablecar to load; see the module docstring for the order."""
+    env = os.environ.get("TABLECAR_LIBRARY")
+    if env:
+        if not Path(env).is_file():
+            raise OSError(f"TABLECAR_LIBRARY={env!r} is not a file")
+        return env
+    for lib in _build_tree_candidates(Path(__file__).resolve().parent):
+        return str(lib)
+    return ctypes.util.find_library("tablecar") or "libtablecar.so.0"
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    P = POINTER
+    sig = {
+        "tc_strerror": (c_char_p, [c_int]),
+        "tc_options_init": (None, [P(Options)]),
+        "tc_client_new": (c_int, [c_char_p, P(Options), P(ClientP)]),
+        "tc_client_free": (None, [ClientP]),
+        "tc_last_error": (c_char_p, [ClientP]),
+        "tc_batch_free": (None, [P(Batch)]),
+        "tc_list_tables": (c_int, [ClientP, P(CallOpts), P(P(TableList))]),
+        "tc_table_list_free": (None, [P(TableList)]),
+        "tc_describe_table": (c_int, [ClientP, c_char_p, P(CallOpts), P(P(TableInfo))]),
+        "tc_table_info_free": (None, [P(TableInfo)]),
+        "tc_take_rows": (c_int, [ClientP, P(TakeRowsReq), P(CallOpts), P(P(Batch))]),
+        "tc_create_permutation": (c_int, [ClientP, P(PermutationSpec), P(CallOpts), P(P(PermutationInfo))]),
+        "tc_describe_permutation": (c_int, [ClientP, c_char_p, P(CallOpts), P(P(PermutationInfo))]),
+        "tc_permutation_info_free": (None, [P(PermutationInfo)]),
+        "tc_read_batch": (c_int, [ClientP, P(ReadBatchReq), P(CallOpts), P(P(Batch))]),
+        "tc_stream_batches": (c_int, [ClientP, P(StreamReq), P(CallOpts), P(StreamP)]),
+        "tc_stream_next": (c_int, [StreamP, P(P(Batch))]),
+        "tc_stream_free": (None, [StreamP]),
+        "tc_health_check": (c_int, [ClientP, c_char_p, P(CallOpts), P(c_int)]),
+    }
+    for name, (restype, argtypes) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+_lib: ctypes.CDLL | None = None
+_lib_path: str | None = None
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library (loaded on first use, so importing tablecar never fails for lack of it)."""
+    global _lib, _lib_path
+    if _lib is None:
+        path = find_library()
+        try:
+            loaded = ctypes.CDLL(path)
+        except OSError as e:
+            raise OSError(f"cannot load libtablecar ({path}): {e}; set TABLECAR_LIBRARY to its path") from e
+        _declare(loaded)
+        _lib, _lib_path = loaded, path
+    return _lib
+
+
+def library_path() -> str:
+    """Where the loaded library came from (loads it)."""
+    lib()
+    return _lib_path or ""
+
+
+def strerror(code: int) -> str:
+    return lib().tc_strerror(code).decode()
+
+
+def cstrs(items) -> tuple[ctypes.Array | None, int]:
+    """A char *const * array for a list of str (NULL for an empty or None list) and its length."""
+    if not items:
+        return None, 0
+    enc = [s.encode() for s in items]
+    return (c_char_p * len(enc))(*enc), len(enc)
