@@ -121,6 +121,16 @@ tc_status tc_h_take_rows(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMess
   return st;
 }
 
+/* The PermutationInfo of E as the response, releasing E. */
+static tc_status perm_reply(tc_perm_entry *e, ProtobufCMessage **out, tc_error *err) {
+  Tablecar__V1__PermutationInfo *info = tc_perm_entry_info(e);
+  tc_perm_entry_unref(e);
+  if (!info)
+    return oom(err);
+  *out = &info->base;
+  return TC_OK;
+}
+
 tc_status tc_h_create_permutation(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
                                   tc_error *err) {
   const Tablecar__V1__CreatePermutationRequest *r = (const void *)req;
@@ -131,12 +141,7 @@ tc_status tc_h_create_permutation(tc_ctx *ctx, const ProtobufCMessage *req, Prot
   tc_perm_entry *e;
   if (tc_perms_create(ctx->perms, r, &e, err) != TC_OK)
     return err->code;
-  Tablecar__V1__PermutationInfo *info = tc_perm_entry_info(e);
-  tc_perm_entry_unref(e);
-  if (!info)
-    return oom(err);
-  *out = &info->base;
-  return TC_OK;
+  return perm_reply(e, out, err);
 }
 
 tc_status tc_h_describe_permutation(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
@@ -145,12 +150,7 @@ tc_status tc_h_describe_permutation(tc_ctx *ctx, const ProtobufCMessage *req, Pr
   tc_perm_entry *e;
   if (tc_perms_get(ctx->perms, r->id, &e, err) != TC_OK)
     return err->code;
-  Tablecar__V1__PermutationInfo *info = tc_perm_entry_info(e);
-  tc_perm_entry_unref(e);
-  if (!info)
-    return oom(err);
-  *out = &info->base;
-  return TC_OK;
+  return perm_reply(e, out, err);
 }
 
 /* The permutation and split a read names. */
