@@ -93,16 +93,42 @@ def check_example_batch(ids, cols) -> list[str]:
     return bad
 
 
+def plain(value):
+    """A batch column (numpy, torch or python format, or what torch's default collate made of it) as plain
+    Python values, for comparing with expected values."""
+    if hasattr(value, "tolist") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):
+        return value.tolist()  # a torch tensor
+    if isinstance(value, (np.ndarray, np.generic)):
+        return tablecar.formats.to_python(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def check_expected_batch(expected: dict, ids, cols) -> list[str]:
+    """Mismatches between a batch {column: values} and `expected` {column: [python value of global row i]}
+    for the row ids `ids` (columns the batch lacks are not checked)."""
+    ids = [int(i) for i in plain(ids)]
+    bad = []
+    for name, values in expected.items():
+        if name in cols and plain(cols[name]) != [values[i] for i in ids]:
+            bad.append(name)
+    return bad
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The server
 
 
 class Server:
     """tablecar-server over a fresh data dir holding `example` (rows, batch_rows) and, with all_types, the
-    all-types fixture as `all_types`. Use as a context manager, or start()/stop()."""
+    all-types fixture as `all_types`; prepare(data_dir: Path), when given, adds more before the server
+    starts. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, rows: int = 2000, batch_rows: int = 256, all_types: bool = False):
-        self.rows, self.batch_rows, self.all_types = rows, batch_rows, all_types
+    def __init__(self, rows: int = 2000, batch_rows: int = 256, all_types: bool = False, prepare=None):
+        self.rows, self.batch_rows, self.all_types, self.prepare = rows, batch_rows, all_types, prepare
         self.proc: subprocess.Popen | None = None
         self.dir = ""
 
@@ -122,6 +148,8 @@ class Server:
             tmp.mkdir()
             subprocess.run([MKFIXTURE, "all-types", str(tmp)], check=True)
             shutil.copy(tmp / "all-types-file-none.arrow", data / "all_types.arrow")
+        if self.prepare is not None:
+            self.prepare(data)
         self.log_path = Path(self.dir, "server.log")
         with open(self.log_path, "wb") as log:
             env = {k: v for k, v in os.environ.items() if not k.startswith("TABLECAR_") or k == "TABLECAR_LIBRARY"}

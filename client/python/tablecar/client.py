@@ -177,6 +177,8 @@ class Table:
     files: list[str] = property(lambda self: list(self._info["files"]))  # type: ignore[assignment]
     num_bytes: int = property(lambda self: self._info["num_bytes"])  # type: ignore[assignment]
     db: Connection = property(lambda self: self._db)  # type: ignore[assignment]
+    # The schema's Arrow metadata, unchanged (e.g. metadata["huggingface"]); field metadata is on the fields.
+    metadata: dict = property(lambda self: self._info["schema"].metadata)  # type: ignore[assignment]
 
     def count_rows(self) -> int:
         return self._info["num_rows"]

@@ -6,11 +6,20 @@ numpy (the default)
   correctly). Each array's base is a _View whose `owner` frees the tc_batch (tc_batch_free) only once no
   array refers to it any more, so a view stays valid as long as you hold it. Fixed-size-list chains over a
   fixed-width type (images) are one such array of shape (n, *field.shape). bool and date32 are copied (bits
-  unpacked; int32 days widened to datetime64[D]).
-  Strings/binaries are object arrays of str/bytes, None for nulls; lists are object arrays of per-row
-  arrays; structs object arrays of dicts.
+  unpacked; int32 days widened to datetime64[D]). Dates and timestamps are datetime64 in their own unit
+  (date32: [D], date64: [ms], timestamp: [s]/[ms]/[us]/[ns]); a timestamp's timezone is in the schema
+  (Field.timezone), its values are UTC, as Arrow stores them.
+  Strings/binaries (utf8, large_utf8 and the views served as them) and fixed_size_binary are object arrays
+  of str/bytes, None for nulls. Lists (list, large_list, and fixed-size lists that are not images) are
+  object arrays holding one numpy array per row, in this same format (a masked array when it has nulls, an
+  object array for strings: list<utf8> rows are object arrays of str), None for a null row. Structs are
+  object arrays of dicts {field: value} per row (None for a null row), their values being what item() gives
+  for the child column (numpy scalars, str, bytes, arrays, None): a row of a struct is one object, as
+  Hugging Face's Image struct<bytes, path> is one image.
   Nulls in a numeric column: the column is a numpy.ma.MaskedArray (mask True = null) over the same
   zero-copy data, so integer columns stay integers. Columns without nulls *in this batch* are plain arrays.
+  An image column with null rows masks the whole row (item() gives None for a row whose elements are all
+  masked; the python format tells a null row from a row of null elements).
 torch
   Numeric columns become tensors that own their memory: a copy, which is aligned and writable (torch kernels
   expect element-aligned storage; torch.from_numpy accepts the unaligned read-only views but then warns, and
@@ -18,9 +27,14 @@ torch
   shared memory, as torch's default_collate does, so sending it to the main process costs no second copy.
   uint16/uint32 widen to int32/int64, uint64 to int64 (OverflowError past 2**63-1), timestamps/dates are
   int64 tensors of their unit, nulls in float columns become NaN, and nulls in other numeric columns raise
-  ValueError (torch has no nulls; choose the numpy format or other columns). Other columns are lists.
+  ValueError (torch has no nulls; choose the numpy format or other columns). Other columns are lists: of
+  str/bytes/None, of dicts for structs, of per-row tensors (numeric lists) or lists (lists of strings).
 python
-  Lists of Python values (int, float, bool, str, bytes, datetime, None, nested lists/dicts).
+  Lists of Python values, None exactly where Arrow has a null: int (all integer types, uint64 included),
+  float (float16/32/64, the exact value the file holds), bool, str, bytes (binary, fixed_size_binary),
+  datetime.date (date32), naive datetime.datetime in UTC (date64, and timestamps in s/ms/us: a timezone
+  stays in the schema), int nanoseconds since the epoch (timestamps in ns, which datetime cannot hold),
+  lists (list, large_list, fixed-size lists, nested), dicts (structs, in field order).
 """
 from __future__ import annotations
 
@@ -219,6 +233,39 @@ def numpy_column(c: _lib.Column, owner, name: str | None = None) -> Any:
 # python
 
 
+def python_column(c: _lib.Column, owner, name: str | None = None) -> list:
+    """One column in the python format: a list of Python values, None exactly where Arrow has a null.
+
+    Converted from the C column itself rather than from the numpy format, whose masks cannot tell a null
+    fixed-size list from one whose elements are all null."""
+    name = name if name is not None else (c.name or b"").decode()
+    t, n = c.type, c.length
+    f = c.field.contents if c.field else None
+    if t in (21, 22, 23, 24):
+        invalid = _invalid(c, name)
+        if t == 23 and f is not None and f.ndim and invalid is None:
+            arr = _shaped(c, f, owner, name)
+            if arr is not None and not isinstance(arr, np.ma.MaskedArray):
+                return arr.tolist()  # no nulls anywhere: numpy's nested lists, fast
+        if t == 24:
+            names = [(c.children[k].name or b"").decode() for k in range(c.n_children)]
+            kids = [python_column(c.children[k], owner, f"{name}.{names[k]}") for k in range(c.n_children)]
+            out = [{nm: kid[i] for nm, kid in zip(names, kids)} for i in range(n)]
+        else:
+            child = python_column(c.children[0], owner, name) if c.n_children else []
+            if t == 23:
+                size = f.list_size if f is not None else 0
+                out = [child[i * size:(i + 1) * size] for i in range(n)]
+            else:
+                off = _offsets(c, t == 22, name).tolist()
+                out = [child[off[i]:off[i + 1]] for i in range(n)]
+        if invalid is not None:
+            for i in np.flatnonzero(invalid).tolist():
+                out[i] = None
+        return out
+    return to_python(numpy_column(c, owner, name))
+
+
 def to_python(value):
     """A numpy-format value (column, row or cell) as plain Python objects."""
     if isinstance(value, np.ma.MaskedArray):
@@ -311,9 +358,9 @@ def convert_batch(ptr, fmt: str, with_row_ids: bool = False) -> tuple[dict[str, 
     for i in range(b.n_columns):
         c = b.columns[i]
         name = (c.name or b"").decode()
-        cols[name] = numpy_column(c, owner, name)
-    if fmt == "python":
-        cols = {k: to_python(v) for k, v in cols.items()}
+        cols[name] = python_column(c, owner, name) if fmt == "python" else numpy_column(c, owner, name)
+    if fmt == "python" and with_row_ids:
+        cols[ROW_ID_COLUMN] = row_ids.tolist()
     elif fmt == "torch":
         cols = {k: to_torch(v, k) for k, v in cols.items()}
     return cols, row_ids, b.offset

@@ -302,6 +302,29 @@ class Permutation(_Dataset):
     columns = property(lambda self: list(self._columns) if self._columns is not None else None)
     format = property(lambda self: self._format)
 
+    @property
+    def schema(self):
+        """The schema of the rows this view reads: the table's fields (only the selected columns, in their
+        order, after select_columns) with the table's schema and field metadata, unchanged. Fetched once per
+        process (DescribeTable) and shared by the views of the permutation. The "_rowid" column that
+        with_row_ids() adds is not a field of it."""
+        if self._columns is None:
+            return self._table_schema()
+        try:
+            return self._table_schema().select(self._columns)
+        except KeyError as e:
+            raise InvalidArgumentError(3, f"unknown column {e.args[0]!r} in table {self.table_name!r}") from None
+
+    def _table_schema(self):
+        if self._shared.schema is None:
+            self._shared.schema = self._db._describe(self.table_name)["schema"]
+        return self._shared.schema
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The table's schema metadata (e.g. metadata["huggingface"] for a Hugging Face dataset)."""
+        return self.schema.metadata
+
     def __len__(self) -> int:
         return self._info["splits"][self._split_index].num_rows
 
@@ -375,8 +398,7 @@ class Permutation(_Dataset):
 
     def _cheapest_column(self) -> str:
         """The column with the fewest bytes per row (fetching a split's row ids must fetch one column)."""
-        if self._shared.schema is None:
-            self._shared.schema = self._db._describe(self.table_name)["schema"]
+        schema = self._table_schema()
 
         def cost(f) -> float:
             if f.type_id == 1:
@@ -385,7 +407,7 @@ class Permutation(_Dataset):
                 return f.dtype.itemsize * (int(np.prod(f.shape)) if f.shape else 1)
             return 1e9 if f.children else 1e6
 
-        return min(self._shared.schema.fields, key=cost).name
+        return min(schema.fields, key=cost).name
 
     def _stream(self, batch_size: int, start: int = 0, end: int | None = None, shard: tuple[int, int] = (0, 1)):
         if batch_size < 1:

@@ -5,8 +5,9 @@ a training script looks at; a `dtype` tells which numpy dtype the numpy format g
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -125,6 +126,24 @@ class Schema:
 
     def __contains__(self, name: object) -> bool:
         return any(f.name == name for f in self.fields)
+
+    def select(self, names: Sequence[str]) -> "Schema":
+        """The fields `names`, in that order, with the same schema metadata (KeyError for an unknown one)."""
+        return Schema(tuple(self.field(n) for n in names), dict(self.metadata))
+
+    @property
+    def huggingface(self) -> dict | None:
+        """The `huggingface` schema metadata that Hugging Face `datasets` writes, parsed from its JSON
+        ({"info": {"features": {...}}}), or None when there is none. E.g. a ClassLabel's names:
+        schema.huggingface["info"]["features"]["label"]["names"]."""
+        text = self.metadata.get("huggingface")
+        if text is None:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
     @classmethod
     def _from_c(cls, s: _lib.Schema) -> "Schema":
