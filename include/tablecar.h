@@ -175,7 +175,8 @@ typedef enum tc_type {
   TC_TYPE_LIST = 21,
   TC_TYPE_LARGE_LIST = 22,
   TC_TYPE_FIXED_SIZE_LIST = 23,
-  TC_TYPE_STRUCT = 24
+  TC_TYPE_STRUCT = 24,
+  TC_TYPE_NULL = 25           /* no buffers: every value is null (null_count == length) */
 } tc_type;
 
 typedef enum tc_time_unit {
@@ -224,7 +225,8 @@ typedef struct tc_column {
   int type;                   /* field->type, or TC_TYPE_UNSPECIFIED */
   int64_t length;
   int64_t null_count;
-  const uint8_t *validity;    /* LSB-first bitmap, ceil(length / 8) bytes; NULL (size 0) when no nulls */
+  const uint8_t *validity;    /* LSB-first bitmap, ceil(length / 8) bytes; NULL (size 0) when no nulls,
+                                 and for TC_TYPE_NULL (all null) */
   size_t validity_size;
   const uint8_t *offsets;     /* length + 1 int32 or int64 offsets (utf8/binary/list types); else NULL */
   size_t offsets_size;

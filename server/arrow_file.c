@@ -179,7 +179,7 @@ static void ar_free(arena *a) {
 /* ------------------------------------------------------------------------------------------------------ */
 /* Private field descriptors, parallel to the at_field tree. */
 
-enum phys { P_FIXED, P_BOOL, P_BIN32, P_BIN64, P_VIEW, P_LIST32, P_LIST64, P_FSL, P_STRUCT };
+enum phys { P_NULL, P_FIXED, P_BOOL, P_BIN32, P_BIN64, P_VIEW, P_LIST32, P_LIST64, P_FSL, P_STRUCT };
 
 typedef struct fdesc {
   const at_field *field;
@@ -313,6 +313,7 @@ static int set_flat_type(pctx *p, int type, const fb_table *tt, at_field *o, fde
   case T_INT: return set_int_type(p, tt, o, d);
   case T_FLOAT: return set_float_type(p, tt, o, d);
   case T_TIMESTAMP: return set_timestamp_type(p, tt, o, d);
+  case T_NULL: o->type = AT_NULL; d->phys = P_NULL; return 0; /* no buffers: every value is null */
   case T_BOOL: o->type = AT_BOOL; d->phys = P_BOOL; return 0;
   case T_UTF8: o->type = AT_UTF8; d->phys = P_BIN32; return 0;
   case T_BINARY: o->type = AT_BINARY; d->phys = P_BIN32; return 0;
@@ -538,6 +539,7 @@ static void count_layout(const fdesc *d, int as_value, layout *l) {
     return;
   }
   switch (d->phys) {
+  case P_NULL: break;
   case P_FIXED:
   case P_BOOL: l->buffers += 2; break;
   case P_BIN32:
@@ -838,9 +840,15 @@ static int rd_dict(rd *r, const fdesc *d, at_array *a);
 
 /* Array D (its dictionary's values when AS_VALUE) from the next node and buffers. */
 static int rd_array(rd *r, const fdesc *d, at_array *a, int as_value) {
-  if (rd_node(r, d, a) != 0 || rd_validity(r, d, a) != 0) return -1;
+  if (rd_node(r, d, a) != 0) return -1;
+  if (d->phys == P_NULL && !(d->dict && !as_value)) {
+    a->null_count = a->length; /* writers disagree on the node's null count; the type says it all */
+    return 0;
+  }
+  if (rd_validity(r, d, a) != 0) return -1;
   if (d->dict && !as_value) return rd_dict(r, d, a);
   switch (d->phys) {
+  case P_NULL: break;
   case P_FIXED: return rd_fixed(r, d, a, d->width);
   case P_BOOL: return rd_fixed(r, d, a, 0);
   case P_BIN32:
@@ -1068,8 +1076,13 @@ static int take_struct(rd *r, const fdesc *d, const at_array *src, const int64_t
 
 /* DST = rows IX of SRC (a validated array of field D's value type); IX[i] < 0 gives a null row. */
 static int take(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n, at_array *dst) {
+  if (d->phys == P_NULL) {
+    dst->length = dst->null_count = n;
+    return 0;
+  }
   if (take_validity(r, d, src, ix, n, dst) != 0) return -1;
   switch (d->phys) {
+  case P_NULL: break;
   case P_FIXED:
   case P_BOOL: return take_fixed(r, d, src, ix, n, dst);
   case P_BIN32:

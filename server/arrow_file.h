@@ -41,6 +41,7 @@ typedef enum at_type {
   AT_LARGE_LIST = 22,
   AT_FIXED_SIZE_LIST = 23,
   AT_STRUCT = 24,
+  AT_NULL = 25, /* no buffers: length values, all null (validity NULL, null_count == length) */
 } at_type;
 
 typedef struct at_kv {
@@ -76,7 +77,7 @@ typedef struct at_schema {
 typedef struct at_array {
   int64_t length;
   int64_t null_count;
-  const uint8_t *validity; /* NULL when null_count == 0 */
+  const uint8_t *validity; /* NULL when null_count == 0, and for AT_NULL (all null) */
   const uint8_t *offsets;  /* int32 or int64 (LARGE_*), length + 1 entries, checked monotone and in range */
   const uint8_t *values;   /* fixed-width values or string bytes; NULL for list/struct */
   int64_t values_len;      /* bytes available at `values` */

@@ -34,8 +34,11 @@ static void set_bit(uint8_t *bits, int64_t i) {
   bits[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
 
+/* A value is null by its bitmap; an array without one has no nulls, except AT_NULL arrays, all null. */
 static int is_valid(const src *s) {
-  return s->a->null_count == 0 || !s->a->validity || get_bit(s->a->validity, s->i);
+  if (!s->a->validity)
+    return s->a->null_count == 0;
+  return s->a->null_count == 0 || get_bit(s->a->validity, s->i);
 }
 
 /* Bytes per value of a fixed-width type; 0 for bool (bits); -1 for the others. */
@@ -291,6 +294,10 @@ static tc_status gather_struct(const at_field *f, size_t n, const src *s, Tablec
 static tc_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
                               Tablecar__V1__Array **out, tc_error *err) {
   Tablecar__V1__Array *a = *out = new_array(n, err);
+  if (a && f->type == AT_NULL) {
+    a->null_count = (int64_t)n;  /* no buffers at all */
+    return TC_OK;
+  }
   if (!a || gather_validity(n, s, a, b, err) != TC_OK)
     return err->code;
   int64_t w = value_width(f);
@@ -479,7 +486,7 @@ void tc_batch_msg_free(Tablecar__V1__Batch *b) {
 }
 
 static int hashable(const at_field *f) {
-  return value_width(f) >= 0 || f->type == AT_UTF8 || f->type == AT_BINARY || f->type == AT_LARGE_UTF8 ||
+  return value_width(f) >= 0 || f->type == AT_NULL || f->type == AT_UTF8 || f->type == AT_BINARY || f->type == AT_LARGE_UTF8 ||
          f->type == AT_LARGE_BINARY;
 }
 

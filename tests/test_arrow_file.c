@@ -293,7 +293,10 @@ static fixtures *need_polars(void **state) {
 /* Walking arrays: every byte the reader promises is touched (ASan checks it), invariants asserted. */
 
 static int64_t bm_bytes(int64_t n) { return (n + 7) / 8; }
-static int is_null(const at_array *a, int64_t i) { return a->validity && !(a->validity[i >> 3] >> (i & 7) & 1); }
+/* By the bitmap; without one, only an AT_NULL array (null_count == length) has nulls. */
+static int is_null(const at_array *a, int64_t i) {
+  return a->validity ? !(a->validity[i >> 3] >> (i & 7) & 1) : a->null_count != 0;
+}
 
 static int64_t ld_off(const at_array *a, int large, int64_t i) {
   if (large) {
@@ -318,8 +321,10 @@ static uint64_t touch(const uint8_t *p, int64_t n) {
 static uint64_t walk_array(const at_field *f, const at_array *a) {
   uint64_t h = touch((const uint8_t *)&a->length, 8);
   assert_true(a->length >= 0 && a->null_count >= 0 && a->null_count <= a->length);
-  if (a->null_count == 0) assert_null(a->validity);
-  else {
+  if (a->null_count == 0 || f->type == AT_NULL) {
+    assert_null(a->validity);
+    if (f->type == AT_NULL) assert_int_equal(a->null_count, a->length);
+  } else {
     assert_non_null(a->validity);
     h ^= touch(a->validity, bm_bytes(a->length));
   }
@@ -366,6 +371,9 @@ static uint64_t walk_array(const at_field *f, const at_array *a) {
       assert_int_equal(a->children[i].length, a->length);
       h ^= walk_array(&f->children[i], &a->children[i]) * (i + 1);
     }
+    return h;
+  case AT_NULL:
+    assert_null(a->values);
     return h;
   default:
     assert_true(w > 0);

@@ -70,6 +70,7 @@ function cell(d, j, vec) {
   const t = d.type;
   const k = d.offset + j;
   switch (t.typeId) {
+    case Type.Null: return null; // no buffers: every value is null
     case Type.Int: return String(vec(d).get(j));
     case Type.Date: case Type.Timestamp: return String(d.values[k]); // raw, in the stored unit
     case Type.Float: return float(vec(d).get(j));

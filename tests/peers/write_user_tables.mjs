@@ -15,7 +15,8 @@
 //        (imdb_like-train-0000i-of-00002.arrow, imdb_like-test.arrow, dataset_info.json; lock files).
 //   same_polars.arrow, same_arrowjs.arrow   the same logical data, written by polars (views) and apache-arrow
 //        (utf8/binary): tablecar must give identical Python values for both.
-//   reject_polars_{null,duration,time,decimal}.arrow   polars columns tablecar does not serve.
+//   null_polars.arrow                          an all-null column of Arrow's Null type
+//   reject_polars_{duration,time,decimal}.arrow       polars columns tablecar does not serve.
 //
 // and DATADIR/../manifest.json: {"tables": [{"table", "files": [paths relative to DATADIR], "reader"}],
 // "rejected": [{"table", "file", "field", "type"}], "hf": {...}}. Expected values are not written here:
@@ -360,19 +361,22 @@ function splitTables(s) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 5. What polars writes and tablecar does not serve: each in its own file, next to a good column.
+// 5. An all-null column without a type (pl.lit(null): Arrow's Null type, no buffers) is served, all None.
+//    What polars writes and tablecar does not serve: each in its own file, next to a good column.
 
 {
   const ok = pl.Series('ok', [1, 2, 3], pl.Int32);
+  pl.DataFrame([ok]).withColumn(pl.lit(null).alias('nothing'))
+    .writeIPC(path.join(dataDir, 'null_polars.arrow'), { compression: 'uncompressed' });
+  manifest.tables.push({ table: 'null_polars', files: ['null_polars.arrow'], reader: 'polars' });
   const bad = [
-    ['null', 'Null', null], // an all-null column without a type: pl.lit(null), polars' Null dtype
     ['duration', 'Duration', pl.Series('elapsed', [1000, null, 5], pl.Duration('ms'))],
     ['time', 'Time', pl.Series('clock', [1000, null, 5], pl.Time)],
     ['decimal', 'Decimal', pl.Series('price', [150n, null, -3n], pl.Decimal(10, 2))],
   ];
   for (const [tag, type, series] of bad) {
     const table = `reject_polars_${tag}`;
-    const df = series ? pl.DataFrame([ok, series]) : pl.DataFrame([ok]).withColumn(pl.lit(null).alias('nothing'));
+    const df = pl.DataFrame([ok, series]);
     df.writeIPC(path.join(dataDir, `${table}.arrow`), { compression: 'uncompressed' });
     manifest.rejected.push({ table, file: `${table}.arrow`, field: df.columns[1], type });
   }

@@ -390,6 +390,13 @@ class UserTablesTest(unittest.TestCase):
         perm = tablecar.permutation_builder(train).execute()
         self.assertEqual(perm.metadata["huggingface"], s.metadata["huggingface"])
 
+    def test_null_type_column(self):
+        """polars' pl.lit(null) column is Arrow's Null type (no buffers): served, every value None."""
+        t = self.db.open_table("null_polars")
+        self.assertEqual(t.schema["nothing"].type, "null")
+        self.assertEqual(t.take([2, 0], format="python"), {"ok": [3, 1], "nothing": [None, None]})
+        self.assertEqual(list(t.take([0, 1, 2])["nothing"]), [None, None, None])
+
     def test_rejected_types(self):
         """What polars writes and the server does not serve: DATA_LOSS naming the file, the field and the type."""
         for r in self.manifest["rejected"]:

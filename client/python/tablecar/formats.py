@@ -195,6 +195,8 @@ def numpy_column(c: _lib.Column, owner, name: str | None = None) -> Any:
         return _masked(days.astype("datetime64[D]"), _invalid(c, name))
     if t == 1:
         return _masked(_bits(c.values, c.values_size, n, name), _invalid(c, name))
+    if t == 25:  # Arrow's Null type: no buffers, every value null
+        return _objects([None] * n)
     if t in (13, 14, 15, 16):
         return _var(c, wide=t in (14, 16), text=t in (13, 14), name=name)
     if t == 17:

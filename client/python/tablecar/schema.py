@@ -18,6 +18,7 @@ TYPE_NAMES = {
     8: "uint32", 9: "uint64", 10: "float16", 11: "float32", 12: "float64", 13: "utf8", 14: "large_utf8",
     15: "binary", 16: "large_binary", 17: "fixed_size_binary", 18: "date32", 19: "date64", 20: "timestamp",
     21: "list", 22: "large_list", 23: "fixed_size_list", 24: "struct",
+    25: "null",
 }
 TIME_UNITS = {0: "s", 1: "ms", 2: "us", 3: "ns"}
 
