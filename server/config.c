@@ -23,6 +23,8 @@ static const char usage[] =
     "  --cache-bytes N           decoded (decompressed) record batches to keep (default 1G)\n"
     "  --max-message-bytes N     largest batch sent (default 64M)\n"
     "  --max-request-bytes N     largest request accepted (default 64M)\n"
+    "  --permutation-bytes N     built permutations to keep (4 bytes a row; default 256M); the least\n"
+    "                            recently used are made again from their spec when needed\n"
     "  --threads N               request threads (default 2 per core, at least 4)\n"
     "  --drain-seconds S         on SIGTERM, time given to calls in flight (default 30)\n"
     "  --rescan-seconds S        how often the data dir is checked for changes (default 10; 0: never)\n"
@@ -86,23 +88,35 @@ static int add_listen(tc_config *c, const char *addr, char *err, size_t errlen) 
   return 0;
 }
 
+/* The field of the size setting NAME, or NULL. */
+static size_t *size_setting(tc_config *c, const char *name) {
+  if (!strcmp(name, "cache-bytes"))
+    return &c->cache_bytes;
+  if (!strcmp(name, "max-message-bytes"))
+    return &c->max_message_bytes;
+  if (!strcmp(name, "max-request-bytes"))
+    return &c->max_request_bytes;
+  if (!strcmp(name, "permutation-bytes"))
+    return &c->permutation_bytes;
+  return NULL;
+}
+
 /* Applies one setting NAME (without "--") = VALUE. */
 static int apply(tc_config *c, const char *name, const char *value, char *err, size_t errlen) {
   long long size;
+  size_t *size_field;
   if (!strcmp(name, "data-dir")) {
     c->data_dir = value;
   } else if (!strcmp(name, "state-dir")) {
     c->state_dir = *value ? value : NULL;
   } else if (!strcmp(name, "listen")) {
     return add_listen(c, value, err, errlen);
-  } else if (!strcmp(name, "cache-bytes") || !strcmp(name, "max-message-bytes") ||
-             !strcmp(name, "max-request-bytes")) {
+  } else if ((size_field = size_setting(c, name)) != NULL) {
     if ((size = tc_parse_size(value)) < 0 || (name[0] == 'm' && size < 1024)) {
       snprintf(err, errlen, "--%s: '%s' is not a size (e.g. 4096, 64M, 1G)", name, value);
       return -1;
     }
-    *(name[0] == 'c' ? &c->cache_bytes : name[4] == 'm' ? &c->max_message_bytes : &c->max_request_bytes) =
-        (size_t)size;
+    *size_field = (size_t)size;
   } else if (!strcmp(name, "threads")) {
     char *end;
     long t = strtol(value, &end, 10);
@@ -131,7 +145,8 @@ static int apply(tc_config *c, const char *name, const char *value, char *err, s
 static const char *const env_names[][2] = {
     {"data-dir", "TABLECAR_DATA_DIR"},         {"state-dir", "TABLECAR_STATE_DIR"},
     {"cache-bytes", "TABLECAR_CACHE_BYTES"},   {"max-message-bytes", "TABLECAR_MAX_MESSAGE_BYTES"},
-    {"max-request-bytes", "TABLECAR_MAX_REQUEST_BYTES"}, {"threads", "TABLECAR_THREADS"},
+    {"max-request-bytes", "TABLECAR_MAX_REQUEST_BYTES"}, {"permutation-bytes", "TABLECAR_PERMUTATION_BYTES"},
+    {"threads", "TABLECAR_THREADS"},
     {"drain-seconds", "TABLECAR_DRAIN_SECONDS"}, {"rescan-seconds", "TABLECAR_RESCAN_SECONDS"},
     {"log-level", "TABLECAR_LOG_LEVEL"},
 };
@@ -195,6 +210,7 @@ int tc_config_parse(tc_config *c, int argc, char **argv, const char *(*get)(cons
   c->cache_bytes = (size_t)1 << 30;
   c->max_message_bytes = (size_t)64 << 20;
   c->max_request_bytes = (size_t)64 << 20;
+  c->permutation_bytes = (size_t)256 << 20;
   c->log_level = TC_INFO;
   c->drain_seconds = 30;
   c->rescan_seconds = 10;

@@ -14,6 +14,7 @@ typedef struct tc_config {
   size_t cache_bytes;            /* --cache-bytes, TABLECAR_CACHE_BYTES */
   size_t max_message_bytes;      /* --max-message-bytes, TABLECAR_MAX_MESSAGE_BYTES */
   size_t max_request_bytes;      /* --max-request-bytes, TABLECAR_MAX_REQUEST_BYTES */
+  size_t permutation_bytes;      /* --permutation-bytes, TABLECAR_PERMUTATION_BYTES */
   int log_level;                 /* --log-level, TABLECAR_LOG_LEVEL */
   double drain_seconds;          /* --drain-seconds, TABLECAR_DRAIN_SECONDS */
   double rescan_seconds;         /* --rescan-seconds, TABLECAR_RESCAN_SECONDS (0: only on demand) */

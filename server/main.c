@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
   grpc_init();
   a.cache = tc_cache_new(a.cfg.cache_bytes);
   a.catalog = tc_catalog_new(a.cfg.data_dir, a.cache);
-  a.perms = tc_perms_new(a.cfg.state_dir, a.catalog);
+  a.perms = tc_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
   tc_catalog_refresh(a.catalog);
   setup_loop(&a);
   tc_log(TC_INFO, "starting", TC_S("data_dir", a.cfg.data_dir), TC_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""),
@@ -169,7 +169,10 @@ int main(int argc, char **argv) {
   tc_perms_free(a.perms);
   tc_catalog_free(a.catalog);
   tc_cache_free(a.cache);
-  grpc_shutdown_blocking();
+  /* No grpc_shutdown_blocking(): the server and its queue are gone, nothing is left to flush, and it would
+   * join gRPC's executor threads, one of which may sit up to 10 s in the TCP backup poller (iomgr's
+   * tcp_posix.cc polls with a 10 s deadline once a large response has filled a socket), so a SIGTERM after
+   * any big batch took 10 s to exit: past `docker stop`'s default grace period. */
   tc_config_free(&a.cfg);
   return rc == 0 ? 0 : 1;
 }

@@ -26,21 +26,25 @@ struct tc_perm_entry {
   Tablecar__V1__CreatePermutationRequest *spec;  /* as unpacked from the request's packed bytes */
   size_t n_splits;
   char **split_names;
+  uint64_t used;  /* when last looked up (the list's clock); guarded by the list's lock */
 };
 
 struct tc_perms {
   char *dir;  /* STATE_DIR/permutations, or NULL */
   tc_catalog *catalog;
-  pthread_mutex_t lock;
+  pthread_mutex_t lock;       /* guards the list, every entry's `used` and `perm` pointer, `built` */
   tc_perm_entry **v;
   size_t n, cap;
+  size_t built, max_built;    /* bytes of the built permutations, and their budget */
+  uint64_t clock;
 };
 
-tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog) {
+tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog, size_t max_built_bytes) {
   tc_perms *p = calloc(1, sizeof *p);
   if (!p)
     return NULL;
   p->catalog = catalog;
+  p->max_built = max_built_bytes;
   pthread_mutex_init(&p->lock, NULL);
   if (state_dir) {
     size_t n = strlen(state_dir) + sizeof "/permutations";
@@ -85,10 +89,31 @@ static tc_perm_entry *lookup(tc_perms *p, const char *id) {
   tc_perm_entry *found = NULL;
   pthread_mutex_lock(&p->lock);
   for (size_t i = 0; i < p->n && !found; i++)
-    if (strcmp(p->v[i]->id, id) == 0)
+    if (strcmp(p->v[i]->id, id) == 0) {
       atomic_fetch_add(&(found = p->v[i])->refs, 1);
+      found->used = ++p->clock;
+    }
   pthread_mutex_unlock(&p->lock);
   return found;
+}
+
+/* Frees the built permutations of the least recently used entries that nobody holds (the list's is their
+ * only reference, and a new one is only taken under the lock) until the budget holds. Their specs stay:
+ * ensure_built makes them again when they are asked for. Called with the lock held. */
+static void trim_locked(tc_perms *p) {
+  while (p->built > p->max_built) {
+    tc_perm_entry *victim = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+      tc_perm_entry *e = p->v[i];
+      if (e->perm && atomic_load(&e->refs) == 1 && (!victim || e->used < victim->used))
+        victim = e;
+    }
+    if (!victim)
+      return;
+    p->built -= tc_perm_bytes(victim->perm);
+    tc_perm_free(victim->perm);
+    victim->perm = NULL;
+  }
 }
 
 /* Adds E (whose reference the caller keeps) unless another thread added the same id first; returns the
@@ -115,6 +140,9 @@ static tc_perm_entry *insert(tc_perms *p, tc_perm_entry *e) {
   }
   atomic_fetch_add(&e->refs, 1);
   p->v[p->n++] = e;
+  e->used = ++p->clock;
+  p->built += tc_perm_bytes(e->perm);
+  trim_locked(p);
   pthread_mutex_unlock(&p->lock);
   return e;
 }
@@ -206,6 +234,52 @@ static tc_status hashes_for(tc_table *t, const Tablecar__V1__CreatePermutationRe
   return TC_OK;
 }
 
+/* The permutation SPEC asks for over table T. */
+static tc_status build_perm(tc_table *t, const Tablecar__V1__CreatePermutationRequest *spec, tc_perm **out,
+                            tc_error *err) {
+  tc_perm_spec ps;
+  spec_of(spec, &ps);
+  uint64_t *hashes;
+  tc_status st = hashes_for(t, spec, &hashes, err);
+  char msg[256];
+  if (st == TC_OK && tc_perm_build(&ps, tc_table_num_rows(t), hashes, out, msg, sizeof msg) != 0)
+    st = tc_error_set(err, TC_INVALID_ARGUMENT, "%s", msg);
+  free(hashes);
+  return st;
+}
+
+/* Makes E's permutation again when the budget dropped it (E is referenced by the caller). */
+static tc_status ensure_built(tc_perms *p, tc_perm_entry *e, tc_error *err) {
+  pthread_mutex_lock(&p->lock);
+  int built = e->perm != NULL;
+  pthread_mutex_unlock(&p->lock);
+  if (built)
+    return TC_OK;
+  tc_perm *fresh;
+  if (build_perm(e->table, e->spec, &fresh, err) != TC_OK)
+    return err->code;
+  pthread_mutex_lock(&p->lock);
+  if (!e->perm) {  /* else another thread made it first */
+    e->perm = fresh;
+    fresh = NULL;
+    p->built += tc_perm_bytes(e->perm);
+    trim_locked(p);
+  }
+  pthread_mutex_unlock(&p->lock);
+  tc_perm_free(fresh);
+  return TC_OK;
+}
+
+/* Hands E (referenced) to the caller in *out once its permutation is built; releases it on error. */
+static tc_status ready(tc_perms *p, tc_perm_entry *e, tc_perm_entry **out, tc_error *err) {
+  if (ensure_built(p, e, err) != TC_OK) {
+    tc_perm_entry_unref(e);
+    return err->code;
+  }
+  *out = e;
+  return TC_OK;
+}
+
 /* Builds the entry for SPEC (owned by the entry from here on) over table T (a reference it takes). */
 static tc_status build_entry(tc_table *t, Tablecar__V1__CreatePermutationRequest *spec, const char *id,
                              tc_perm_entry **out, tc_error *err) {
@@ -218,14 +292,7 @@ static tc_status build_entry(tc_table *t, Tablecar__V1__CreatePermutationRequest
   tc_table_ref(e->table = t);
   e->spec = spec;
   memcpy(e->id, id, TC_PERM_ID_LEN + 1);
-  tc_perm_spec ps;
-  spec_of(spec, &ps);
-  uint64_t *hashes;
-  tc_status st = hashes_for(t, spec, &hashes, err);
-  char msg[256];
-  if (st == TC_OK && tc_perm_build(&ps, tc_table_num_rows(t), hashes, &e->perm, msg, sizeof msg) != 0)
-    st = tc_error_set(err, TC_INVALID_ARGUMENT, "%s", msg);
-  free(hashes);
+  tc_status st = build_perm(t, spec, &e->perm, err);
   if (st == TC_OK)
     st = name_splits(e, err);
   if (st != TC_OK) {
@@ -283,9 +350,9 @@ tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequ
   }
   free(packed);
   tc_table_unref(t);
-  if (st == TC_OK)
-    *out = e;
-  return st;
+  if (st != TC_OK)
+    return st;
+  return ready(p, e, out, err);
 }
 
 /* Rebuilds a permutation saved by an earlier run of the server. */
@@ -350,6 +417,8 @@ static tc_status check_current(tc_perms *p, tc_perm_entry **out, tc_error *err) 
   for (size_t i = 0; i < p->n; i++)
     if (p->v[i] == e) {
       p->v[i] = p->v[--p->n];
+      if (e->perm)
+        p->built -= tc_perm_bytes(e->perm);
       tc_perm_entry_unref(e);  /* the list's reference */
       break;
     }
@@ -367,11 +436,21 @@ tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_erro
   if (!hex)
     return tc_error_set(err, TC_INVALID_ARGUMENT, "'%.100s' is not a permutation id (%d hex digits)", id,
                         TC_PERM_ID_LEN);
-  if ((*out = lookup(p, id)) != NULL)
-    return check_current(p, out, err);
-  if (!p->dir)
+  tc_perm_entry *e = lookup(p, id);
+  if (e && check_current(p, &e, err) != TC_OK)
+    return err->code;
+  if (!e && !p->dir)
     return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
-  return restore(p, id, out, err);
+  if (!e && restore(p, id, &e, err) != TC_OK)
+    return err->code;
+  return ready(p, e, out, err);
+}
+
+size_t tc_perms_built_bytes(tc_perms *p) {
+  pthread_mutex_lock(&p->lock);
+  size_t n = p->built;
+  pthread_mutex_unlock(&p->lock);
+  return n;
 }
 
 tc_table *tc_perm_entry_table(const tc_perm_entry *e) { return e->table; }

@@ -20,8 +20,10 @@
 typedef struct tc_perms tc_perms;
 typedef struct tc_perm_entry tc_perm_entry;
 
-/* STATE_DIR may be NULL: permutations then last as long as the process. */
-tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog);
+/* STATE_DIR may be NULL: permutations then last as long as the process. At most MAX_BUILT_BYTES of built
+ * permutations (4 or 8 bytes a row) are kept: the least recently used ones nobody is reading are dropped
+ * and made again from their spec when asked for (the same order: it is a pure function of the spec). */
+tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog, size_t max_built_bytes);
 void tc_perms_free(tc_perms *p);
 
 /* Creates (or finds) the permutation REQ asks for; a reference in *out (tc_perm_entry_unref it). */
@@ -31,6 +33,9 @@ tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequ
  * changed since it was created. */
 tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err);
 void tc_perm_entry_unref(tc_perm_entry *e);
+
+/* Bytes of the permutations built now. */
+size_t tc_perms_built_bytes(tc_perms *p);
 
 tc_table *tc_perm_entry_table(const tc_perm_entry *e);
 const tc_perm *tc_perm_entry_perm(const tc_perm_entry *e);

@@ -17,6 +17,7 @@
 
 typedef struct fx {
   char dir[256], data[300], state[300];
+  size_t perm_budget;  /* 0: plenty */
   tc_cache *cache;
   tc_catalog *cat;
   tc_perms *perms;
@@ -37,7 +38,7 @@ static void write_example(fx *f, const char *name, int64_t rows) {
 
 static void start(fx *f) {
   f->cat = tc_catalog_new(f->data, f->cache);
-  f->perms = tc_perms_new(f->state, f->cat);
+  f->perms = tc_perms_new(f->state, f->cat, f->perm_budget ? f->perm_budget : (size_t)1 << 30);
   tc_catalog_refresh(f->cat);
   f->ctx = (tc_ctx){.catalog = f->cat, .perms = f->perms, .max_message_bytes = 1 << 20};
 }
@@ -318,6 +319,35 @@ static void test_take_rows(void **state) {
   assert_int_equal(tc_h_take_rows(&f->ctx, &r.base, &out, &err), TC_OUT_OF_RANGE);
 }
 
+/* Over the budget, the least recently used permutations are dropped and made again, in the same order. */
+static void test_permutation_budget(void **state) {
+  fx *f = *state;
+  stop(f);
+  f->perm_budget = 6000;  /* one permutation of 1000 rows (4 KB) fits, two do not */
+  start(f);
+  Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
+  Tablecar__V1__Shuffle sh = TABLECAR__V1__SHUFFLE__INIT;
+  r.table = "ex";
+  r.shuffle = &sh;
+  Tablecar__V1__PermutationInfo *info[3];
+  int64_t *first[3];
+  for (int k = 0; k < 3; k++) {
+    sh.seed = 100 + (uint64_t)k;
+    info[k] = create(f, &r, TC_OK);
+    first[k] = split_ids(f, info[k]->id, "0", 1000);
+    assert_true(tc_perms_built_bytes(f->perms) <= 6000);
+  }
+  assert_memory_not_equal(first[0], first[1], 1000 * sizeof(int64_t));  /* seeds matter */
+  for (int k = 0; k < 3; k++) {  /* each one made again on demand, identical */
+    int64_t *again = split_ids(f, info[k]->id, "0", 1000);
+    assert_memory_equal(again, first[k], 1000 * sizeof(int64_t));
+    assert_true(tc_perms_built_bytes(f->perms) <= 6000);
+    free(again);
+    free(first[k]);
+    free_msg(info[k]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_permutation_survives_restart, setup, teardown),
@@ -325,6 +355,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_shards_cover, setup, teardown),
       cmocka_unit_test_setup_teardown(test_take_rows, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_permutation_budget, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
