@@ -67,6 +67,7 @@ struct call {
   grpc_metadata_array md;
   tag t_new, t_recv, t_send, t_finish, t_close;
   atomic_int refs;
+  int counted;            /* a real call (its OP_NEW succeeded), counted in srv->active */
   const method *m;
   grpc_byte_buffer *recv, *send;
   int cancelled;          /* set by RECV_CLOSE_ON_SERVER */
@@ -88,6 +89,8 @@ struct tc_server {
   pthread_t *threads;
   tag t_shutdown;
   atomic_int draining;
+  atomic_int shut;        /* grpc_server_shutdown_and_notify has been called */
+  atomic_long active;     /* calls from OP_NEW until freed */
   pthread_mutex_t watch_lock;
   int serving;            /* a HealthCheckResponse status; guarded by watch_lock */
   call *watchers;
@@ -99,9 +102,20 @@ struct tc_server {
 
 static void request_next(tc_server *s);
 
+/* Draining with no call left: only connections hold the shutdown up, and gRPC waits for every one of them
+ * to close. A thread-free client (libtablecar: a DataLoader worker between epochs, say) never reads the
+ * GOAWAY while idle, so it never closes, and SIGTERM took the whole --drain-seconds. Closing them now is
+ * what the drain deadline does, without the wait; a client's next call reconnects (and retries). */
+static void close_if_idle(tc_server *s) {
+  if (atomic_load(&s->shut) && atomic_load(&s->active) == 0)
+    grpc_server_cancel_all_calls(s->server);
+}
+
 static void call_unref(call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1)
     return;
+  tc_server *s = c->srv;
+  int counted = c->counted;
   if (c->call)
     grpc_call_unref(c->call);
   grpc_call_details_destroy(&c->details);
@@ -114,6 +128,8 @@ static void call_unref(call *c) {
     grpc_slice_unref(c->status_text);
   tc_h_stream_close(c->stream);
   free(c);
+  if (counted && atomic_fetch_sub(&s->active, 1) == 1)
+    close_if_idle(s);
 }
 
 static void start(call *c, const grpc_op *ops, size_t n, tag *t) {
@@ -380,6 +396,8 @@ static void on_new(call *c, int ok) {
   }
   if (!atomic_load(&s->draining))
     request_next(s);
+  c->counted = 1;
+  atomic_fetch_add(&s->active, 1);
   atomic_store(&c->refs, 2);
   grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
   close.data.recv_close_on_server.cancelled = &c->cancelled;
@@ -528,6 +546,8 @@ void tc_server_drain(tc_server *s) {
     return;
   set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+  atomic_store(&s->shut, 1);
+  close_if_idle(s);
 }
 
 void tc_server_cancel_all(tc_server *s) {
