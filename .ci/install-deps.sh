@@ -6,7 +6,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 debs=(
   build-essential cmake pkg-config
-  libgrpc-dev protobuf-compiler-grpc
+  libgrpc-dev
   libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libcmocka-dev libnghttp2-dev liblz4-dev libzstd-dev
   python3-numpy python3-torch python3-grpcio
