@@ -26,6 +26,8 @@ static const char usage[] =
     "  --permutation-bytes N     built permutations to keep (4 bytes a row; default 256M); the least\n"
     "                            recently used are made again from their spec when needed\n"
     "  --threads N               request threads (default 2 per core, at least 4)\n"
+    "  --socket-mode MODE        permissions of the Unix sockets (default 0660: owner and group; 0666 lets\n"
+    "                            any user connect, e.g. a trainer container running as another user)\n"
     "  --drain-seconds S         on SIGTERM, time given to calls in flight (default 30)\n"
     "  --rescan-seconds S        how often the data dir is checked for changes (default 10; 0: never)\n"
     "  --log-level L             debug, info, warn or error (default info)\n"
@@ -117,6 +119,14 @@ static int apply(tc_config *c, const char *name, const char *value, char *err, s
       return -1;
     }
     *size_field = (size_t)size;
+  } else if (!strcmp(name, "socket-mode")) {
+    char *end;
+    long m = strtol(value, &end, 8);
+    if (*end || end == value || m < 0 || m > 0777) {
+      snprintf(err, errlen, "--socket-mode: '%s' is not an octal mode such as 0660", value);
+      return -1;
+    }
+    c->socket_mode = (int)m;
   } else if (!strcmp(name, "threads")) {
     char *end;
     long t = strtol(value, &end, 10);
@@ -146,7 +156,7 @@ static const char *const env_names[][2] = {
     {"data-dir", "TABLECAR_DATA_DIR"},         {"state-dir", "TABLECAR_STATE_DIR"},
     {"cache-bytes", "TABLECAR_CACHE_BYTES"},   {"max-message-bytes", "TABLECAR_MAX_MESSAGE_BYTES"},
     {"max-request-bytes", "TABLECAR_MAX_REQUEST_BYTES"}, {"permutation-bytes", "TABLECAR_PERMUTATION_BYTES"},
-    {"threads", "TABLECAR_THREADS"},
+    {"threads", "TABLECAR_THREADS"},           {"socket-mode", "TABLECAR_SOCKET_MODE"},
     {"drain-seconds", "TABLECAR_DRAIN_SECONDS"}, {"rescan-seconds", "TABLECAR_RESCAN_SECONDS"},
     {"log-level", "TABLECAR_LOG_LEVEL"},
 };
@@ -216,6 +226,7 @@ int tc_config_parse(tc_config *c, int argc, char **argv, const char *(*get)(cons
   c->rescan_seconds = 10;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c->threads = cpus > 2 ? (int)(2 * cpus) : 4;
+  c->socket_mode = 0660;
   if (apply_env(c, get, err, errlen) != 0)
     return TC_CONFIG_ERROR;
   int listen_from_flags = 0;

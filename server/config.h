@@ -19,6 +19,7 @@ typedef struct tc_config {
   double drain_seconds;          /* --drain-seconds, TABLECAR_DRAIN_SECONDS */
   double rescan_seconds;         /* --rescan-seconds, TABLECAR_RESCAN_SECONDS (0: only on demand) */
   int threads;                   /* --threads, TABLECAR_THREADS */
+  int socket_mode;               /* --socket-mode, TABLECAR_SOCKET_MODE: permissions of Unix sockets */
   char storage[TC_MAX_LISTEN][1024]; /* normalized listen addresses live here */
   char *env_listen;              /* copy of TABLECAR_LISTEN, split in place */
 } tc_config;

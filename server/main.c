@@ -1,6 +1,7 @@
 /* main.c: tablecar-server. The main thread runs a libuv loop that owns process life: signals, the drain
  * deadline, the periodic rescan of the data dir (run on libuv's thread pool, so a slow scan never delays a
  * signal), and the wake-up when the gRPC server has stopped. Calls are served by service.c's threads. */
+#include <errno.h>
 #include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,18 @@ static int check_dirs(const tc_config *c) {
   return 0;
 }
 
+/* gRPC creates a Unix socket with the process umask; a client must be able to write it to connect, and
+ * the trainer next to us may run as another user of the same group (Kubernetes' fsGroup), so set it. */
+static void set_socket_mode(const char *addr, int mode) {
+  if (strncmp(addr, "unix:", 5) != 0)
+    return;  /* TCP, or unix-abstract: (no file) */
+  const char *path = addr + 5;
+  if (strncmp(path, "//", 2) == 0)
+    path += 2;  /* unix:///abs/path */
+  if (chmod(path, (mode_t)mode) != 0)
+    tc_log(TC_WARN, "socket_mode_not_set", TC_S("path", path), TC_S("error", strerror(errno)), NULL);
+}
+
 static int start_server(app *a) {
   tc_server_options o = {
       .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes},
@@ -115,8 +128,10 @@ static int start_server(app *a) {
     tc_log(TC_ERROR, "listen_failed", TC_S("error", err), NULL);
     return -1;
   }
-  for (size_t i = 0; i < a->cfg.n_listen; i++)
+  for (size_t i = 0; i < a->cfg.n_listen; i++) {
+    set_socket_mode(a->cfg.listen[i], a->cfg.socket_mode);
     tc_log(TC_INFO, "listening", TC_S("addr", a->cfg.listen[i]), NULL);
+  }
   return 0;
 }
 

@@ -414,6 +414,10 @@ static void test_health(void **state) {
   CHECK(c, tc_health_check(c, "nope", NULL, &st), TC_ENOT_FOUND);
   assert_true(*tc_last_error(c));
   tc_client_free(c);
+  /* The socket is made owner+group writable (--socket-mode's default), whatever the umask. */
+  struct stat sb;
+  assert_int_equal(stat(((server *)*state)->sock, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0660);
 }
 
 static void test_list_tables(void **state) {

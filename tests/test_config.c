@@ -53,6 +53,7 @@ static void test_defaults_and_flags(void **state) {
   assert_int_equal(c.cache_bytes, 2LL << 30);
   assert_int_equal(c.max_message_bytes, 64 << 20);
   assert_int_equal(c.permutation_bytes, 256 << 20);
+  assert_int_equal(c.socket_mode, 0660);
   assert_int_equal(c.n_listen, 2);
   assert_string_equal(c.listen[0], "unix:/tmp/x.sock");
   assert_string_equal(c.listen[1], "127.0.0.1:7700");
@@ -65,7 +66,7 @@ static void test_env_and_flag_precedence(void **state) {
   char err[256];
   const char *env[] = {"TABLECAR_DATA_DIR", "/envdata", "TABLECAR_LISTEN", "unix:/a.sock,127.0.0.1:1",
                        "TABLECAR_MAX_MESSAGE_BYTES", "1M", "TABLECAR_DRAIN_SECONDS", "2.5",
-                       "TABLECAR_PERMUTATION_BYTES", "8M", NULL};
+                       "TABLECAR_PERMUTATION_BYTES", "8M", "TABLECAR_SOCKET_MODE", "0666", NULL};
   char *argv[] = {"tablecar-server", "--max-message-bytes", "2M", NULL};
   assert_int_equal(parse(&c, argv, env, err), TC_CONFIG_OK);
   assert_string_equal(c.data_dir, "/envdata");
@@ -74,6 +75,7 @@ static void test_env_and_flag_precedence(void **state) {
   assert_int_equal(c.max_message_bytes, 2 << 20);  /* the flag wins */
   assert_true(c.drain_seconds == 2.5);
   assert_int_equal(c.permutation_bytes, 8 << 20);
+  assert_int_equal(c.socket_mode, 0666);
   tc_config_free(&c);
   char *argv2[] = {"tablecar-server", "--listen", "unix:/b.sock", NULL};
   assert_int_equal(parse(&c, argv2, env, err), TC_CONFIG_OK);
@@ -95,6 +97,10 @@ static void test_errors(void **state) {
   tc_config_free(&c);
   char *unknown[] = {"tablecar-server", "--data-dir", "/d", "--frobnicate", "1", NULL};
   assert_int_equal(parse(&c, unknown, NULL, err), TC_CONFIG_ERROR);
+  tc_config_free(&c);
+  char *bad_mode[] = {"tablecar-server", "--data-dir", "/d", "--socket-mode", "rw-rw----", NULL};
+  assert_int_equal(parse(&c, bad_mode, NULL, err), TC_CONFIG_ERROR);
+  assert_non_null(strstr(err, "socket-mode"));
   tc_config_free(&c);
   char *missing[] = {"tablecar-server", "--data-dir", NULL};
   assert_int_equal(parse(&c, missing, NULL, err), TC_CONFIG_ERROR);
