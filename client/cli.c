@@ -108,16 +108,16 @@ static size_t display_width(const char *s) {
   return w;
 }
 
-/* Cuts s to at most max code points, the last one an ellipsis. */
+/* Cuts s to at most max code points, the last one an ellipsis, in place: the ellipsis (3 bytes) only ever
+ * replaces at least 3 bytes of s, so it never writes past the string's own terminator. */
 static void cut_display(char *s, size_t max) {
-  size_t w = 0;
-  for (char *p = s; *p; p++) {
-    if (((uint8_t)*p & 0xc0) == 0x80) continue;
-    if (++w == max) {
-      strcpy(p, "\xe2\x80\xa6");
-      return;
-    }
-  }
+  if (max == 0 || display_width(s) <= max) return;
+  char *end = s + strlen(s), *p = s;
+  for (size_t w = 0; *p; p++)  /* p: where code point max - 1 starts (there are at least two from it) */
+    if (((uint8_t)*p & 0xc0) != 0x80 && w++ == max - 1) break;
+  while (end - p < 3 && p > s) /* give up whole code points until the ellipsis fits */
+    do p--; while (p > s && ((uint8_t)*p & 0xc0) == 0x80);
+  if (end - p >= 3) memcpy(p, "\xe2\x80\xa6", 4);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */

@@ -304,6 +304,109 @@ static int parse_array(ctx *c, const uint8_t *p, size_t n, tc_column *col, const
   return rc;
 }
 
+/* ---- checking a column's buffers against its type ----
+ * Done once here, so that every consumer (the CLI, the Python package, users) may index the buffers of a
+ * column of a known type without checks of its own: sizes match lengths, offsets are monotone and in
+ * range, child lengths match. A column of a type this header does not know is left unchecked. */
+
+static int64_t load_le(const uint8_t *p, size_t w, size_t i) {
+  if (w == 4) {
+    int32_t v;
+    memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  int64_t v;
+  memcpy(&v, p + 8 * i, 8);
+  return v;
+}
+
+static int value_width(int type, const tc_field *fl) {
+  switch (type) {
+  case TC_TYPE_INT8: case TC_TYPE_UINT8: return 1;
+  case TC_TYPE_INT16: case TC_TYPE_UINT16: case TC_TYPE_FLOAT16: return 2;
+  case TC_TYPE_INT32: case TC_TYPE_UINT32: case TC_TYPE_FLOAT32: case TC_TYPE_DATE32: return 4;
+  case TC_TYPE_INT64: case TC_TYPE_UINT64: case TC_TYPE_FLOAT64: case TC_TYPE_DATE64: case TC_TYPE_TIMESTAMP: return 8;
+  case TC_TYPE_FIXED_SIZE_BINARY: return fl->byte_width;
+  default: return -1;
+  }
+}
+
+/* LEN + 1 offsets of width W (none at all is fine for LEN 0), from >= 0, monotone, the last <= LIMIT. */
+static int check_offsets(ctx *c, const tc_column *col, size_t w, int64_t limit, int64_t *last) {
+  *last = 0;
+  if (col->length == 0 && col->offsets_size == 0) return 0;
+  if ((uint64_t)col->length >= SIZE_MAX / w - 1 || col->offsets_size != ((size_t)col->length + 1) * w)
+    return malformed(c, "offsets do not match the length");
+  int64_t prev = load_le(col->offsets, w, 0);
+  if (prev < 0) return malformed(c, "negative offset");
+  for (size_t i = 1; i <= (size_t)col->length; i++) {
+    int64_t o = load_le(col->offsets, w, i);
+    if (o < prev) return malformed(c, "offsets go backwards");
+    prev = o;
+  }
+  if (prev > limit) return malformed(c, "offsets run past their data");
+  *last = prev;
+  return 0;
+}
+
+static int check_column(ctx *c, const tc_column *col, int64_t length, int depth);
+
+static int check_children(ctx *c, const tc_column *col, size_t n, const int64_t *lengths, int depth) {
+  if (col->n_children != n) return malformed(c, "wrong number of child arrays");
+  for (size_t i = 0; i < n; i++)
+    if (check_column(c, &col->children[i], lengths ? lengths[i] : col->children[i].length, depth + 1)) return TC_EPROTO;
+  return 0;
+}
+
+static int check_nested(ctx *c, const tc_column *col, const tc_field *fl, int depth) {
+  int64_t last;
+  switch (col->type) {
+  case TC_TYPE_UTF8: case TC_TYPE_BINARY: case TC_TYPE_LARGE_UTF8: case TC_TYPE_LARGE_BINARY: {
+    size_t w = col->type == TC_TYPE_UTF8 || col->type == TC_TYPE_BINARY ? 4 : 8;
+    return check_offsets(c, col, w, (int64_t)(col->values_size > INT64_MAX ? INT64_MAX : col->values_size), &last);
+  }
+  case TC_TYPE_LIST: case TC_TYPE_LARGE_LIST: {
+    if (col->n_children != 1) return malformed(c, "a list needs one child array");
+    if (check_offsets(c, col, col->type == TC_TYPE_LIST ? 4 : 8, col->children[0].length, &last)) return TC_EPROTO;
+    return check_children(c, col, 1, NULL, depth);
+  }
+  case TC_TYPE_FIXED_SIZE_LIST: {
+    int64_t need;
+    if (fl->list_size < 0 || __builtin_mul_overflow(col->length, (int64_t)fl->list_size, &need))
+      return malformed(c, "bad fixed-size list");
+    return check_children(c, col, 1, &need, depth);
+  }
+  case TC_TYPE_STRUCT: {
+    if (col->n_children != fl->n_children) return malformed(c, "a struct's arrays do not match its fields");
+    for (size_t i = 0; i < col->n_children; i++)
+      if (check_column(c, &col->children[i], col->length, depth + 1)) return TC_EPROTO;
+    return 0;
+  }
+  case TC_TYPE_NULL:
+    return col->null_count == col->length ? 0 : malformed(c, "a null array with values");
+  default:
+    return 0; /* a type this header does not know: left to the caller */
+  }
+}
+
+static int check_column(ctx *c, const tc_column *col, int64_t length, int depth) {
+  if (depth > MAX_DEPTH) return malformed(c, "arrays nested too deeply");
+  if (col->length != length || length < 0) return malformed(c, "an array's length does not match its parent");
+  if (col->null_count < 0 || col->null_count > length) return malformed(c, "bad null count");
+  if (!col->field) return 0; /* no type: nothing to check against */
+  size_t bitmap = (size_t)(length / 8 + (length % 8 != 0));
+  if (col->validity_size && col->validity_size < bitmap) return malformed(c, "validity bitmap too short");
+  if (!col->validity_size && col->null_count && col->type != TC_TYPE_NULL)
+    return malformed(c, "nulls without a validity bitmap");
+  int w = value_width(col->type, col->field);
+  if (col->type == TC_TYPE_BOOL)
+    return col->values_size >= bitmap ? 0 : malformed(c, "bool values too short");
+  if (w >= 0)
+    return (w == 0 || (uint64_t)length <= col->values_size / (size_t)w) ? 0 : malformed(c, "values too short");
+  if (col->type == TC_TYPE_FIXED_SIZE_BINARY) return malformed(c, "negative fixed-size binary width");
+  return check_nested(c, col, col->field, depth);
+}
+
 /* ---- Batch ---- */
 
 typedef struct batch_priv {
@@ -328,7 +431,7 @@ static int batch_scalars(ctx *c, const uint8_t *p, size_t n, tc_batch *b) {
   }
   if (rc) return rc;
   if (k < 0) return malformed(c, "truncated or bad field");
-  if (b->row_ids_size % 8 || (b->row_ids_size && b->row_ids_size / 8 != (uint64_t)b->num_rows))
+  if (b->num_rows < 0 || b->row_ids_size % 8 || b->row_ids_size / 8 != (uint64_t)b->num_rows)
     return malformed(c, "row_ids do not match num_rows");
   return 0;
 }
@@ -346,6 +449,7 @@ static int batch_columns(ctx *c, const uint8_t *p, size_t n, const tc_schema *s,
     if (f.num != 6) continue;
     const tc_field *fl = i < s->n_fields ? &s->fields[i] : NULL;
     rc = want(c, &f, 2) ? TC_EPROTO : parse_array(c, f.data, f.len, &cols[i], fl, 0);
+    if (!rc) rc = check_column(c, &cols[i], b->num_rows, 0);
     i++;
   }
   return rc;

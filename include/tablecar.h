@@ -28,6 +28,10 @@
  *   - Strings in results are NUL-terminated and never NULL (an absent string is "").
  *   - Buffers of a tc_batch point into the received message (no copy). They are NOT aligned: read multi-byte
  *     values with memcpy (or an unaligned-safe load, e.g. numpy.frombuffer). All values are little-endian.
+ *   - A tc_batch is checked before it is returned (else TC_EPROTO): 8 * num_rows bytes of row ids; for every
+ *     column of a type this header knows, its length matches its parent's, the bitmap and values are long
+ *     enough, offsets are length + 1, from >= 0, monotone and within their data (or child), fixed-size list
+ *     and struct children have the lengths their type implies. So a caller may index them without checks.
  *   - Inputs (strings, arrays) are only read during the call; the library keeps no pointer to them.
  *
  * Structs

@@ -208,12 +208,12 @@ static void test_hand_encoded(void **state) {
   const uint8_t field[] = {
       0x0a, 1, 'v',                                     /* name */
       0x30, 3, 0x30, 4,                                 /* shape 3, 4 unpacked */
-      0x12, 13, 0x08, 23, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, /* type, list_size -1 */
+      0x12, 13, 0x08, 4, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, /* int32, byte_width -1 */
       0xf8, 0x06, 7,                                    /* field 111 varint: unknown */
   };
-  uint8_t batch[64];
+  uint8_t batch[96];
   size_t n = 0;
-  const uint8_t col[] = {0x08, 2}; /* Array{length 2} */
+  const uint8_t col[] = {0x08, 2, 0x2a, 8, 1, 0, 0, 0, 2, 0, 0, 0}; /* Array{length 2, values int32 1, 2} */
   batch[n++] = 0x32; /* columns first */
   batch[n++] = sizeof col;
   memcpy(batch + n, col, sizeof col);
@@ -222,8 +222,12 @@ static void test_hand_encoded(void **state) {
   batch[n++] = sizeof field;
   memcpy(batch + n, field, sizeof field);
   n += sizeof field;
-  batch[n++] = 0x18; /* num_rows 0 */
-  batch[n++] = 0;
+  batch[n++] = 0x18; /* num_rows 2 */
+  batch[n++] = 2;
+  batch[n++] = 0x22; /* row_ids: 2 x int64 */
+  batch[n++] = 16;
+  memset(batch + n, 0, 16);
+  n += 16;
   tc_batch *b;
   char err[256] = "";
   assert_int_equal(tc_batch_parse(msg_of(batch, n), &b, err, sizeof err), TC_OK);
@@ -234,8 +238,62 @@ static void test_hand_encoded(void **state) {
   assert_int_equal(c->field->ndim, 2);
   assert_int_equal(c->field->shape[0], 3);
   assert_int_equal(c->field->shape[1], 4);
-  assert_int_equal(c->type, TC_TYPE_FIXED_SIZE_LIST);
-  assert_int_equal(c->field->list_size, -1);
+  assert_int_equal(c->type, TC_TYPE_INT32);
+  assert_int_equal(c->field->byte_width, -1);
+  tc_batch_free(b);
+}
+
+/* Buffers that do not match their type are refused, so that no consumer has to check them: the fixture,
+ * spoiled in one place at a time. */
+static void expect_refused(fixture *x, const char *what) {
+  tc_batch *b = NULL;
+  char err[256] = "";
+  int rc = tc_batch_parse(pack(&x->b.base), &b, err, sizeof err);
+  if (rc != TC_EPROTO) {
+    tc_batch_free(b);
+    fail_msg("%s: accepted (%d)", what, rc);
+  }
+  assert_non_null(strstr(err, "malformed Batch"));
+}
+
+static void test_inconsistent_buffers(void **state) {
+  fixture x;
+  int32_t bad[4];
+  make_fixture(&x);
+  x.b.row_ids = (ProtobufCBinaryData){0, NULL};
+  expect_refused(&x, "rows without row ids");
+  make_fixture(&x);
+  x.b.num_rows = -1;
+  expect_refused(&x, "negative row count");
+  make_fixture(&x);
+  x.a_id.values.len = 16;
+  expect_refused(&x, "values too short");
+  const int32_t cases[][4] = {{0, 3, 2, 6}, {-1, 3, 6, 6}, {0, 3, 6, 7}};
+  for (size_t k = 0; k < 3; k++) {  /* backwards, negative, past the data */
+    make_fixture(&x);
+    memcpy(bad, cases[k], sizeof bad);
+    x.a_name.offsets = (ProtobufCBinaryData){sizeof bad, (uint8_t *)bad};
+    expect_refused(&x, "bad offsets");
+  }
+  make_fixture(&x);
+  x.a_name.offsets.len = 12;
+  expect_refused(&x, "too few offsets");
+  make_fixture(&x);
+  x.a_name.validity = (ProtobufCBinaryData){0, NULL};
+  expect_refused(&x, "nulls without a bitmap");
+  make_fixture(&x);
+  x.a_item.length = 5;
+  expect_refused(&x, "fixed-size list child of the wrong length");
+  make_fixture(&x);
+  x.a_id.length = 2;
+  expect_refused(&x, "a column shorter than the batch");
+  make_fixture(&x);
+  x.t_vec.list_size = -2;
+  expect_refused(&x, "negative list size");
+  make_fixture(&x);  /* and the fixture itself is fine */
+  tc_batch *b = NULL;
+  char err[256] = "";
+  assert_int_equal(tc_batch_parse(pack(&x.b.base), &b, err, sizeof err), TC_OK);
   tc_batch_free(b);
 }
 
@@ -377,7 +435,7 @@ int main(void) {
       cmocka_unit_test(test_batch),      cmocka_unit_test(test_empty_batch),
       cmocka_unit_test(test_hand_encoded), cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_no_crash),   cmocka_unit_test(test_table_info),
-      cmocka_unit_test(test_varint),
+      cmocka_unit_test(test_varint),      cmocka_unit_test(test_inconsistent_buffers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
