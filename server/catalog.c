@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct tc_catalog {
   tc_cache *cache;
   pthread_rwlock_t lock;      /* guards `current` */
   pthread_mutex_t refreshing; /* one refresh at a time */
+  atomic_ulong started, done; /* refreshes started; the number of the last one completed */
   entries current;            /* sorted by name */
 };
 
@@ -270,7 +272,15 @@ static entry make_entry(tc_catalog *c, const found *f, const entry *old) {
 }
 
 void tc_catalog_refresh(tc_catalog *c) {
+  unsigned long before = atomic_load(&c->started);
   pthread_mutex_lock(&c->refreshing);
+  if (atomic_load(&c->done) > before) {
+    /* One that started after we were called has completed while we waited: its view of the data dir is as
+     * fresh as ours would be. So a burst of requests for unknown names costs one scan, not one each. */
+    pthread_mutex_unlock(&c->refreshing);
+    return;
+  }
+  unsigned long number = atomic_fetch_add(&c->started, 1) + 1;
   scan s = {0};
   scan_dir(c->data_dir, "", 0, &s);
   if (s.n)
@@ -295,6 +305,7 @@ void tc_catalog_refresh(tc_catalog *c) {
     pthread_rwlock_unlock(&c->lock);
     entries_free(&old);
   }
+  atomic_store(&c->done, number);
   pthread_mutex_unlock(&c->refreshing);
 }
 

@@ -167,6 +167,13 @@ static tc_status open_split(tc_ctx *ctx, const char *id, const char *split, tc_p
   return TC_OK;
 }
 
+/* A batch whose row ids alone exceed the message limit: refused before anything is allocated for it. */
+static tc_status too_many_rows(tc_ctx *ctx, tc_error *err) {
+  return tc_error_set(err, TC_RESOURCE_EXHAUSTED,
+                      "the batch is larger than the server's --max-message-bytes (%zu): ask for fewer rows",
+                      ctx->max_message_bytes);
+}
+
 /* Positions FIRST, FIRST + STEP, ... (N of them) of split S, as row ids. */
 static int64_t *split_rows(const tc_perm_entry *e, size_t s, int64_t first, int64_t step, size_t n) {
   int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
@@ -191,6 +198,9 @@ tc_status tc_h_read_batch(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
   if (r->offset >= len) {
     st = tc_error_set(err, TC_OUT_OF_RANGE, "offset %lld is past the end of split '%.200s' (%lld rows)",
                       (long long)r->offset, r->split, (long long)len);
+  } else if ((uint64_t)(r->batch_size < len - r->offset ? r->batch_size : len - r->offset) >
+             ctx->max_message_bytes / sizeof(int64_t)) {
+    st = too_many_rows(ctx, err);
   } else {
     int64_t n = r->batch_size < len - r->offset ? r->batch_size : len - r->offset;
     int64_t *rows = split_rows(e, s, r->offset, 1, (size_t)n);
@@ -261,6 +271,10 @@ tc_status tc_h_stream_open(tc_ctx *ctx, const ProtobufCMessage *req, tc_stream *
   s->step = shards;
   s->count = end > s->first ? (end - s->first + shards - 1) / shards : 0;
   s->batch_size = r->batch_size;
+  if ((uint64_t)(s->batch_size < s->count ? s->batch_size : s->count) > ctx->max_message_bytes / sizeof(int64_t)) {
+    tc_h_stream_close(s);
+    return too_many_rows(ctx, err);
+  }
   *out = s;
   return TC_OK;
 }

@@ -72,6 +72,7 @@ static void on_stopped(uv_async_t *h) {
 static void rescan(uv_work_t *w) {
   app *a = w->data;
   tc_catalog_refresh(a->catalog);
+  tc_perms_prune(a->perms);
 }
 
 static void rescan_done(uv_work_t *w, int status) {

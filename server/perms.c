@@ -27,6 +27,7 @@ struct tc_perm_entry {
   size_t n_splits;
   char **split_names;
   uint64_t used;  /* when last looked up (the list's clock); guarded by the list's lock */
+  int in_list;    /* in the list (its built bytes are counted); guarded by the list's lock */
 };
 
 struct tc_perms {
@@ -97,6 +98,16 @@ static tc_perm_entry *lookup(tc_perms *p, const char *id) {
   return found;
 }
 
+/* Takes entry I out of the list, releasing the list's reference. Called with the lock held. */
+static void remove_locked(tc_perms *p, size_t i) {
+  tc_perm_entry *e = p->v[i];
+  p->v[i] = p->v[--p->n];
+  e->in_list = 0;
+  if (e->perm)
+    p->built -= tc_perm_bytes(e->perm);
+  tc_perm_entry_unref(e);
+}
+
 /* Frees the built permutations of the least recently used entries that nobody holds (the list's is their
  * only reference, and a new one is only taken under the lock) until the budget holds. Their specs stay:
  * ensure_built makes them again when they are asked for. Called with the lock held. */
@@ -140,6 +151,7 @@ static tc_perm_entry *insert(tc_perms *p, tc_perm_entry *e) {
   }
   atomic_fetch_add(&e->refs, 1);
   p->v[p->n++] = e;
+  e->in_list = 1;
   e->used = ++p->clock;
   p->built += tc_perm_bytes(e->perm);
   trim_locked(p);
@@ -262,8 +274,10 @@ static tc_status ensure_built(tc_perms *p, tc_perm_entry *e, tc_error *err) {
   if (!e->perm) {  /* else another thread made it first */
     e->perm = fresh;
     fresh = NULL;
-    p->built += tc_perm_bytes(e->perm);
-    trim_locked(p);
+    if (e->in_list) {  /* one dropped from the list meanwhile is freed with its last reference */
+      p->built += tc_perm_bytes(e->perm);
+      trim_locked(p);
+    }
   }
   pthread_mutex_unlock(&p->lock);
   tc_perm_free(fresh);
@@ -310,8 +324,11 @@ static void persist(tc_perms *p, const char *id, const char *version, const uint
     return;
   char path[4096], tmp[4200];
   snprintf(path, sizeof path, "%s/%s", p->dir, id);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
+  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);  /* unique: two threads may save the same id at once */
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (fd >= 0 && !f)
+    close(fd);
   int ok = f && fprintf(f, "%s\n", version) > 0 && fwrite(spec, 1, len, f) == len;
   ok = (f && fclose(f) == 0) && ok;
   if (!ok || rename(tmp, path) != 0) {
@@ -320,12 +337,29 @@ static void persist(tc_perms *p, const char *id, const char *version, const uint
   }
 }
 
+/* Fields the spec's messages do not define: they would change the id without changing the order. */
+static int has_unknown_fields(const Tablecar__V1__CreatePermutationRequest *r) {
+  return r->base.n_unknown_fields || (r->shuffle && r->shuffle->base.n_unknown_fields) ||
+         (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_RANDOM && r->random->base.n_unknown_fields) ||
+         (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_SEQUENTIAL &&
+          r->sequential->base.n_unknown_fields) ||
+         (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH && r->hash->base.n_unknown_fields);
+}
+
 tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
                           tc_perm_entry **out, tc_error *err) {
   tc_table *t;
   if (tc_catalog_get(p->catalog, req->table, &t, err) != TC_OK)
     return err->code;
   size_t len = protobuf_c_message_get_packed_size(&req->base);
+  if (len > TC_PERM_MAX_SPEC_BYTES || has_unknown_fields(req)) {
+    tc_table_unref(t);
+    if (len > TC_PERM_MAX_SPEC_BYTES)
+      return tc_error_set(err, TC_INVALID_ARGUMENT, "the permutation spec is larger than %d bytes",
+                          TC_PERM_MAX_SPEC_BYTES);
+    return tc_error_set(err, TC_INVALID_ARGUMENT, "the permutation spec has fields this server does not know "
+                        "(from a newer client?): upgrade the sidecar");
+  }
   uint8_t *packed = malloc(len ? len : 1);
   tc_status st = TC_OK;
   if (!packed) {
@@ -342,8 +376,10 @@ tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequ
         tablecar__v1__create_permutation_request__unpack(NULL, len, packed);
     st = spec ? build_entry(t, spec, id, &e, err) : tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
     if (st == TC_OK) {
+      tc_perm_entry *mine = e;
       e = insert(p, e);
-      persist(p, id, tc_table_version(t), packed, len);
+      if (e == mine)  /* not when another thread added the same id first: it saves it */
+        persist(p, id, tc_table_version(t), packed, len);
       tc_log(TC_INFO, "permutation_created", TC_S("id", id), TC_S("table", req->table),
              TC_I("splits", e->n_splits), NULL);
     }
@@ -363,9 +399,10 @@ static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_er
   if (!f)
     return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
   char version[64] = "";
-  uint8_t *buf = malloc(1 << 20);
+  uint8_t *buf = malloc(TC_PERM_MAX_SPEC_BYTES + 1);
   size_t len = 0;
-  if (!fgets(version, sizeof version, f) || !buf || (len = fread(buf, 1, 1 << 20, f)) == 0 || !feof(f)) {
+  if (!fgets(version, sizeof version, f) || !buf || (len = fread(buf, 1, TC_PERM_MAX_SPEC_BYTES + 1, f)) == 0 ||
+      len > TC_PERM_MAX_SPEC_BYTES || !feof(f)) {
     fclose(f);
     free(buf);
     return tc_error_set(err, TC_DATA_LOSS, "the saved permutation '%s' is unreadable", id);
@@ -416,16 +453,30 @@ static tc_status check_current(tc_perms *p, tc_perm_entry **out, tc_error *err) 
   pthread_mutex_lock(&p->lock);
   for (size_t i = 0; i < p->n; i++)
     if (p->v[i] == e) {
-      p->v[i] = p->v[--p->n];
-      if (e->perm)
-        p->built -= tc_perm_bytes(e->perm);
-      tc_perm_entry_unref(e);  /* the list's reference */
+      remove_locked(p, i);
       break;
     }
   pthread_mutex_unlock(&p->lock);
   tc_perm_entry_unref(e);
   *out = NULL;
   return st;
+}
+
+void tc_perms_prune(tc_perms *p) {
+  pthread_mutex_lock(&p->lock);
+  for (size_t i = p->n; i-- > 0;) {
+    tc_perm_entry *e = p->v[i];
+    tc_table *t = NULL;
+    tc_error err = {0};
+    if (atomic_load(&e->refs) != 1)
+      continue;  /* being read: check_current drops it when it is asked for next */
+    int stale = tc_catalog_get(p->catalog, tc_table_name(e->table), &t, &err) != TC_OK ||
+                strcmp(tc_table_version(t), tc_table_version(e->table)) != 0;
+    tc_table_unref(t);
+    if (stale)
+      remove_locked(p, i);
+  }
+  pthread_mutex_unlock(&p->lock);
 }
 
 tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {

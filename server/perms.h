@@ -16,6 +16,7 @@
 #include "tablecar/v1/tablecar.pb-c.h"
 
 #define TC_PERM_ID_LEN 32
+#define TC_PERM_MAX_SPEC_BYTES (1 << 20) /* a larger CreatePermutationRequest is refused */
 
 typedef struct tc_perms tc_perms;
 typedef struct tc_perm_entry tc_perm_entry;
@@ -33,6 +34,10 @@ tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequ
  * changed since it was created. */
 tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err);
 void tc_perm_entry_unref(tc_perm_entry *e);
+
+/* Forgets the permutations nobody is reading whose table changed or went away (they pin the old files):
+ * run after each rescan of the data dir. */
+void tc_perms_prune(tc_perms *p);
 
 /* Bytes of the permutations built now. */
 size_t tc_perms_built_bytes(tc_perms *p);

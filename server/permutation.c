@@ -104,6 +104,12 @@ static void split_sizes(const tc_perm_spec *s, int64_t n, size_t k, int64_t *siz
     size[i] = (int64_t)floor(s->ratios[i] * (double)n);
     used += size[i];
   }
+  /* Ratios a hair over 1 (within the tolerance) must still not ask for more rows than there are. */
+  for (size_t i = k; used > n && i-- > 0;) {
+    int64_t cut = used - n < size[i] ? used - n : size[i];
+    size[i] -= cut;
+    used -= cut;
+  }
   if (fabs(sum - 1) > 1e-9)
     return;
   for (int64_t left = n - used; left > 0; left--) {
@@ -186,7 +192,8 @@ static void put_row(tc_perm *p, int64_t at, int64_t row) {
 /* Walks the rows in the chosen order and appends each to its split. */
 static int fill_rows(tc_perm *p, const tc_perm_spec *s, const uint16_t *split_of) {
   int64_t n = p->num_rows;
-  int64_t clump = s->clump_size > 1 ? s->clump_size : 1;
+  /* A clump longer than the table is the whole table (and n + clump - 1 below cannot overflow). */
+  int64_t clump = s->clump_size > 1 ? (s->clump_size < n ? s->clump_size : (n > 1 ? n : 1)) : 1;
   int64_t n_clumps = s->shuffle ? (n + clump - 1) / clump : 0;
   int64_t *clumps = s->shuffle ? shuffled_indices(n_clumps, s->shuffle_seed) : NULL;
   int64_t *next = malloc((p->n_splits + 1) * sizeof *next);

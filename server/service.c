@@ -90,6 +90,8 @@ struct tc_server {
   tag t_shutdown;
   atomic_int draining;
   atomic_int shut;        /* grpc_server_shutdown_and_notify has been called */
+  atomic_int shut_done;   /* ... and its tag has come back (every connection is gone) */
+  atomic_int stopped;     /* the queue is shut down and on_stopped has run (once) */
   atomic_long active;     /* calls from OP_NEW until freed */
   pthread_mutex_t watch_lock;
   int serving;            /* a HealthCheckResponse status; guarded by watch_lock */
@@ -111,6 +113,17 @@ static void close_if_idle(tc_server *s) {
     grpc_server_cancel_all_calls(s->server);
 }
 
+/* The server's shutdown tag comes back once every connection is gone, which can be before our handlers
+ * are done (a slow CreatePermutation whose client left): the queue is shut down only when both happened,
+ * since a handler finishing later starts a batch on it, and gRPC aborts on a shut-down queue. */
+static void stop_if_done(tc_server *s) {
+  if (atomic_load(&s->shut_done) && atomic_load(&s->active) == 0 && !atomic_exchange(&s->stopped, 1)) {
+    grpc_completion_queue_shutdown(s->cq);
+    if (s->on_stopped)
+      s->on_stopped(s->arg);
+  }
+}
+
 static void call_unref(call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1)
     return;
@@ -128,8 +141,10 @@ static void call_unref(call *c) {
     grpc_slice_unref(c->status_text);
   tc_h_stream_close(c->stream);
   free(c);
-  if (counted && atomic_fetch_sub(&s->active, 1) == 1)
+  if (counted && atomic_fetch_sub(&s->active, 1) == 1) {
     close_if_idle(s);
+    stop_if_done(s);
+  }
 }
 
 static void start(call *c, const grpc_op *ops, size_t n, tag *t) {
@@ -481,9 +496,8 @@ static void *cq_thread(void *arg) {
       continue;
     tag *t = ev.tag;
     if (t->op == OP_SHUTDOWN) {
-      grpc_completion_queue_shutdown(s->cq);
-      if (s->on_stopped)
-        s->on_stopped(s->arg);
+      atomic_store(&s->shut_done, 1);
+      stop_if_done(s);
       continue;
     }
     dispatch(t, ev.success);

@@ -348,6 +348,49 @@ static void test_permutation_budget(void **state) {
   }
 }
 
+/* Requests a server must not trust: unknown fields in a spec, batches whose row ids alone are too big. */
+static void test_hostile_requests(void **state) {
+  fx *f = *state;
+  Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
+  r.table = "ex";
+  uint8_t buf[64];
+  size_t n = protobuf_c_message_pack(&r.base, buf);
+  buf[n++] = 0xc0;  /* field 1000, varint */
+  buf[n++] = 0x3e;
+  buf[n++] = 1;
+  Tablecar__V1__CreatePermutationRequest *odd = tablecar__v1__create_permutation_request__unpack(NULL, n, buf);
+  assert_non_null(odd);
+  create(f, odd, TC_INVALID_ARGUMENT);
+  free_msg(odd);
+  Tablecar__V1__PermutationInfo *p = create(f, &r, TC_OK);
+  f->ctx.max_message_bytes = 4096;  /* 512 row ids */
+  read_batch(f, p->id, "0", 0, INT64_MAX, TC_RESOURCE_EXHAUSTED);
+  Tablecar__V1__StreamBatchesRequest sr = TABLECAR__V1__STREAM_BATCHES_REQUEST__INIT;
+  sr.permutation = p->id;
+  sr.split = "0";
+  sr.batch_size = INT64_MAX;
+  tc_stream *st;
+  tc_error err = {0};
+  assert_int_equal(tc_h_stream_open(&f->ctx, &sr.base, &st, &err), TC_RESOURCE_EXHAUSTED);
+  free_msg(p);
+}
+
+/* After a rescan, permutations of a table that changed are forgotten: they no longer pin its old files. */
+static void test_prune_after_change(void **state) {
+  fx *f = *state;
+  Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
+  r.table = "ex";
+  free_msg(create(f, &r, TC_OK));
+  assert_true(tc_perms_built_bytes(f->perms) > 0);
+  tc_perms_prune(f->perms);
+  assert_true(tc_perms_built_bytes(f->perms) > 0);  /* unchanged table: kept */
+  usleep(10000);
+  write_example(f, "ex.arrow", 10);
+  tc_catalog_refresh(f->cat);
+  tc_perms_prune(f->perms);
+  assert_int_equal(tc_perms_built_bytes(f->perms), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_permutation_survives_restart, setup, teardown),
@@ -356,6 +399,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stream_shards_cover, setup, teardown),
       cmocka_unit_test_setup_teardown(test_take_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_permutation_budget, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_prune_after_change, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -220,6 +220,16 @@ static void test_clump_shuffle_keeps_runs(void **state) {
   tc_perm_free(p);
 }
 
+/* A hostile but valid-looking spec: a clump longer than the table (n + clump - 1 overflowed). */
+static void test_extreme_specs(void **state) {
+  tc_perm_spec s = {.shuffle = 1, .shuffle_seed = 1, .clump_size = INT64_MAX};
+  tc_perm *p = build(&s, 100, NULL);
+  assert_int_equal(check_disjoint(p, 100), 100);
+  for (int64_t i = 0; i < 100; i++)  /* one clump: the table order */
+    assert_int_equal(tc_perm_row(p, 0, i), i);
+  tc_perm_free(p);
+}
+
 static void test_empty_table(void **state) {
   tc_perm_spec s = {.shuffle = 1, .split = TC_SPLIT_RANDOM, .ratios = (double[]){0.5, 0.5}, .n_ratios = 2};
   tc_perm *p = build(&s, 0, NULL);
@@ -268,6 +278,7 @@ int main(void) {
       cmocka_unit_test(test_sequential_split_ranges),
       cmocka_unit_test(test_hash_split_stable_under_append),
       cmocka_unit_test(test_clump_shuffle_keeps_runs),
+      cmocka_unit_test(test_extreme_specs),
       cmocka_unit_test(test_empty_table),
       cmocka_unit_test(test_bad_specs_rejected),
   };
