@@ -249,21 +249,59 @@ static tc_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s
 }
 
 /* Child sources of list-like rows: row k of the parent covers child positions [start_k, end_k). */
+/* The child rows [start, end) of parent row K. */
+static void child_range(const src *s, int large, int64_t fixed, int64_t *start, int64_t *end) {
+  *start = fixed ? s->i * fixed : offset_at(s->a, large, s->i);
+  *end = fixed ? *start + fixed : offset_at(s->a, large, s->i + 1);
+}
+
+/* Fast path for children of a fixed width (not bool) without nulls: each row's range copied at once, with
+ * no per-element bookkeeping. */
+static tc_status copy_child_ranges(int64_t w, size_t n, const src *s, int large, int64_t fixed, int64_t total,
+                                   Tablecar__V1__Array *out, budget *b, tc_error *err) {
+  if ((uint64_t)total > (b->max - b->used) / (uint64_t)w)
+    return too_big(err, b);
+  Tablecar__V1__Array *ca;
+  uint8_t *v;
+  if (add_children(out, 1, err) != TC_OK || !(ca = out->children[0] = new_array((size_t)total, err)) ||
+      !(v = take(b, (size_t)(total * w), err)))
+    return err->code;
+  size_t at = 0;
+  for (size_t k = 0; k < n; k++) {
+    int64_t start, end;
+    child_range(&s[k], large, fixed, &start, &end);
+    memcpy(v + at, s[k].a->children[0].values + start * w, (size_t)((end - start) * w));
+    at += (size_t)((end - start) * w);
+  }
+  ca->values.data = v;
+  ca->values.len = at;
+  return TC_OK;
+}
+
+/* Child sources of list-like rows: row k of the parent covers child positions [start_k, end_k). */
 static tc_status gather_child_ranges(const at_field *child, size_t n, const src *s, int large, int64_t fixed,
                                      Tablecar__V1__Array *out, budget *b, tc_error *err) {
-  int64_t total = 0;
-  for (size_t k = 0; k < n; k++)
-    total += fixed ? fixed : offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
-  /* Every child element costs at least a bit of output: refuse what cannot fit before allocating. */
-  if ((uint64_t)total > (uint64_t)(b->max - b->used) * 8)
+  int64_t total = 0, w = value_width(child);
+  int child_nulls = 0;
+  for (size_t k = 0; k < n; k++) {
+    int64_t start, end;
+    child_range(&s[k], large, fixed, &start, &end);
+    total += end - start;
+    child_nulls |= s[k].a->children[0].null_count != 0;
+  }
+  if (w > 0 && !child_nulls)
+    return copy_child_ranges(w, n, s, large, fixed, total, out, b, err);
+  /* The general path keeps a 16-byte source per child element, so the element count is bounded by the
+   * budget too: a quarter of its bytes (children of 4 bytes a value or more never get there first). */
+  if ((uint64_t)total > (uint64_t)(b->max - b->used) / 4)
     return too_big(err, b);
   src *cs = malloc((size_t)(total ? total : 1) * sizeof *cs);
   if (!cs)
     return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
   size_t at = 0;
   for (size_t k = 0; k < n; k++) {
-    int64_t start = fixed ? s[k].i * fixed : offset_at(s[k].a, large, s[k].i);
-    int64_t end = fixed ? start + fixed : offset_at(s[k].a, large, s[k].i + 1);
+    int64_t start, end;
+    child_range(&s[k], large, fixed, &start, &end);
     for (int64_t j = start; j < end; j++)
       cs[at++] = (src){&s[k].a->children[0], j};
   }
