@@ -208,15 +208,16 @@ static void finish(call *c, tc_status status, const char *text, const ProtobufCM
   start(c, ops, n, &c->t_finish);
 }
 
-/* Sends one message of a stream; the SEND completion asks for the next. */
-static void send_message(call *c, const ProtobufCMessage *m) {
+/* Sends one message of a stream; the SEND completion asks for the next. -1 when it could not (out of
+ * memory): the call has been finished instead. */
+static int send_message(call *c, const ProtobufCMessage *m) {
   if (c->send) {
     grpc_byte_buffer_destroy(c->send);
     c->send = NULL;
   }
   if (!(c->send = pack(m))) {
     finish(c, TC_RESOURCE_EXHAUSTED, "out of memory", NULL);
-    return;
+    return -1;
   }
   grpc_op ops[2];
   size_t n = add_initial(c, ops);
@@ -224,6 +225,7 @@ static void send_message(call *c, const ProtobufCMessage *m) {
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n++].data.send_message.send_message = c->send;
   start(c, ops, n, &c->t_send);
+  return 0;
 }
 
 /* ---- StreamBatches ---------------------------------------------------------------------------------- */
@@ -236,7 +238,7 @@ static void stream_next(call *c) {
   } else if (!batch) {
     finish(c, TC_OK, NULL, NULL);
   } else {
-    send_message(c, batch);
+    (void)send_message(c, batch);  /* on failure the call is finished */
     protobuf_c_message_free_unpacked(batch, NULL);
   }
 }
@@ -285,7 +287,10 @@ static void watch_kick(call *c) {
     r.status = st;
     c->last_sent = st;
     c->sending = 1;
-    send_message(c, &r.base);
+    if (send_message(c, &r.base) != 0) {  /* finished: it must not stay on the list */
+      c->sending = 0;
+      watch_unlink(s, c);
+    }
   } else if (atomic_load(&s->draining)) {
     watch_unlink(s, c);
     finish(c, TC_UNAVAILABLE, "the server is shutting down", NULL);
