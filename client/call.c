@@ -38,9 +38,9 @@ int tc_backoff_sleep(tc_client *cl, int attempt, int64_t deadline) {
   for (int i = 0; i < attempt && d < (double)o->backoff_max_ms; i++) d *= o->backoff_multiplier;
   if (d > (double)o->backoff_max_ms) d = (double)o->backoff_max_ms;
   d *= 1.0 + o->backoff_jitter * (2.0 * rng_uniform(cl) - 1.0);
-  int64_t ms = d < 1 ? 1 : (int64_t)d;
+  int64_t ms = d < 1 ? 1 : d >= 0x1p62 ? INT64_C(1) << 62 : (int64_t)d; /* backoff_max_ms may be huge */
   int64_t now = tc_now_ms();
-  if (deadline != TC_NO_DEADLINE && now + ms >= deadline) return -1;
+  if (deadline != TC_NO_DEADLINE && ms >= deadline - now) return -1;
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }
@@ -73,15 +73,15 @@ static int unary_once(tc_client *cl, const char *path, size_t len, int64_t deadl
   int reused = cl->conn.reused;
   tc_call c;
   tc_call_init(&c, cl);
-  c.consume_now = 1;
+  c.unary = 1;
   rc = tc_call_start(&c, path, cl->scratch, len, deadline, 1);
   if (!rc) rc = tc_call_wait(&c, deadline, 0);
   if (!rc) rc = tc_call_status(&c);
-  if (!rc && c.q.count != 1)
+  if (!rc && c.q.count != 1) /* none (more than one failed as the second arrived) */
     rc = tc_seterr(cl, TC_EINTERNAL, "%zu response messages for a unary call", c.q.count);
   if (!rc && tc_deframer_partial(&c.df)) rc = tc_seterr(cl, TC_EINTERNAL, "truncated response message");
   if (!rc) {
-    *resp = tc_msgq_pop(&c.q);
+    *resp = tc_call_pop(&c);
     cl->conn.reused = 1;
   }
   if (c.refused || (c.lost && reused && c.received == 0)) *transparent = 1;

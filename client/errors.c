@@ -120,5 +120,6 @@ int64_t tc_now_ms(void) {
 
 int64_t tc_deadline(int64_t timeout_ms) {
   if (timeout_ms < 0) return TC_NO_DEADLINE;
-  return tc_now_ms() + timeout_ms;
+  int64_t now = tc_now_ms();  /* saturates: INT64_MAX must not wrap to the past */
+  return timeout_ms >= TC_NO_DEADLINE - now ? TC_NO_DEADLINE : now + timeout_ms;
 }

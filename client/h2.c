@@ -6,8 +6,11 @@
  *
  * Flow control is manual (NGHTTP2_OPT_NO_AUTO_WINDOW_UPDATE): connection-level credit is returned as soon as
  * data is received (every byte is owned by some call from then on, and a stalled stream must not block the
- * others), stream-level credit only when the call consumes it (unary calls: at once; streams: when the
- * application asks for the next message), so a stream never buffers more than its window.
+ * others). Stream-level credit: a unary call returns it at once (it takes one message, and fails at a
+ * second). A stream returns it for each message the application takes (tc_call_pop), and, while the
+ * application waits with nothing queued, for the bytes of the message being received (one larger than the
+ * window must still arrive); complete messages still queued keep theirs, so a stream never buffers more
+ * than its window, however many other calls run on the connection meanwhile.
  *
  * fork(): the connection belongs to the process that opened it. A child must not write to it (it would
  * corrupt the parent's HTTP/2 session) nor read from it (it would steal the parent's responses): it only
@@ -42,8 +45,9 @@ static void conn_drop(tc_client *cl) {
   k->ng = NULL;
   k->fd = -1;
   k->gen = 0;
-  k->goaway = k->reused = k->rfull = 0;
+  k->broken = k->goaway = k->reused = k->rfull = 0;
   k->wlen = k->woff = 0;
+  k->why[0] = '\0';
 }
 
 void tc_conn_close(tc_client *cl) {
@@ -108,6 +112,14 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t
   return 0;
 }
 
+/* Returns n bytes of stream-level credit (n <= c->unconsumed). */
+static void call_credit(tc_call *c, size_t n) {
+  tc_client *cl = c->cl;
+  if (n && c->sid && c->gen == cl->conn.gen && cl->conn.ng)
+    nghttp2_session_consume_stream(cl->conn.ng, c->sid, n);
+  c->unconsumed -= n;
+}
+
 static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data, size_t len,
                    void *ud) {
   tc_client *cl = ud;
@@ -121,7 +133,9 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
   /* The body of an HTTP error or of a non-gRPC response is not gRPC framing: ignore it (as gRPC does); the
    * status says what happened. */
   if (!c->err && c->http_status == 200 && c->grpc_content) {
+    c->held += len;
     int rc = tc_deframe(&c->df, data, len, &c->q);
+    if (!rc && c->unary && c->q.count > 1) rc = TC_EINTERNAL; /* as gRPC: fail now, do not buffer more */
     if (rc) {
       c->err = rc;
       if (rc == TC_ERESOURCE_EXHAUSTED)
@@ -129,13 +143,16 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
                  c->df.max);
       else if (rc == TC_EPROTO)
         snprintf(c->errmsg, sizeof c->errmsg, "compressed message, but no compression was negotiated");
+      else if (rc == TC_EINTERNAL)
+        snprintf(c->errmsg, sizeof c->errmsg, "more than one message in the response of a unary call");
       else snprintf(c->errmsg, sizeof c->errmsg, "out of memory receiving a message");
       nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
       c->reset = 1;
     }
   }
-  if (c->consume_now || c->err) nghttp2_session_consume_stream(ng, sid, len);
-  else c->unconsumed += len;
+  c->unconsumed += len;
+  /* Waiting with nothing queued: all of it is the message being received (or ignored bytes). */
+  if (c->unary || c->err || (c->waiting && !c->q.head)) call_credit(c, c->unconsumed);
   return 0;
 }
 
@@ -148,12 +165,21 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code
   return 0;
 }
 
+/* A GOAWAY with an error code ends the session: keep why, for the error of the calls that were on it. */
+static void note_goaway(tc_client *cl, const nghttp2_goaway *g, const char *who) {
+  if (g->error_code == NGHTTP2_NO_ERROR) return;
+  int n = (int)(g->opaque_data_len > 80 ? 80 : g->opaque_data_len);
+  snprintf(cl->conn.why, sizeof cl->conn.why, "GOAWAY %s %s%s%.*s", who, nghttp2_http2_strerror(g->error_code),
+           n ? ": " : "", n, g->opaque_data ? (const char *)g->opaque_data : "");
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr, void *ud) {
   tc_client *cl = ud;
   if (fr->hd.type != NGHTTP2_GOAWAY) return 0;
   /* The server is going away (a restart, say): streams it has not seen will never be processed, which makes
    * them safe to retry even if they were not idempotent. No new stream goes on this connection. */
   cl->conn.goaway = 1;
+  note_goaway(cl, &fr->goaway, "received:");
   for (tc_call *c = cl->calls; c; c = c->next)
     if (c->gen == cl->conn.gen && c->sid > fr->goaway.last_stream_id) c->refused = 1;
   return 0;
@@ -161,11 +187,19 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr, void *ud)
 
 static int on_frame_not_send(nghttp2_session *ng, const nghttp2_frame *fr, int lib_error, void *ud) {
   if (fr->hd.type != NGHTTP2_HEADERS) return 0;
-  tc_call *c = find_call(ud, fr->hd.stream_id);
+  tc_client *cl = ud;
+  /* nghttp2 starts no stream on this session any more (it is closing): the next call needs a new one */
+  cl->conn.broken = 1;
+  tc_call *c = find_call(cl, fr->hd.stream_id);
   if (c) {
     c->closed = 1;
     c->refused = 1; /* never left this process */
   }
+  return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *fr, void *ud) {
+  if (fr->hd.type == NGHTTP2_GOAWAY) note_goaway(ud, &fr->goaway, "sent:");
   return 0;
 }
 
@@ -197,6 +231,7 @@ static int session_new(tc_client *cl) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
   nghttp2_option_set_no_auto_window_update(opt, 1);
   int rv = nghttp2_session_client_new2(&cl->conn.ng, cbs, cl, opt);
   nghttp2_session_callbacks_del(cbs);
@@ -217,7 +252,7 @@ static int session_new(tc_client *cl) {
 int tc_conn_ensure(tc_client *cl, int64_t deadline) {
   tc_conn *k = &cl->conn;
   tc_conn_check_pid(cl);
-  if (k->fd >= 0 && k->goaway) conn_drop(cl);
+  if (k->fd >= 0 && (k->goaway || k->broken)) conn_drop(cl);
   if (k->fd >= 0) return TC_OK;
   if (!k->rbuf) {
     k->rbuf = malloc(RBUF_SIZE);
@@ -259,6 +294,16 @@ static int wbuf_append(tc_conn *k, const uint8_t *d, size_t n) {
   return 0;
 }
 
+/* nghttp2 is done with a session that it neither reads nor writes: it sent a GOAWAY for a connection
+ * error (the peer broke HTTP/2: mem_recv still returns >= 0), or a GOAWAY was exchanged and no stream is
+ * left. Nothing would read the socket again and a call would wait until its deadline: the connection failed
+ * (TC_EUNAVAILABLE, as any lost connection: idempotent calls retry on a new one). */
+static int conn_check_done(tc_client *cl) {
+  tc_conn *k = &cl->conn;
+  if (nghttp2_session_want_read(k->ng) || nghttp2_session_want_write(k->ng)) return TC_OK;
+  return conn_fail(cl, 0, k->why[0] ? k->why : "the HTTP/2 session ended");
+}
+
 /* Serializes what nghttp2 has to send and writes as much as the socket takes without blocking. */
 static int conn_flush(tc_client *cl) {
   tc_conn *k = &cl->conn;
@@ -275,7 +320,7 @@ static int conn_flush(tc_client *cl) {
     }
     if (k->woff == k->wlen) {
       k->woff = k->wlen = 0;
-      return TC_OK;
+      return conn_check_done(cl); /* after the last bytes (a GOAWAY, say) went out */
     }
     ssize_t s = send(k->fd, k->wbuf + k->woff, k->wlen - k->woff, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (s < 0) {
@@ -294,25 +339,36 @@ static int conn_read(tc_client *cl, int64_t deadline) {
   tc_conn *k = &cl->conn;
   int64_t now = tc_now_ms();
   if (deadline != TC_NO_DEADLINE && now >= deadline) return TC_EDEADLINE_EXCEEDED;
+  short revents = POLLIN;
   if (!k->rfull) { /* else more is probably waiting: skip the poll */
     int64_t left = deadline == TC_NO_DEADLINE ? -1 : deadline - now;
     struct pollfd p = {.fd = k->fd, .events = POLLIN};
     if (k->woff < k->wlen) p.events |= POLLOUT;
     int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
     if (r < 0) return errno == EINTR ? TC_OK : conn_fail(cl, errno, "poll");
+    /* Not an open descriptor any more (closed under us): poll would say so at once, for ever. */
+    if (p.revents & POLLNVAL) return conn_fail(cl, EBADF, "poll");
     if (r == 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) return TC_OK;
+    revents = p.revents;
   }
   ssize_t n = recv(k->fd, k->rbuf, k->rcap, MSG_DONTWAIT);
   if (n < 0) {
+    int e = errno;
     k->rfull = 0;
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return TC_OK;
-    return conn_fail(cl, errno, "recv");
+    if (e == EINTR) return TC_OK;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+      if (!(revents & POLLERR)) return TC_OK;
+      /* an error condition that recv does not report: poll would return at once again */
+      socklen_t len = sizeof e;
+      if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &e, &len) || !e) e = EIO;
+    }
+    return conn_fail(cl, e, "recv");
   }
   if (n == 0) return conn_fail(cl, 0, "closed by the server");
   k->rfull = (size_t)n == k->rcap;
   ssize_t rv = nghttp2_session_mem_recv(k->ng, k->rbuf, (size_t)n);
   if (rv < 0) return conn_fail(cl, 0, nghttp2_strerror((int)rv));
-  return TC_OK;
+  return conn_check_done(cl);
 }
 
 /* ---- calls ---- */
@@ -383,7 +439,7 @@ int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, 
   return rc;
 }
 
-int tc_call_wait(tc_call *c, int64_t deadline, int want_msg) {
+static int call_wait(tc_call *c, int64_t deadline, int want_msg) {
   tc_client *cl = c->cl;
   tc_conn *k = &cl->conn;
   for (;;) {
@@ -402,11 +458,24 @@ int tc_call_wait(tc_call *c, int64_t deadline, int want_msg) {
   }
 }
 
-void tc_call_consume(tc_call *c) {
-  tc_client *cl = c->cl;
-  if (c->unconsumed && c->sid && c->gen == cl->conn.gen && cl->conn.fd >= 0)
-    nghttp2_session_consume_stream(cl->conn.ng, c->sid, c->unconsumed);
-  c->unconsumed = 0;
+int tc_call_wait(tc_call *c, int64_t deadline, int want_msg) {
+  if (c->unary || (want_msg && c->q.head)) return call_wait(c, deadline, want_msg);
+  /* A stream with nothing queued: what it holds is part of the next message (or ignored); return its
+   * credit, and the credit of what arrives while nothing is queued (see on_data). */
+  call_credit(c, c->unconsumed);
+  c->waiting = 1;
+  int rc = call_wait(c, deadline, want_msg);
+  c->waiting = 0;
+  return rc;
+}
+
+tc_msg *tc_call_pop(tc_call *c) {
+  tc_msg *m = tc_msgq_pop(&c->q);
+  if (!m) return NULL;
+  c->held -= 5 + m->len;
+  /* Keep uncredited only the bytes still held (queued messages, the partial one): m's are returned. */
+  if (c->unconsumed > c->held) call_credit(c, c->unconsumed - c->held);
+  return m;
 }
 
 int tc_call_status(tc_call *c) {

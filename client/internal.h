@@ -18,7 +18,7 @@
 
 /* ---- time.c-ish helpers (errors.c) ---- */
 int64_t tc_now_ms(void);
-int64_t tc_deadline(int64_t timeout_ms); /* timeout < 0: TC_NO_DEADLINE */
+int64_t tc_deadline(int64_t timeout_ms); /* timeout < 0, or too far to represent: TC_NO_DEADLINE */
 
 /* ---- arena.c: bump allocator; everything of one result is freed at once ---- */
 typedef struct tc_chunk tc_chunk;
@@ -117,8 +117,9 @@ typedef struct tc_conn {
   pid_t pid;              /* process that opened it */
   uint64_t gen;           /* changes with every connection */
   nghttp2_session *ng;
-  int broken;             /* I/O or protocol error: reconnect before the next call */
+  int broken;             /* nghttp2 refused to start a stream on it (closing): reconnect before the next call */
   int goaway;             /* GOAWAY received (or stream ids used up): no new streams */
+  char why[160];          /* GOAWAY with an error, sent or received: why the session ended */
   int reused;             /* has completed a call: a failure may just mean it went stale */
   int rfull;              /* last recv filled the buffer: try recv before poll */
   unsigned char *rbuf;
@@ -145,8 +146,10 @@ struct tc_call {
   int err;                /* local error found while receiving (too large, ...) */
   int reset;              /* we sent RST_STREAM already */
   char errmsg[160];
-  int consume_now;        /* return flow-control credit as data arrives */
+  int unary;              /* one response message (a second is an error); credit returned as data arrives */
+  int waiting;            /* a stream in tc_call_wait with nothing queued */
   size_t unconsumed;      /* stream-level bytes not yet credited */
+  size_t held;            /* bytes of gRPC framing received and not popped (queued or partial messages) */
   size_t received;        /* DATA bytes received */
   tc_deframer df;
   tc_msgq q;
@@ -179,15 +182,16 @@ void tc_call_init(tc_call *c, tc_client *cl);
 int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
                   int send_timeout);
 /* Runs the connection until c has a message (want_msg) or is closed. Returns TC_OK, or
-   TC_EDEADLINE_EXCEEDED / TC_EUNAVAILABLE (connection lost) / TC_EPROTO / TC_ENOMEM; sets the error. */
+   TC_EDEADLINE_EXCEEDED / TC_EUNAVAILABLE (connection lost) / TC_EPROTO / TC_ENOMEM; sets the error.
+   A stream (not c->unary) waiting with nothing queued returns the credit of the message being received. */
 int tc_call_wait(tc_call *c, int64_t deadline, int want_msg);
+/* Takes the next message (NULL if none) and returns its stream-level flow-control credit. */
+tc_msg *tc_call_pop(tc_call *c);
 /* The status of a closed call (grpc-status, or what HTTP/2 said); sets the error message. */
 int tc_call_status(tc_call *c);
 /* Cancels the stream if still open, frees what the call holds. The caller has checked the pid
    (tc_conn_check_pid) in this API call: a child must not reset its parent's stream. */
 void tc_call_end(tc_call *c);
-/* Returns stream-level flow-control credit for the data received but not consumed yet. */
-void tc_call_consume(tc_call *c);
 
 /* ---- call.c: retries, backoff and the unary call ---- */
 int tc_is_retriable(int status);

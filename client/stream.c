@@ -1,7 +1,8 @@
 /* StreamBatches: an iterator over a server stream, one message at a time, resumable.
  *
- * Flow control: the call's stream-level credit is returned only inside tc_stream_next, so the server can
- * run at most one window ahead of the application.
+ * Flow control: the call's stream-level credit is returned only inside tc_stream_next, for the message it
+ * hands out (and for the one being received while it waits: h2.c), so the server can run at most one window
+ * ahead of the application, even while other calls on the handle receive the stream's data.
  *
  * Resume: batches are consecutive runs of batch_size positions, so after n delivered rows the rest of the
  * stream is the same request with start moved by n (times shard_count for a shard: the shard's positions
@@ -128,12 +129,9 @@ static int deliver(tc_stream *s, tc_msg *m, tc_batch **out) {
 /* Runs the current attempt until a batch, the end, or a failure. */
 static int attempt(tc_stream *s, int64_t deadline, tc_batch **out) {
   tc_call *c = &s->call;
-  tc_call_consume(c);
-  c->consume_now = 1;
   int rc = tc_call_wait(c, deadline, 1);
-  c->consume_now = 0;
   if (rc) return rc;
-  tc_msg *m = tc_msgq_pop(&c->q);
+  tc_msg *m = tc_call_pop(c);
   if (m) return deliver(s, m, out);
   rc = tc_call_status(c);
   if (!rc && tc_deframer_partial(&c->df)) rc = tc_seterr(s->cl, TC_EINTERNAL, "truncated response message");

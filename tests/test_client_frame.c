@@ -1,12 +1,17 @@
-/* libtablecar: gRPC message framing and grpc-timeout (client/grpc_frame.c). */
+/* libtablecar: gRPC message framing and grpc-timeout (client/grpc_frame.c), deadlines and backoff
+ * (client/call.c), and the connection's wait for input (client/h2.c) against a socket that never answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -132,12 +137,70 @@ static void test_timeout(void **state) {
   check_timeout(INT64_MAX, "99999999H");
 }
 
+/* A timeout too far to represent is no deadline, not one in the past (tc_now_ms() + INT64_MAX wraps). */
+static void test_deadline_saturates(void **state) {
+  assert_int_equal(tc_deadline(-1), TC_NO_DEADLINE);
+  assert_int_equal(tc_deadline(INT64_MAX), TC_NO_DEADLINE);
+  assert_int_equal(tc_deadline(INT64_MAX - 1), TC_NO_DEADLINE);
+  int64_t now = tc_now_ms(), d = tc_deadline(1000);
+  assert_true(d >= now + 1000 && d < now + 2000);
+  d = tc_deadline(INT64_MAX / 2);
+  assert_true(d > now && d != TC_NO_DEADLINE);
+  /* a backoff delay past the deadline (however large the options make it) gives up without sleeping */
+  tc_client *cl;
+  tc_options o;
+  tc_options_init(&o);
+  o.backoff_initial_ms = o.backoff_max_ms = INT64_MAX;
+  assert_int_equal(tc_client_new("unix:/nonexistent", &o, &cl), TC_OK);
+  assert_int_equal(tc_backoff_sleep(cl, 0, tc_deadline(1000)), -1);
+  assert_int_equal(tc_backoff_sleep(cl, 5, tc_deadline(INT64_MAX / 2)), -1);
+  tc_client_free(cl);
+}
+
+/* The connection's descriptor closed under it: poll says POLLNVAL at once, for ever. The connection fails
+ * (the call sees it lost) instead of spinning until the deadline. */
+static void test_poll_closed_fd(void **state) {
+  char dir[] = "/tmp/tcframeXXXXXX";
+  assert_non_null(mkdtemp(dir));
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path, sizeof a.sun_path, "%s/s", dir);
+  int l = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_true(l >= 0);
+  assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(l, 4), 0); /* never accepted: connects, and nothing ever answers */
+  char target[128];
+  snprintf(target, sizeof target, "unix:%s", a.sun_path);
+  tc_client *cl;
+  assert_int_equal(tc_client_new(target, NULL, &cl), TC_OK);
+  assert_int_equal(tc_conn_ensure(cl, tc_now_ms() + 1000), TC_OK);
+  tc_call c;
+  tc_call_init(&c, cl);
+  c.unary = 1;
+  c.sid = 1; /* a stream that never answers */
+  c.gen = cl->conn.gen;
+  /* the connection preface goes out, then the wait times out */
+  assert_int_equal(tc_call_wait(&c, tc_now_ms() + 20, 0), TC_EDEADLINE_EXCEEDED);
+  close(cl->conn.fd);
+  int64_t t0 = tc_now_ms();
+  assert_int_equal(tc_call_wait(&c, t0 + 3000, 0), TC_EUNAVAILABLE);
+  assert_true(tc_now_ms() - t0 < 1000);
+  assert_true(c.lost);
+  assert_non_null(strstr(tc_last_error(cl), "(poll)"));
+  assert_int_equal(cl->conn.fd, -1);
+  tc_call_end(&c);
+  tc_client_free(cl);
+  close(l);
+  unlink(a.sun_path);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prefix),         cmocka_unit_test(test_one_chunk),
       cmocka_unit_test(test_byte_by_byte),   cmocka_unit_test(test_partial_freed),
       cmocka_unit_test(test_too_large),      cmocka_unit_test(test_compressed),
-      cmocka_unit_test(test_timeout),
+      cmocka_unit_test(test_timeout),        cmocka_unit_test(test_deadline_saturates),
+      cmocka_unit_test(test_poll_closed_fd),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* libtablecar against an independent gRPC server: tests/peers/fake_server.mjs (@grpc/grpc-js), run as a real
- * process on a temporary Unix socket, plus its raw node:http2 socket for HTTP/2-level answers. Every RPC,
- * error statuses, a 64 MiB batch, streams and their resumption, deadlines, a server restart and fork(). */
+ * process on a temporary Unix socket, plus its raw node:http2 socket for HTTP/2-level answers and a socket
+ * that breaks HTTP/2. Every RPC, error statuses, a 64 MiB batch, streams (their resumption and flow control),
+ * deadlines, connection errors, a server restart and fork(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +25,7 @@
 #error TC_SOURCE_DIR must be defined
 #endif
 
-static char g_dir[256], g_sock[320], g_raw[320], g_target[340], g_raw_target[340];
+static char g_dir[256], g_sock[320], g_raw[320], g_bad[320], g_target[340], g_raw_target[340], g_bad_target[340];
 static pid_t g_server = -1;
 static int g_have_node;
 
@@ -51,7 +52,7 @@ static void start_server(void) {
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     execlp("node", "node", TC_SOURCE_DIR "/tests/peers/fake_server.mjs", "--socket", g_sock, "--raw-socket",
-           g_raw, (char *)NULL);
+           g_raw, "--bad-socket", g_bad, (char *)NULL);
     _exit(127);
   }
   g_server = pid;
@@ -75,6 +76,8 @@ static int group_setup(void **state) {
   if (!mkdtemp(g_dir)) return -1;
   snprintf(g_sock, sizeof g_sock, "%s/grpc.sock", g_dir);
   snprintf(g_raw, sizeof g_raw, "%s/raw.sock", g_dir);
+  snprintf(g_bad, sizeof g_bad, "%s/bad.sock", g_dir);
+  snprintf(g_bad_target, sizeof g_bad_target, "unix:%s", g_bad);
   snprintf(g_target, sizeof g_target, "unix:%s", g_sock);
   snprintf(g_raw_target, sizeof g_raw_target, "unix://%s", g_raw);
   start_server();
@@ -86,6 +89,7 @@ static int group_teardown(void **state) {
   stop_server();
   unlink(g_sock);
   unlink(g_raw);
+  unlink(g_bad);
   rmdir(g_dir);
   return 0;
 }
@@ -475,6 +479,60 @@ static void test_stream_resume(void **state) {
   tc_client_free(c);
 }
 
+/* A stream buffers at most its window, even when another call on the handle receives its data (the stream's
+ * messages queue up meanwhile); and a message larger than the window still arrives. */
+static void test_stream_flow_control(void **state) {
+  NEED_NODE();
+  tc_client *stats = client(), *c;
+  tc_options o;
+  tc_options_init(&o);
+  o.stream_window_bytes = 65535;
+  assert_int_equal(tc_client_new(g_target, &o, &c), TC_OK);
+  tc_table_info *t;
+  CHECK(stats, tc_describe_table(stats, "firehose-stats", &kSlowStart, &t), TC_OK);
+  int64_t msgs0 = t->num_rows, bytes0 = t->num_bytes;
+  tc_table_info_free(t);
+  tc_stream_req r = {.permutation = "perm-firehose", .split = "0", .batch_size = 10};
+  tc_stream *s;
+  CHECK(c, tc_stream_batches(c, &r, NULL, &s), TC_OK);
+  enum { STEPS = 300 };
+  for (int i = 0; i < STEPS; i++) {
+    tc_batch *b;
+    int st;
+    CHECK(c, tc_stream_next(s, &b), TC_OK);
+    assert_int_equal(b->offset, 10 * i);
+    tc_batch_free(b);
+    CHECK(c, tc_health_check(c, NULL, NULL, &st), TC_OK);
+  }
+  usleep(300 * 1000); /* the server sends all it may */
+  CHECK(stats, tc_describe_table(stats, "firehose-stats", NULL, &t), TC_OK);
+  int64_t msgs = t->num_rows - msgs0, bytes = t->num_bytes - bytes0;
+  tc_table_info_free(t);
+  int64_t ahead = (msgs - STEPS) * (bytes / msgs);
+  print_message("firehose: %lld messages written, %d taken: %lld bytes ahead with a 64 KiB window\n",
+                (long long)msgs, STEPS, (long long)ahead);
+  /* the window, plus what node buffers itself (16 KiB) and a little slack */
+  if (ahead > 2 * 65535) fail_msg("the server ran %lld bytes ahead of a 65535-byte window", (long long)ahead);
+  tc_stream_free(s);
+
+  /* 64 MiB in one message, through a 64 KiB window */
+  tc_permutation_spec spec = {.table = "big"};
+  tc_permutation_info *p;
+  CHECK(c, tc_create_permutation(c, &spec, NULL, &p), TC_OK);
+  tc_stream_req big = {.permutation = p->id, .split = "0", .batch_size = 1};
+  CHECK(c, tc_stream_batches(c, &big, NULL, &s), TC_OK);
+  tc_batch *b;
+  CHECK(c, tc_stream_next(s, &b), TC_OK);
+  assert_int_equal(tc_batch_column(b, "blob")->values_size, 64 << 20);
+  tc_batch_free(b);
+  CHECK(c, tc_stream_next(s, &b), TC_OK);
+  assert_null(b);
+  tc_stream_free(s);
+  tc_permutation_info_free(p);
+  tc_client_free(c);
+  tc_client_free(stats);
+}
+
 static void test_large(void **state) {
   NEED_NODE();
   tc_client *c = client();
@@ -537,6 +595,25 @@ static void test_deadline(void **state) {
   CHECK(c, tc_stream_next(s, &b), TC_EDEADLINE_EXCEEDED);
   tc_stream_free(s);
   CHECK(c, tc_health_check(c, NULL, NULL, &st), TC_OK);
+
+  /* timeouts too far to represent as a deadline are none (they must not wrap into the past) */
+  tc_permutation_info *p = train_test(c);
+  const int64_t huge[] = {INT64_MAX, INT64_MAX - 1, INT64_MAX / 2};
+  for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+    tc_call_opts co = {.timeout_ms = huge[i]};
+    CHECK(c, tc_health_check(c, NULL, &co, &st), TC_OK);
+    tc_stream_req ok = {.permutation = p->id, .split = "train", .batch_size = 5};
+    CHECK(c, tc_stream_batches(c, &ok, &co, &s), TC_OK);
+    CHECK(c, tc_stream_next(s, &b), TC_OK);
+    assert_non_null(b);
+    tc_batch_free(b);
+    tc_stream_free(s);
+    o.timeout_ms = huge[i];
+    assert_int_equal(tc_client_new(g_target, &o, &c2), TC_OK);
+    CHECK(c2, tc_health_check(c2, NULL, NULL, &st), TC_OK);
+    tc_client_free(c2);
+  }
+  tc_permutation_info_free(p);
   tc_client_free(c);
 }
 
@@ -559,6 +636,11 @@ static void test_raw_http2(void **state) {
   CHECK(c, tc_describe_table(c, "no-status", NULL, &t), TC_EINTERNAL);
   CHECK(c, tc_describe_table(c, "refused", &kNoRetry, &t), TC_EUNAVAILABLE);
   CHECK(c, tc_describe_table(c, "compressed", NULL, &t), TC_EPROTO);
+  /* a second message in a unary response fails the call at once (the stream never ends) */
+  double t0 = now_s();
+  CHECK(c, tc_describe_table(c, "two-messages", &(tc_call_opts){.timeout_ms = 5000}, &t), TC_EINTERNAL);
+  assert_true(now_s() - t0 < 2.0);
+  assert_string_equal(tc_last_error(c), "more than one message in the response of a unary call");
   CHECK(c, tc_describe_table(c, "ok", NULL, &t), TC_OK);
   tc_table_info_free(t);
 
@@ -579,6 +661,31 @@ static void test_raw_http2(void **state) {
   CHECK(c, tc_describe_table(c, "goaway-refuse", &(tc_call_opts){.timeout_ms = 300}, &t), TC_EDEADLINE_EXCEEDED);
   CHECK(c, tc_describe_table(c, "ok", NULL, &t), TC_OK);
   tc_table_info_free(t);
+  tc_client_free(c);
+}
+
+/* A connection-level protocol error (WINDOW_UPDATE of 0 on stream 0): nghttp2 ends the session, and the call
+ * fails then, not at its deadline; every later call tries a new connection. */
+static void test_connection_error(void **state) {
+  NEED_NODE();
+  tc_client *c = client();
+  int st;
+  CHECK(c, tc_health_check(c, NULL, &kSlowStart, &st), TC_OK);
+  tc_client_free(c);
+  for (int i = 0; i < 100 && access(g_bad, F_OK); i++) usleep(100 * 1000); /* listening after the others */
+  assert_int_equal(tc_client_new(g_bad_target, NULL, &c), TC_OK);
+  for (int i = 0; i < 3; i++) {
+    double t0 = now_s();
+    CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = 5000, .no_retry = 1}, &st), TC_EUNAVAILABLE);
+    assert_true(now_s() - t0 < 2.0);
+    assert_non_null(strstr(tc_last_error(c), "GOAWAY sent: PROTOCOL_ERROR"));
+  }
+  /* retried until the deadline, on a new connection each time */
+  double t0 = now_s();
+  CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = 500}, &st), TC_EDEADLINE_EXCEEDED);
+  assert_true(now_s() - t0 < 2.0);
+  assert_non_null(strstr(tc_last_error(c), "last error"));
+  assert_non_null(strstr(tc_last_error(c), "PROTOCOL_ERROR"));
   tc_client_free(c);
 }
 
@@ -734,8 +841,9 @@ int main(void) {
       cmocka_unit_test(test_describe_table),  cmocka_unit_test(test_take_rows),
       cmocka_unit_test(test_permutations),    cmocka_unit_test(test_unavailable_retry),
       cmocka_unit_test(test_read_batch),      cmocka_unit_test(test_stream),
-      cmocka_unit_test(test_stream_resume),   cmocka_unit_test(test_large),
-      cmocka_unit_test(test_deadline),        cmocka_unit_test(test_raw_http2),
+      cmocka_unit_test(test_stream_resume),   cmocka_unit_test(test_stream_flow_control),
+      cmocka_unit_test(test_large),           cmocka_unit_test(test_deadline),
+      cmocka_unit_test(test_raw_http2),       cmocka_unit_test(test_connection_error),
       cmocka_unit_test(test_restart),         cmocka_unit_test(test_fork),
       cmocka_unit_test(test_fork_stream),     cmocka_unit_test(test_rate),
   };

@@ -2,7 +2,10 @@
 // grpc.health.v1.Health from the .proto files, with small canned tables, plus (optionally) a raw node:http2
 // server that gives the HTTP/2-level answers grpc-js never gives (HTTP errors, RST_STREAM, missing status).
 //
-//   node fake_server.mjs --socket PATH [--raw-socket PATH]
+//   node fake_server.mjs --socket PATH [--raw-socket PATH] [--bad-socket PATH]
+//
+// --bad-socket: a plain socket that answers the client's preface with SETTINGS and a WINDOW_UPDATE of 0 on
+// stream 0 (a connection error), then keeps the connection open and reads nothing more.
 //
 // Prints "ready" on stdout once listening. Canned data:
 //   people   3 rows: id int64, name utf8 (one null), vec fixed_size_list<float32, 2> (shape [2])
@@ -10,9 +13,12 @@
 //   big      1 row:  blob fixed_size_binary[64 MiB], byte i = (i * 7 + 3) & 255
 // Special permutations: perm-slow (ReadBatch/StreamBatches wait 3 s), perm-flaky and perm-flaky-shard
 // (StreamBatches fails with UNAVAILABLE after 2 batches, on its first call only), perm-unavailable-2 (DescribePermutation fails with
-// UNAVAILABLE twice, then succeeds).
+// UNAVAILABLE twice, then succeeds), perm-firehose (StreamBatches sends batches of 10 rows without end, as
+// fast as flow control lets it; DescribeTable "firehose-stats" tells how many it has written: num_rows
+// messages, num_bytes bytes with their gRPC prefixes).
 import fs from 'node:fs';
 import http2 from 'node:http2';
+import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -174,6 +180,8 @@ createPermutation(defaultSpec('numbers'), 'perm-slow');
 createPermutation(defaultSpec('numbers'), 'perm-flaky');
 createPermutation(defaultSpec('numbers'), 'perm-flaky-shard');
 createPermutation(defaultSpec('numbers'), 'perm-unavailable-2');
+createPermutation(defaultSpec('numbers'), 'perm-firehose');
+const firehose = { messages: 0, bytes: 0 };
 
 // ---- service ----
 
@@ -195,6 +203,8 @@ const service = {
                                                       num_bytes: tables[n].numBytes })),
   })),
   DescribeTable: unary((req) => {
+    if (req.table === 'firehose-stats')
+      return { name: req.table, num_rows: firehose.messages, num_bytes: firehose.bytes };
     const t = findTable(req.table);
     return { name: req.table, schema: { fields: t.fields, metadata: t.metadata }, num_rows: t.numRows,
              version: t.version, files: t.files, num_bytes: t.numBytes };
@@ -235,6 +245,24 @@ const service = {
       const calls = flakyCalls.get(p.id) || 0;
       flakyCalls.set(p.id, calls + 1);
       const flaky = p.id.startsWith('perm-flaky') && calls === 0;
+      if (p.id === 'perm-firehose') {
+        const serialize = pkg.tablecar.v1.Tablecar.service.StreamBatches.responseSerialize;
+        const rows = s.rows.slice(0, 10);
+        for (let k = 0; !call.cancelled; k++) {
+          const msg = makeBatch(p.table, rows, req.columns, { offset: 10 * k });
+          const ok = call.write(msg);
+          firehose.messages++;
+          firehose.bytes += 5 + serialize(msg).length;
+          if (!ok) {
+            await new Promise((r) => {
+              const go = () => { call.off('drain', go); call.off('cancelled', go); r(); };
+              call.once('drain', go);
+              call.once('cancelled', go);
+            });
+          }
+        }
+        return;
+      }
       let sent = 0;
       for (let k = 0; k < positions.length; k += req.batch_size) {
         if (flaky && sent === 2) throw status(grpc.status.UNAVAILABLE, 'flaky stream');
@@ -312,6 +340,12 @@ function rawServer(sock) {
           okTableInfo(stream, 'raw');
           break;
         case 'conn-id': okTableInfo(stream, `conn-${stream.session.serial}`); break;
+        case 'two-messages': { // a unary response with a second message, and no end: fails at the second
+          stream.respond(grpcHead);
+          const m = Buffer.from([0, 0, 0, 0, 5, 0x0a, 3, 0x6f, 0x6e, 0x65]);
+          stream.write(Buffer.concat([m, m]));
+          break;
+        }
         case 'compressed': {
           stream.respond(grpcHead, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
@@ -321,6 +355,23 @@ function rawServer(sock) {
         default: okTableInfo(stream, 'raw');
       }
     });
+  });
+  try { fs.unlinkSync(sock); } catch { /* not there */ }
+  return new Promise((resolve) => srv.listen(sock, resolve));
+}
+
+// A peer that breaks HTTP/2 at the connection level once the client has said hello.
+function badServer(sock) {
+  const frame = (type, sid, payload) => {
+    const h = Buffer.alloc(9);
+    h.writeUIntBE(payload.length, 0, 3);
+    h[3] = type;
+    h.writeUInt32BE(sid, 5);
+    return Buffer.concat([h, payload]);
+  };
+  const srv = net.createServer((c) => {
+    c.on('error', () => {});
+    c.once('data', () => c.write(Buffer.concat([frame(4, 0, Buffer.alloc(0)), frame(8, 0, Buffer.alloc(4))])));
   });
   try { fs.unlinkSync(sock); } catch { /* not there */ }
   return new Promise((resolve) => srv.listen(sock, resolve));
@@ -338,6 +389,7 @@ async function main() {
   await new Promise((resolve, reject) =>
     server.bindAsync(`unix:${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
   if (args['raw-socket']) await rawServer(args['raw-socket']);
+  if (args['bad-socket']) await badServer(args['bad-socket']);
   process.stdout.write('ready\n');
   const stop = () => server.tryShutdown(() => process.exit(0));
   process.on('SIGTERM', stop);

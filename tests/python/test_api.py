@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 import weakref
@@ -401,6 +402,48 @@ class ApiTest(unittest.TestCase):
         q = pickle.loads(pickle.dumps(p))
         self.assertEqual((q.id, q.split_name, q.columns, q.format), (p.id, p.split_name, p.columns, p.format))
         self.assertEqual(q.read_batch(0, 5), p.read_batch(0, 5))
+
+    def test_close_with_open_stream(self):
+        """Closing a connection frees the streams still open on it before its client; they stop with
+        CancelledError instead of using the freed client."""
+        db = tablecar.connect(self.server.address, timeout=30)
+        p = tablecar.Permutation.from_id(db, self.perm().execute().id)
+        it = p.iter(batch_size=16)
+        self.assertEqual(len(next(it)["label"]), 16)
+        h = db._handle()
+        (stream,) = list(h.streams)
+        db.close()
+        self.assertFalse(stream.close.alive)
+        self.assertFalse(h._free.alive)
+        with self.assertRaises(tablecar.CancelledError):
+            next(it)
+        it.close()
+        stream.close()  # once only
+        self.assertEqual(db.health(), "SERVING")  # a new handle
+        db.close()
+        # the same in a process whose freed memory is scribbled over (a use after free crashes there)
+        code = ("import sys, tablecar\n"
+                "db = tablecar.connect(sys.argv[1]); it = tablecar.Permutation.from_id(db, sys.argv[2]).iter(4)\n"
+                "next(it); db.close()\n"
+                "try: next(it)\n"
+                "except tablecar.CancelledError: print('cancelled')\n"
+                "it.close()\n")
+        env = dict(os.environ, MALLOC_PERTURB_="165", PYTHONPATH=str(S.SOURCE_DIR / "client" / "python"))
+        r = subprocess.run([sys.executable, "-c", code, self.server.address, p.id], env=env, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout), (0, "cancelled\n"), r.stderr)
+
+    def test_huge_timeout_saturates(self):
+        """A timeout beyond what the C int64 of milliseconds holds means no deadline; it must not wrap."""
+        for t in (1e300, 2**80, float("inf")):
+            db = tablecar.connect(self.server.address, timeout=t)
+            self.assertEqual(db._opts.timeout_ms, 2**63 - 1)
+            self.assertEqual(db.health(), "SERVING")
+            db.close()
+        self.assertEqual(tablecar.connect(self.server.address, timeout=None)._opts.timeout_ms, -1)
+        self.assertEqual(tablecar.connect(self.server.address, timeout=1e-9)._opts.timeout_ms, 1)
+        with self.assertRaises(ValueError):
+            tablecar.connect(self.server.address, timeout=float("nan"))
 
     def test_fork_inherits_handle(self):
         """A handle used in the parent works in forked children, and the parent's keeps working."""

@@ -21,11 +21,29 @@ from .errors import error_for
 from .formats import check_format, convert_batch
 from .schema import Schema
 
+_INT64_MAX = 2**63 - 1
+
+
+def _timeout_ms(timeout: float | None) -> int:
+    """tc_options.timeout_ms for a timeout in seconds: -1 (none) for None, at least 1, at most INT64_MAX
+    (the library takes that for no deadline) instead of wrapping around in the int64."""
+    if timeout is None:
+        return -1
+    ms = timeout * 1000
+    if ms != ms:
+        raise ValueError("timeout is NaN")
+    return _INT64_MAX if ms >= _INT64_MAX else max(1, int(ms))
+
 
 class _Handle:
-    """One tc_client, freed with the object (its finalizer also runs at interpreter exit)."""
+    """One tc_client, freed with the object (its finalizer also runs at interpreter exit) or by close().
 
-    __slots__ = ("ptr", "_free", "__weakref__")
+    It knows the streams open on it (weakly): the C library wants them freed before the client, so close()
+    frees them first, and they become closed (a stream object holds the handle, so it is never collected
+    before its streams otherwise).
+    """
+
+    __slots__ = ("ptr", "_free", "streams", "__weakref__")
 
     def __init__(self, target: str, opts: _lib.Options):
         lib = _lib.lib()
@@ -34,7 +52,14 @@ class _Handle:
         if rc:
             raise error_for(rc, f"cannot create a client for target {target!r}")
         self.ptr = ptr
+        self.streams = weakref.WeakSet()
         self._free = weakref.finalize(self, lib.tc_client_free, ptr)
+
+    def close(self) -> None:
+        """Frees the streams still open on the client, then the client (idempotent)."""
+        for s in list(self.streams):
+            s.close()
+        self._free()
 
     def check(self, rc: int) -> None:
         """Raises the exception for a failed call, with the handle's last error message."""
@@ -59,7 +84,7 @@ class Connection:
     def _options(self) -> _lib.Options:
         opts = _lib.Options()
         _lib.lib().tc_options_init(byref(opts))
-        opts.timeout_ms = -1 if self.timeout is None else max(1, int(self.timeout * 1000))
+        opts.timeout_ms = _timeout_ms(self.timeout)
         opts.retry = int(bool(self.retry))
         if self.max_message_bytes:
             opts.max_recv_message_bytes = self.max_message_bytes
@@ -84,11 +109,12 @@ class Connection:
         return f"tablecar.Connection({self.target!r})"
 
     def close(self) -> None:
-        """Closes this thread's connection (a later call opens a new one)."""
+        """Closes this thread's connection (a later call opens a new one). Iterators still streaming on it
+        stop: their next batch raises CancelledError."""
         h = getattr(self._local, "handle", None)
         self._local.handle = None
         if h is not None:
-            h._free()
+            h.close()
 
     def __enter__(self):
         return self
