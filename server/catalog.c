@@ -158,13 +158,11 @@ static void add_table(scan *out, const char *rel, const char *suffix, char *cons
  * in a Hugging Face layout (hf.h). */
 static void scan_files(const char *data_dir, const char *rel, char **names, size_t n, scan *out) {
   if (*rel == '\0') {
-    for (size_t i = 0; i < n; i++) {
-      char **files = malloc(sizeof *files);
-      char *name = strndup(names[i], (size_t)(strrchr(names[i], '.') - names[i]));
-      if (!files || !name || !(files[0] = strdup(names[i])) || scan_add(out, name, files, 1) != 0) {
-        free(files);
-        free(name);
-      }
+    for (size_t i = 0; i < n; i++) {  /* NAME.arrow: the table NAME */
+      char *stem = strndup(names[i], (size_t)(strrchr(names[i], '.') - names[i]));
+      if (stem)
+        add_table(out, "", stem, &names[i], 1);
+      free(stem);
     }
     return;
   }

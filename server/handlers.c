@@ -195,14 +195,13 @@ tc_status tc_h_read_batch(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
   if (open_split(ctx, r->permutation, r->split, &e, &s, &len, err) != TC_OK)
     return err->code;
   tc_status st = TC_OK;
+  int64_t n = r->batch_size < len - r->offset ? r->batch_size : len - r->offset;  /* rows to read */
   if (r->offset >= len) {
     st = tc_error_set(err, TC_OUT_OF_RANGE, "offset %lld is past the end of split '%.200s' (%lld rows)",
                       (long long)r->offset, r->split, (long long)len);
-  } else if ((uint64_t)(r->batch_size < len - r->offset ? r->batch_size : len - r->offset) >
-             ctx->max_message_bytes / sizeof(int64_t)) {
+  } else if ((uint64_t)n > ctx->max_message_bytes / sizeof(int64_t)) {
     st = too_many_rows(ctx, err);
   } else {
-    int64_t n = r->batch_size < len - r->offset ? r->batch_size : len - r->offset;
     int64_t *rows = split_rows(e, s, r->offset, 1, (size_t)n);
     st = rows ? gather_rows(ctx, tc_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset,
                             out, err)

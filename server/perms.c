@@ -391,6 +391,14 @@ tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequ
   return ready(p, e, out, err);
 }
 
+/* FAILED_PRECONDITION: the permutation ID was made over VERSION of TABLE, which is now at NOW. */
+static tc_status table_changed(tc_error *err, const char *table, const char *id, const char *version,
+                               const char *now) {
+  return tc_error_set(err, TC_FAILED_PRECONDITION,
+                      "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create the "
+                      "permutation again", table, id, version, now);
+}
+
 /* Rebuilds a permutation saved by an earlier run of the server. */
 static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {
   char path[4096];
@@ -416,9 +424,7 @@ static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_er
   tc_table *t = NULL;
   tc_status st = tc_catalog_get(p->catalog, spec->table, &t, err);
   if (st == TC_OK && strcmp(tc_table_version(t), version) != 0)
-    st = tc_error_set(err, TC_FAILED_PRECONDITION,
-                      "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create "
-                      "the permutation again", spec->table, id, version, tc_table_version(t));
+    st = table_changed(err, spec->table, id, version, tc_table_version(t));
   if (st != TC_OK) {
     protobuf_c_message_free_unpacked(&spec->base, NULL);
     tc_table_unref(t);
@@ -442,10 +448,7 @@ static tc_status check_current(tc_perms *p, tc_perm_entry **out, tc_error *err) 
   tc_status st = tc_catalog_get(p->catalog, tc_table_name(e->table), &t, err);
   if (st == TC_OK) {
     if (strcmp(tc_table_version(t), tc_table_version(e->table)) != 0)
-      st = tc_error_set(err, TC_FAILED_PRECONDITION,
-                        "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create "
-                        "the permutation again", tc_table_name(e->table), e->id, tc_table_version(e->table),
-                        tc_table_version(t));
+      st = table_changed(err, tc_table_name(e->table), e->id, tc_table_version(e->table), tc_table_version(t));
     tc_table_unref(t);
   }
   if (st == TC_OK)

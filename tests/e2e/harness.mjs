@@ -389,30 +389,25 @@ export function mix64(x) {
   x = ((x ^ (x >> 27n)) * 0x94d049bb133111ebn) & M64;
   return x ^ (x >> 31n);
 }
-// The split of example row I for a hash split over the int64 column `label` (never null) with WEIGHTS.
-export function hashSplitOfLabel(i, weights) {
-  const b = Buffer.alloc(9);
-  b[0] = 1;
-  b.writeBigInt64LE(BigInt(expected.label(i)), 1);
-  const h = mix64(fnv1a64(b));
-  const total = BigInt(weights.reduce((a, w) => a + w, 0));
-  let r = h % total, s = 0;
-  for (; s < weights.length; s++) {
+// The split that hash H falls in, with WEIGHTS (HashSplit in the proto).
+function splitOfHash(h, weights) {
+  let r = h % BigInt(weights.reduce((a, w) => a + w, 0));
+  for (let s = 0; s < weights.length; s++) {
     if (r < BigInt(weights[s])) return s;
     r -= BigInt(weights[s]);
   }
   throw new Error('unreachable');
 }
+// The split of example row I for a hash split over the int64 column `label` (never null) with WEIGHTS.
+export function hashSplitOfLabel(i, weights) {
+  const b = Buffer.alloc(9);
+  b[0] = 1;
+  b.writeBigInt64LE(BigInt(expected.label(i)), 1);
+  return splitOfHash(mix64(fnv1a64(b)), weights);
+}
 // The same over the utf8 column `caption` (null at i % 7 == 3): presence byte, then the string's bytes.
 export function hashSplitOfCaption(i, weights) {
   const c = expected.caption(i);
   const b = c === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), Buffer.from(c, 'utf8')]);
-  const h = mix64(fnv1a64(b));
-  const total = BigInt(weights.reduce((a, w) => a + w, 0));
-  let r = h % total, s = 0;
-  for (; s < weights.length; s++) {
-    if (r < BigInt(weights[s])) return s;
-    r -= BigInt(weights[s]);
-  }
-  throw new Error('unreachable');
+  return splitOfHash(mix64(fnv1a64(b)), weights);
 }

@@ -18,32 +18,9 @@
 // and fixed-size lists as arrays; structs as objects in field order; dictionary values decoded.
 import { readFileSync } from 'node:fs';
 import * as A from 'apache-arrow';
+import { typeName } from './arrow_type_name.mjs';
 
 const { Type } = A;
-const UNITS = ['s', 'ms', 'us', 'ns'];
-
-function typeName(t) {
-  switch (t.typeId) {
-    case Type.Int: return `${t.isSigned ? 'int' : 'uint'}${t.bitWidth}`;
-    case Type.Float: return ['float16', 'float32', 'float64'][t.precision];
-    case Type.Bool: return 'bool';
-    case Type.Utf8: return 'utf8';
-    case Type.LargeUtf8: return 'large_utf8';
-    case Type.Utf8View: return 'utf8_view';
-    case Type.Binary: return 'binary';
-    case Type.LargeBinary: return 'large_binary';
-    case Type.BinaryView: return 'binary_view';
-    case Type.FixedSizeBinary: return `fixed_size_binary[${t.byteWidth}]`;
-    case Type.Date: return t.unit === 0 ? 'date32' : 'date64';
-    case Type.Timestamp: return `timestamp[${UNITS[t.unit]}${t.timezone ? ',' + t.timezone : ''}]`;
-    case Type.List: return 'list';
-    case Type.LargeList: return 'large_list';
-    case Type.FixedSizeList: return `fixed_size_list[${t.listSize}]`;
-    case Type.Struct: return 'struct';
-    case Type.Dictionary: return `dictionary<${typeName(t.indices)},${typeName(t.dictionary)}>`;
-    default: return `unknown:${String(t)}`;
-  }
-}
 
 const mapObject = (m) => Object.fromEntries(m ? [...m.entries()] : []);
 

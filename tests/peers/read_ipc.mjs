@@ -19,30 +19,7 @@
 // timestamp[s] become timestamp[ms], strings become views, ...), so only names and values are printed.
 import { readFileSync } from 'node:fs';
 import { tableFromIPC, Type } from 'apache-arrow';
-
-const UNITS = ['s', 'ms', 'us', 'ns'];
-
-function typeName(t) {
-  switch (t.typeId) {
-    case Type.Int: return `${t.isSigned ? 'int' : 'uint'}${t.bitWidth}`;
-    case Type.Float: return ['float16', 'float32', 'float64'][t.precision];
-    case Type.Bool: return 'bool';
-    case Type.Utf8: return 'utf8';
-    case Type.LargeUtf8: return 'large_utf8';
-    case Type.Utf8View: return 'utf8_view';
-    case Type.Binary: return 'binary';
-    case Type.LargeBinary: return 'large_binary';
-    case Type.BinaryView: return 'binary_view';
-    case Type.FixedSizeBinary: return `fixed_size_binary[${t.byteWidth}]`;
-    case Type.Date: return t.unit === 0 ? 'date32' : 'date64';
-    case Type.Timestamp: return `timestamp[${UNITS[t.unit]}${t.timezone ? ',' + t.timezone : ''}]`;
-    case Type.List: return `list<${typeName(t.children[0].type)}>`;
-    case Type.LargeList: return `large_list<${typeName(t.children[0].type)}>`;
-    case Type.FixedSizeList: return `fixed_size_list[${t.listSize}]<${typeName(t.children[0].type)}>`;
-    case Type.Struct: return `struct<${t.children.map((f) => `${f.name}:${typeName(f.type)}`).join(',')}>`;
-    default: return `unknown:${String(t)}`;
-  }
-}
+import { typeName } from './arrow_type_name.mjs';
 
 const hex = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
