@@ -233,19 +233,21 @@ static void grid_print(grid *g, sbuf *out) {
 /* ------------------------------------------------------------------------------------------------------ */
 /* Types, spelled as Arrow does (with the element type first in fixed-size-list chains, and the shape) */
 
-static const char *const kTypeNames[] = {
-    [TC_TYPE_BOOL] = "bool",          [TC_TYPE_INT8] = "int8",           [TC_TYPE_INT16] = "int16",
-    [TC_TYPE_INT32] = "int32",        [TC_TYPE_INT64] = "int64",         [TC_TYPE_UINT8] = "uint8",
-    [TC_TYPE_UINT16] = "uint16",      [TC_TYPE_UINT32] = "uint32",       [TC_TYPE_UINT64] = "uint64",
-    [TC_TYPE_FLOAT16] = "float16",    [TC_TYPE_FLOAT32] = "float32",     [TC_TYPE_FLOAT64] = "float64",
-    [TC_TYPE_UTF8] = "utf8",          [TC_TYPE_LARGE_UTF8] = "large_utf8", [TC_TYPE_BINARY] = "binary",
-    [TC_TYPE_LARGE_BINARY] = "large_binary", [TC_TYPE_DATE32] = "date32[day]", [TC_TYPE_DATE64] = "date64[ms]",
-    [TC_TYPE_NULL] = "null",
-};
-
+/* A type spelled by its name alone (the types without parameters), or NULL. Dates carry their unit, as
+ * Arrow prints them. */
 static const char *simple_type_name(int type) {
-  size_t n = sizeof kTypeNames / sizeof *kTypeNames;
-  return type >= 0 && (size_t)type < n ? kTypeNames[type] : NULL;
+  switch (type) {
+  case TC_TYPE_DATE32: return "date32[day]";
+  case TC_TYPE_DATE64: return "date64[ms]";
+  case TC_TYPE_UNSPECIFIED:
+  case TC_TYPE_FIXED_SIZE_BINARY:
+  case TC_TYPE_TIMESTAMP:
+  case TC_TYPE_LIST:
+  case TC_TYPE_LARGE_LIST:
+  case TC_TYPE_FIXED_SIZE_LIST:
+  case TC_TYPE_STRUCT: return NULL;
+  default: return tc_type_name(type);
+  }
 }
 
 static const char *const kUnits[] = {"s", "ms", "us", "ns"};
@@ -323,15 +325,8 @@ static int is_valid(const tc_column *c, int64_t i) {
 
 /* Bytes per value of a fixed-width type; 0 for the others (and for bool, which is bit-packed). */
 static size_t value_width(const tc_column *c) {
-  switch (c->type) {
-  case TC_TYPE_INT8: case TC_TYPE_UINT8: return 1;
-  case TC_TYPE_INT16: case TC_TYPE_UINT16: case TC_TYPE_FLOAT16: return 2;
-  case TC_TYPE_INT32: case TC_TYPE_UINT32: case TC_TYPE_FLOAT32: case TC_TYPE_DATE32: return 4;
-  case TC_TYPE_INT64: case TC_TYPE_UINT64: case TC_TYPE_FLOAT64: case TC_TYPE_DATE64: case TC_TYPE_TIMESTAMP:
-    return 8;
-  case TC_TYPE_FIXED_SIZE_BINARY: return c->field && c->field->byte_width > 0 ? (size_t)c->field->byte_width : 0;
-  default: return 0;
-  }
+  if (c->type == TC_TYPE_FIXED_SIZE_BINARY) return c->field && c->field->byte_width > 0 ? (size_t)c->field->byte_width : 0;
+  return (size_t)tc_type_fixed_width(c->type);
 }
 
 /* Little-endian unsigned value i of width w (1..8); -1 if the buffer is too short. */

@@ -5,48 +5,25 @@
 
 #include "internal.h"
 
-static const char *const grpc_names[] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
-
 const char *tc_status_name(int status) {
-  if (status >= 0 && status <= 16) return grpc_names[status];
   switch (status) {
-  case TC_ENOMEM: return "ENOMEM";
-  case TC_EINVAL: return "EINVAL";
-  case TC_ECONNECT: return "ECONNECT";
-  case TC_EPROTO: return "EPROTO";
+#define TC_XX(sym, code, msg) \
+  case code: return code >= 0 ? msg : #sym;
+    TC_STATUS_MAP(TC_XX)
+#undef TC_XX
   default: return "?";
   }
 }
 
 const char *tc_strerror(int status) {
   switch (status) {
-  case TC_ENOMEM: return "out of memory";
-  case TC_EINVAL: return "invalid argument";
-  case TC_ECONNECT: return "cannot connect to the server";
-  case TC_EPROTO: return "protocol error: malformed response";
-  case TC_ECONNECT_RETRY: return "cannot connect to the server";
-  default: break;
+#define TC_XX(sym, code, msg) \
+  case code: return msg;
+    TC_STATUS_MAP(TC_XX)
+#undef TC_XX
+  case TC_ECONNECT_RETRY: return tc_strerror(TC_ECONNECT);
+  default: return "unknown status";
   }
-  if (status >= 0 && status <= 16) return grpc_names[status];
-  return "unknown status";
 }
 
 static int hexval(char c) {

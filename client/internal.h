@@ -31,7 +31,6 @@ char *tc_arena_strndup(tc_arena *a, const void *s, size_t n);
 void tc_arena_free(tc_arena *a);
 
 /* ---- errors.c ---- */
-const char *tc_status_name(int status);
 /* grpc-message is percent-encoded: decodes %XX; malformed escapes stay as they are. out gets at most
    outcap - 1 bytes and a NUL; returns the decoded length (not truncated). */
 size_t tc_percent_decode(const char *in, size_t n, char *out, size_t outcap);

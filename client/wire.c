@@ -320,15 +320,12 @@ static int64_t load_le(const uint8_t *p, size_t w, size_t i) {
   return v;
 }
 
+/* Bytes per value of a fixed-width column (a fixed_size_binary's may be 0, or negative: refused); -1 for
+ * the other types. */
 static int value_width(int type, const tc_field *fl) {
-  switch (type) {
-  case TC_TYPE_INT8: case TC_TYPE_UINT8: return 1;
-  case TC_TYPE_INT16: case TC_TYPE_UINT16: case TC_TYPE_FLOAT16: return 2;
-  case TC_TYPE_INT32: case TC_TYPE_UINT32: case TC_TYPE_FLOAT32: case TC_TYPE_DATE32: return 4;
-  case TC_TYPE_INT64: case TC_TYPE_UINT64: case TC_TYPE_FLOAT64: case TC_TYPE_DATE64: case TC_TYPE_TIMESTAMP: return 8;
-  case TC_TYPE_FIXED_SIZE_BINARY: return fl->byte_width;
-  default: return -1;
-  }
+  if (type == TC_TYPE_FIXED_SIZE_BINARY) return fl->byte_width;
+  int w = tc_type_fixed_width(type);
+  return w > 0 ? w : -1;
 }
 
 /* LEN + 1 offsets of width W (none at all is fine for LEN 0), from >= 0, monotone, the last <= LIMIT. */

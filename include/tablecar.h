@@ -73,34 +73,57 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------------------ */
 /* Status codes */
 
+/*
+ * The list of statuses, kept once: XX(symbol, code, message). gRPC's codes (0..16, the server's grpc-status
+ * or a transport failure as gRPC defines it) have their names as messages, as gRPC prints them; the
+ * library's own errors are negative. Everything else (the enum, tc_strerror, tc_status_name, the Python
+ * package's exceptions) is generated from this list.
+ */
+#define TC_STATUS_MAP(XX)                                                                                  \
+  XX(OK, 0, "OK")                                                                                          \
+  XX(ECANCELLED, 1, "CANCELLED")                                                                           \
+  XX(EUNKNOWN, 2, "UNKNOWN")                                                                               \
+  XX(EINVALID_ARGUMENT, 3, "INVALID_ARGUMENT")                                                             \
+  XX(EDEADLINE_EXCEEDED, 4, "DEADLINE_EXCEEDED") /* also: the call's deadline passed locally */           \
+  XX(ENOT_FOUND, 5, "NOT_FOUND")                                                                           \
+  XX(EALREADY_EXISTS, 6, "ALREADY_EXISTS")                                                                 \
+  XX(EPERMISSION_DENIED, 7, "PERMISSION_DENIED")                                                           \
+  XX(ERESOURCE_EXHAUSTED, 8, "RESOURCE_EXHAUSTED") /* also: a response over max_recv_message_bytes */     \
+  XX(EFAILED_PRECONDITION, 9, "FAILED_PRECONDITION")                                                       \
+  XX(EABORTED, 10, "ABORTED")                                                                              \
+  XX(EOUT_OF_RANGE, 11, "OUT_OF_RANGE")                                                                    \
+  XX(EUNIMPLEMENTED, 12, "UNIMPLEMENTED")                                                                  \
+  XX(EINTERNAL, 13, "INTERNAL")                                                                            \
+  XX(EUNAVAILABLE, 14, "UNAVAILABLE") /* also: connection lost or refused stream, when not retried */     \
+  XX(EDATA_LOSS, 15, "DATA_LOSS")                                                                          \
+  XX(EUNAUTHENTICATED, 16, "UNAUTHENTICATED")                                                              \
+  XX(ENOMEM, -1, "out of memory")                                                                          \
+  XX(EINVAL, -2, "invalid argument") /* bad target, NULL pointer, bad request struct */                   \
+  XX(ECONNECT, -3, "cannot connect to the server") /* and not retrying (no_retry, or permanent) */         \
+  XX(EPROTO, -4, "protocol error: malformed response") /* the peer broke HTTP/2, gRPC or protobuf */
+
 enum {
-  TC_OK = 0,
-  /* gRPC status codes, from the server (grpc-status) or as gRPC defines them for the transport. */
-  TC_ECANCELLED = 1,
-  TC_EUNKNOWN = 2,
-  TC_EINVALID_ARGUMENT = 3,
-  TC_EDEADLINE_EXCEEDED = 4, /* also: the call's deadline passed locally */
-  TC_ENOT_FOUND = 5,
-  TC_EALREADY_EXISTS = 6,
-  TC_EPERMISSION_DENIED = 7,
-  TC_ERESOURCE_EXHAUSTED = 8, /* also: a response larger than tc_options.max_recv_message_bytes */
-  TC_EFAILED_PRECONDITION = 9,
-  TC_EABORTED = 10,
-  TC_EOUT_OF_RANGE = 11,
-  TC_EUNIMPLEMENTED = 12,
-  TC_EINTERNAL = 13,
-  TC_EUNAVAILABLE = 14, /* also: connection lost or refused stream, when not retried */
-  TC_EDATA_LOSS = 15,
-  TC_EUNAUTHENTICATED = 16,
-  /* Local errors. */
-  TC_ENOMEM = -1,   /* out of memory */
-  TC_EINVAL = -2,   /* invalid argument (bad target, NULL pointer, bad request struct) */
-  TC_ECONNECT = -3, /* cannot connect, and not retrying (tc_call_opts.no_retry, or a permanent error) */
-  TC_EPROTO = -4    /* the peer broke HTTP/2, gRPC framing or protobuf encoding */
+#define TC_XX(sym, code, msg) TC_##sym = code,
+  TC_STATUS_MAP(TC_XX)
+#undef TC_XX
 };
 
 /* A static description of a status ("OK", "NOT_FOUND", "out of memory"...). Never NULL. */
 TC_API const char *tc_strerror(int status);
+
+/* gRPC's name of a code ("OK", "NOT_FOUND"), or a local error's symbol without TC_ ("ENOMEM"); "?" for a
+ * value not in TC_STATUS_MAP. Never NULL. */
+TC_API const char *tc_status_name(int status);
+
+/* The library's version, (major << 16) | (minor << 8) | patch, and as a string "0.1.0". Compare with
+ * TC_VERSION_* to check that the library loaded at run time is the one a program was built against. */
+TC_API unsigned int tc_version(void);
+TC_API const char *tc_version_string(void);
+
+/* For bindings that copy this header's structs (ctypes, cffi): sizeof the public struct NAME ("tc_batch",
+ * "tc_field", ...) as the library was built, or 0 for a name that is not one, so that a binding can check
+ * its copy against the library it loaded. */
+TC_API size_t tc_abi_sizeof(const char *name);
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Client handle */
@@ -154,34 +177,50 @@ typedef struct tc_call_opts {
 /* ------------------------------------------------------------------------------------------------------ */
 /* Schema: tablecar.v1.Field, DataType and friends */
 
+/*
+ * The list of types, kept once: XX(symbol, code, name, width). code is tablecar.v1.TypeId's number (checked
+ * at build time), name is Arrow's name for it, width the bytes of one value of a fixed-width type (0 for
+ * the others: bool is bit-packed, fixed_size_binary's width is the field's byte_width).
+ */
+#define TC_TYPE_MAP(XX)                                                                                    \
+  XX(UNSPECIFIED, 0, "unspecified", 0)                                                                     \
+  XX(BOOL, 1, "bool", 0)                                                                                   \
+  XX(INT8, 2, "int8", 1)                                                                                   \
+  XX(INT16, 3, "int16", 2)                                                                                 \
+  XX(INT32, 4, "int32", 4)                                                                                 \
+  XX(INT64, 5, "int64", 8)                                                                                 \
+  XX(UINT8, 6, "uint8", 1)                                                                                 \
+  XX(UINT16, 7, "uint16", 2)                                                                               \
+  XX(UINT32, 8, "uint32", 4)                                                                               \
+  XX(UINT64, 9, "uint64", 8)                                                                               \
+  XX(FLOAT16, 10, "float16", 2)                                                                            \
+  XX(FLOAT32, 11, "float32", 4)                                                                            \
+  XX(FLOAT64, 12, "float64", 8)                                                                            \
+  XX(UTF8, 13, "utf8", 0)                   /* int32 offsets + bytes */                                    \
+  XX(LARGE_UTF8, 14, "large_utf8", 0)       /* int64 offsets + bytes */                                    \
+  XX(BINARY, 15, "binary", 0)                                                                              \
+  XX(LARGE_BINARY, 16, "large_binary", 0)                                                                  \
+  XX(FIXED_SIZE_BINARY, 17, "fixed_size_binary", 0) /* tc_field.byte_width bytes a value */               \
+  XX(DATE32, 18, "date32", 4)               /* days since the epoch */                                     \
+  XX(DATE64, 19, "date64", 8)               /* milliseconds since the epoch */                             \
+  XX(TIMESTAMP, 20, "timestamp", 8)         /* in tc_field.unit, tc_field.timezone ("" = naive) */         \
+  XX(LIST, 21, "list", 0)                   /* int32 offsets + one child */                                \
+  XX(LARGE_LIST, 22, "large_list", 0)       /* int64 offsets + one child */                                \
+  XX(FIXED_SIZE_LIST, 23, "fixed_size_list", 0) /* tc_field.list_size child values a row */               \
+  XX(STRUCT, 24, "struct", 0)               /* a child per field */                                        \
+  XX(NULL, 25, "null", 0)                   /* no buffers: every value is null (null_count == length) */
+
 typedef enum tc_type {
-  TC_TYPE_UNSPECIFIED = 0,
-  TC_TYPE_BOOL = 1,
-  TC_TYPE_INT8 = 2,
-  TC_TYPE_INT16 = 3,
-  TC_TYPE_INT32 = 4,
-  TC_TYPE_INT64 = 5,
-  TC_TYPE_UINT8 = 6,
-  TC_TYPE_UINT16 = 7,
-  TC_TYPE_UINT32 = 8,
-  TC_TYPE_UINT64 = 9,
-  TC_TYPE_FLOAT16 = 10,
-  TC_TYPE_FLOAT32 = 11,
-  TC_TYPE_FLOAT64 = 12,
-  TC_TYPE_UTF8 = 13,
-  TC_TYPE_LARGE_UTF8 = 14,
-  TC_TYPE_BINARY = 15,
-  TC_TYPE_LARGE_BINARY = 16,
-  TC_TYPE_FIXED_SIZE_BINARY = 17,
-  TC_TYPE_DATE32 = 18,
-  TC_TYPE_DATE64 = 19,
-  TC_TYPE_TIMESTAMP = 20,
-  TC_TYPE_LIST = 21,
-  TC_TYPE_LARGE_LIST = 22,
-  TC_TYPE_FIXED_SIZE_LIST = 23,
-  TC_TYPE_STRUCT = 24,
-  TC_TYPE_NULL = 25           /* no buffers: every value is null (null_count == length) */
+#define TC_XX(sym, code, name, width) TC_TYPE_##sym = code,
+  TC_TYPE_MAP(TC_XX)
+#undef TC_XX
 } tc_type;
+
+/* Arrow's name of a type ("int64", "fixed_size_list", ...); NULL for a value not in TC_TYPE_MAP. */
+TC_API const char *tc_type_name(int type);
+
+/* Bytes of one value of a fixed-width type (int8..float64, date32/64, timestamp); 0 for the others. */
+TC_API int tc_type_fixed_width(int type);
 
 typedef enum tc_time_unit {
   TC_UNIT_SECOND = 0,

@@ -495,5 +495,39 @@ class LayoutTest(unittest.TestCase):
         self.assertEqual(got, expect)
 
 
+class LibraryListsTest(unittest.TestCase):
+    """Names, widths and statuses come from the library's lists, and a mismatched library is refused."""
+
+    def test_names_from_the_library(self):
+        from tablecar import _lib, errors, schema
+        self.assertEqual(schema.type_name(5), "int64")
+        self.assertEqual(schema.numpy_dtype(6), np.dtype("<u1"))
+        self.assertEqual(schema.numpy_dtype(11), np.dtype("<f4"))
+        self.assertIsNone(schema.numpy_dtype(13))  # utf8
+        self.assertEqual(schema.type_name(999), "type999")
+        known = {_lib.status_name(c) for c in range(-8, 20)}
+        self.assertLessEqual(set(errors._BY_NAME), known)  # every class is for a status the library has
+        self.assertIsInstance(errors.error_for(5, "x"), errors.NotFoundError)
+        self.assertIsInstance(errors.error_for(-3, "x"), errors.ConnectError)
+        self.assertEqual(type(errors.error_for(12345, "x")), errors.TablecarError)
+
+    def test_mismatched_library_refused(self):
+        from tablecar import _lib
+        real = _lib.lib()
+
+        class Fake:
+            def __init__(self, version, sizes):
+                self.tc_version = lambda: version
+                self.tc_version_string = lambda: b"9.9.9"
+                self.tc_abi_sizeof = lambda name: sizes(name)
+
+        good = real.tc_version()
+        _lib._check(Fake(good, real.tc_abi_sizeof), "fake")  # the real answers pass
+        with self.assertRaisesRegex(OSError, "does not match"):
+            _lib._check(Fake(good + (1 << 8), real.tc_abi_sizeof), "fake")
+        with self.assertRaisesRegex(OSError, "another layout of tc_batch"):
+            _lib._check(Fake(good, lambda n: real.tc_abi_sizeof(n) + (8 if n == b"tc_batch" else 0)), "fake")
+
+
 if __name__ == "__main__":
     unittest.main()

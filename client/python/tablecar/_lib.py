@@ -22,14 +22,6 @@ from pathlib import Path
 # Status codes (tablecar.h)
 
 OK = 0
-GRPC_CODE_NAMES = {
-    1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
-    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
-    10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
-    15: "DATA_LOSS", 16: "UNAUTHENTICATED",
-}
-LOCAL_CODE_NAMES = {-1: "ENOMEM", -2: "EINVAL", -3: "ECONNECT", -4: "EPROTO"}
-
 SPLIT_NONE, SPLIT_RANDOM, SPLIT_SEQUENTIAL, SPLIT_HASH = 0, 1, 2, 3
 HEALTH_NAMES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
 
@@ -38,6 +30,7 @@ HEALTH_NAMES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOW
 
 
 class Options(Structure):
+    _cname_ = "tc_options"
     _fields_ = [
         ("timeout_ms", c_int64),
         ("max_recv_message_bytes", c_size_t),
@@ -53,14 +46,17 @@ class Options(Structure):
 
 
 class CallOpts(Structure):
+    _cname_ = "tc_call_opts"
     _fields_ = [("timeout_ms", c_int64), ("no_retry", c_int)]
 
 
 class KV(Structure):
+    _cname_ = "tc_kv"
     _fields_ = [("key", c_char_p), ("value", c_char_p)]
 
 
 class Field(Structure):
+    _cname_ = "tc_field"
     pass
 
 
@@ -84,6 +80,7 @@ Field._fields_ = [
 
 
 class Schema(Structure):
+    _cname_ = "tc_schema"
     _fields_ = [
         ("n_fields", c_size_t),
         ("fields", POINTER(Field)),
@@ -93,6 +90,7 @@ class Schema(Structure):
 
 
 class Column(Structure):
+    _cname_ = "tc_column"
     pass
 
 
@@ -115,6 +113,7 @@ Column._fields_ = [
 
 
 class Batch(Structure):
+    _cname_ = "tc_batch"
     _fields_ = [
         ("table", c_char_p),
         ("version", c_char_p),
@@ -128,6 +127,7 @@ class Batch(Structure):
 
 
 class TableInfo(Structure):
+    _cname_ = "tc_table_info"
     _fields_ = [
         ("name", c_char_p),
         ("schema", Schema),
@@ -140,10 +140,12 @@ class TableInfo(Structure):
 
 
 class TableList(Structure):
+    _cname_ = "tc_table_list"
     _fields_ = [("n_tables", c_size_t), ("tables", POINTER(TableInfo))]
 
 
 class TakeRowsReq(Structure):
+    _cname_ = "tc_take_rows_req"
     _fields_ = [
         ("table", c_char_p),
         ("indices", POINTER(c_int64)),
@@ -155,6 +157,7 @@ class TakeRowsReq(Structure):
 
 
 class PermutationSpec(Structure):
+    _cname_ = "tc_permutation_spec"
     _fields_ = [
         ("table", c_char_p),
         ("shuffle", c_int),
@@ -177,10 +180,12 @@ class PermutationSpec(Structure):
 
 
 class SplitInfo(Structure):
+    _cname_ = "tc_split_info"
     _fields_ = [("name", c_char_p), ("num_rows", c_int64)]
 
 
 class PermutationInfo(Structure):
+    _cname_ = "tc_permutation_info"
     _fields_ = [
         ("id", c_char_p),
         ("table", c_char_p),
@@ -193,6 +198,7 @@ class PermutationInfo(Structure):
 
 
 class ReadBatchReq(Structure):
+    _cname_ = "tc_read_batch_req"
     _fields_ = [
         ("permutation", c_char_p),
         ("split", c_char_p),
@@ -204,6 +210,7 @@ class ReadBatchReq(Structure):
 
 
 class StreamReq(Structure):
+    _cname_ = "tc_stream_req"
     _fields_ = [
         ("permutation", c_char_p),
         ("split", c_char_p),
@@ -257,6 +264,12 @@ def _declare(lib: ctypes.CDLL) -> None:
     P = POINTER
     sig = {
         "tc_strerror": (c_char_p, [c_int]),
+        "tc_status_name": (c_char_p, [c_int]),
+        "tc_type_name": (c_char_p, [c_int]),
+        "tc_type_fixed_width": (c_int, [c_int]),
+        "tc_version": (c_uint32, []),
+        "tc_version_string": (c_char_p, []),
+        "tc_abi_sizeof": (c_size_t, [c_char_p]),
         "tc_options_init": (None, [P(Options)]),
         "tc_client_new": (c_int, [c_char_p, P(Options), P(ClientP)]),
         "tc_client_free": (None, [ClientP]),
@@ -282,6 +295,28 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = argtypes
 
 
+# The library version this package is written for: its major and minor must match the loaded library's.
+ABI_VERSION = (0, 1)
+
+
+def _structures() -> list[type[Structure]]:
+    return [c for c in globals().values() if isinstance(c, type) and issubclass(c, Structure) and
+            hasattr(c, "_cname_")]
+
+
+def _check(lib: ctypes.CDLL, path: str) -> None:
+    """Refuses a library of another version, or whose structs differ from this module's copies."""
+    v = lib.tc_version()
+    if (v >> 16, (v >> 8) & 0xFF) != ABI_VERSION:
+        raise OSError(f"libtablecar {lib.tc_version_string().decode()} ({path}) does not match this package "
+                      f"(it needs {ABI_VERSION[0]}.{ABI_VERSION[1]}.x)")
+    for cls in _structures():
+        want = lib.tc_abi_sizeof(cls._cname_.encode())
+        if want != ctypes.sizeof(cls):
+            raise OSError(f"libtablecar ({path}) has another layout of {cls._cname_} ({want} bytes, this "
+                          f"package expects {ctypes.sizeof(cls)}): install matching versions")
+
+
 _lib: ctypes.CDLL | None = None
 _lib_path: str | None = None
 
@@ -296,6 +331,7 @@ def lib() -> ctypes.CDLL:
         except OSError as e:
             raise OSError(f"cannot load libtablecar ({path}): {e}; set TABLECAR_LIBRARY to its path") from e
         _declare(loaded)
+        _check(loaded, path)
         _lib, _lib_path = loaded, path
     return _lib
 
@@ -308,6 +344,23 @@ def library_path() -> str:
 
 def strerror(code: int) -> str:
     return lib().tc_strerror(code).decode()
+
+
+def status_name(code: int) -> str:
+    """"NOT_FOUND", "ENOMEM", ... (the library's list); the number for a code it does not know."""
+    name = lib().tc_status_name(code).decode()
+    return str(code) if name == "?" else name
+
+
+def type_name(type_id: int) -> str:
+    """Arrow's name of a tablecar type id (the library's list); "typeN" for an id it does not know."""
+    name = lib().tc_type_name(type_id)
+    return name.decode() if name is not None else f"type{type_id}"
+
+
+def type_fixed_width(type_id: int) -> int:
+    """Bytes per value of a fixed-width type; 0 for the others."""
+    return lib().tc_type_fixed_width(type_id)
 
 
 def cstrs(items) -> tuple[ctypes.Array | None, int]:

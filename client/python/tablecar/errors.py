@@ -21,7 +21,7 @@ class TablecarError(Exception):
 
     @property
     def status(self) -> str:
-        return _lib.GRPC_CODE_NAMES.get(self.code) or _lib.LOCAL_CODE_NAMES.get(self.code, str(self.code))
+        return _lib.status_name(self.code)
 
     def __str__(self) -> str:
         return f"{self.status}: {self.message}" if self.message else self.status
@@ -49,15 +49,18 @@ class ConnectError(TablecarError, ConnectionError): pass
 class ProtocolError(TablecarError): pass
 
 
-_BY_CODE: dict[int, type[TablecarError]] = {
-    1: CancelledError, 2: UnknownError, 3: InvalidArgumentError, 4: DeadlineExceededError, 5: NotFoundError,
-    6: AlreadyExistsError, 7: PermissionDeniedError, 8: ResourceExhaustedError, 9: FailedPreconditionError,
-    10: AbortedError, 11: OutOfRangeError, 12: UnimplementedError, 13: InternalError, 14: UnavailableError,
-    15: DataLossError, 16: UnauthenticatedError,
-    -1: OutOfMemoryError, -2: InvalidArgumentError, -3: ConnectError, -4: ProtocolError,
+# The class of each status, by the library's name for it.
+_BY_NAME: dict[str, type[TablecarError]] = {
+    "CANCELLED": CancelledError, "UNKNOWN": UnknownError, "INVALID_ARGUMENT": InvalidArgumentError,
+    "DEADLINE_EXCEEDED": DeadlineExceededError, "NOT_FOUND": NotFoundError, "ALREADY_EXISTS": AlreadyExistsError,
+    "PERMISSION_DENIED": PermissionDeniedError, "RESOURCE_EXHAUSTED": ResourceExhaustedError,
+    "FAILED_PRECONDITION": FailedPreconditionError, "ABORTED": AbortedError, "OUT_OF_RANGE": OutOfRangeError,
+    "UNIMPLEMENTED": UnimplementedError, "INTERNAL": InternalError, "UNAVAILABLE": UnavailableError,
+    "DATA_LOSS": DataLossError, "UNAUTHENTICATED": UnauthenticatedError,
+    "ENOMEM": OutOfMemoryError, "EINVAL": InvalidArgumentError, "ECONNECT": ConnectError, "EPROTO": ProtocolError,
 }
 
 
 def error_for(code: int, message: str) -> TablecarError:
     """The exception for a C status code and message."""
-    return _BY_CODE.get(code, TablecarError)(code, message)
+    return _BY_NAME.get(_lib.status_name(code), TablecarError)(code, message)

@@ -170,7 +170,7 @@ def _shaped(c: _lib.Column, f: _lib.Field, owner, name: str):
             outer = np.zeros(leaf.length, bool) if invalid is None else np.repeat(invalid, shape[k])
             invalid = outer if inner is None else outer | inner[:len(outer)]
     total = n * int(np.prod(shape, dtype=np.int64))
-    if f.element_type == 1:
+    if type_name(f.element_type) == "bool":
         arr = _bits(leaf.values, leaf.values_size, total, name).reshape((n, *shape))
     else:
         dtype = numpy_dtype(f.element_type)
@@ -185,28 +185,28 @@ def _shaped(c: _lib.Column, f: _lib.Field, owner, name: str):
 def numpy_column(c: _lib.Column, owner, name: str | None = None) -> Any:
     """One column (tc_column) in the numpy format; see the module docstring."""
     name = name if name is not None else (c.name or b"").decode()
-    t, n = c.type, c.length
+    t, n = type_name(c.type), c.length
     f = c.field.contents if c.field else None
-    if t == 20 or t in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 19):
-        dtype = numpy_dtype(t, f.unit if f is not None else 0)
-        return _masked(_view(c.values, c.values_size, dtype, (n,), owner, name), _invalid(c, name))
-    if t == 18:  # date32: int32 days
+    if t == "date32":  # int32 days
         days = _view(c.values, c.values_size, "<i4", (n,), owner, name)
         return _masked(days.astype("datetime64[D]"), _invalid(c, name))
-    if t == 1:
+    dtype = numpy_dtype(c.type, f.unit if f is not None else 0)
+    if dtype is not None:
+        return _masked(_view(c.values, c.values_size, dtype, (n,), owner, name), _invalid(c, name))
+    if t == "bool":
         return _masked(_bits(c.values, c.values_size, n, name), _invalid(c, name))
-    if t == 25:  # Arrow's Null type: no buffers, every value null
+    if t == "null":  # Arrow's Null type: no buffers, every value null
         return _objects([None] * n)
-    if t in (13, 14, 15, 16):
-        return _var(c, wide=t in (14, 16), text=t in (13, 14), name=name)
-    if t == 17:
+    if t in ("utf8", "large_utf8", "binary", "large_binary"):
+        return _var(c, wide=t.startswith("large_"), text=t.endswith("utf8"), name=name)
+    if t == "fixed_size_binary":
         w = f.byte_width if f is not None else 0
         _need("values", c.values_size, n * w, name)
         data = ctypes.string_at(c.values, n * w) if n * w else b""
         invalid = _invalid(c, name)
         return _objects([None if invalid is not None and invalid[i] else data[i * w:(i + 1) * w]
                          for i in range(n)])
-    if t == 23:
+    if t == "fixed_size_list":
         if f is not None and f.ndim:
             arr = _shaped(c, f, owner, name)
             if arr is not None:
@@ -216,19 +216,19 @@ def numpy_column(c: _lib.Column, owner, name: str | None = None) -> Any:
         invalid = _invalid(c, name)
         return _objects([None if invalid is not None and invalid[i] else child[i * size:(i + 1) * size]
                          for i in range(n)])
-    if t in (21, 22):
-        off = _offsets(c, t == 22, name).tolist()
+    if t in ("list", "large_list"):
+        off = _offsets(c, t == "large_list", name).tolist()
         child = numpy_column(c.children[0], owner, name) if c.n_children else np.empty(0, object)
         invalid = _invalid(c, name)
         return _objects([None if invalid is not None and invalid[i] else child[off[i]:off[i + 1]]
                          for i in range(n)])
-    if t == 24:
+    if t == "struct":
         names = [(c.children[k].name or b"").decode() for k in range(c.n_children)]
         kids = [numpy_column(c.children[k], owner, f"{name}.{names[k]}") for k in range(c.n_children)]
         invalid = _invalid(c, name)
         return _objects([None if invalid is not None and invalid[i] else
                          {nm: item(kid, i) for nm, kid in zip(names, kids)} for i in range(n)])
-    raise TypeError(f"column {name!r}: type {type_name(t)} is not supported by the Python client")
+    raise TypeError(f"column {name!r}: type {t} is not supported by the Python client")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -241,25 +241,25 @@ def python_column(c: _lib.Column, owner, name: str | None = None) -> list:
     Converted from the C column itself rather than from the numpy format, whose masks cannot tell a null
     fixed-size list from one whose elements are all null."""
     name = name if name is not None else (c.name or b"").decode()
-    t, n = c.type, c.length
+    t, n = type_name(c.type), c.length
     f = c.field.contents if c.field else None
-    if t in (21, 22, 23, 24):
+    if t in ("list", "large_list", "fixed_size_list", "struct"):
         invalid = _invalid(c, name)
-        if t == 23 and f is not None and f.ndim and invalid is None:
+        if t == "fixed_size_list" and f is not None and f.ndim and invalid is None:
             arr = _shaped(c, f, owner, name)
             if arr is not None and not isinstance(arr, np.ma.MaskedArray):
                 return arr.tolist()  # no nulls anywhere: numpy's nested lists, fast
-        if t == 24:
+        if t == "struct":
             names = [(c.children[k].name or b"").decode() for k in range(c.n_children)]
             kids = [python_column(c.children[k], owner, f"{name}.{names[k]}") for k in range(c.n_children)]
             out = [{nm: kid[i] for nm, kid in zip(names, kids)} for i in range(n)]
         else:
             child = python_column(c.children[0], owner, name) if c.n_children else []
-            if t == 23:
+            if t == "fixed_size_list":
                 size = f.list_size if f is not None else 0
                 out = [child[i * size:(i + 1) * size] for i in range(n)]
             else:
-                off = _offsets(c, t == 22, name).tolist()
+                off = _offsets(c, t == "large_list", name).tolist()
                 out = [child[off[i]:off[i + 1]] for i in range(n)]
         if invalid is not None:
             for i in np.flatnonzero(invalid).tolist():

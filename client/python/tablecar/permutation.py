@@ -406,7 +406,7 @@ class Permutation(_Dataset):
         schema = self._table_schema()
 
         def cost(f) -> float:
-            if f.type_id == 1:
+            if f.type == "bool":
                 return 0.125
             if f.dtype is not None:
                 return f.dtype.itemsize * (int(np.prod(f.shape)) if f.shape else 1)

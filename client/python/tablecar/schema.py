@@ -5,6 +5,7 @@ a training script looks at; a `dtype` tells which numpy dtype the numpy format g
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -13,34 +14,31 @@ import numpy as np
 
 from . import _lib
 
-TYPE_NAMES = {
-    0: "unspecified", 1: "bool", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "uint8", 7: "uint16",
-    8: "uint32", 9: "uint64", 10: "float16", 11: "float32", 12: "float64", 13: "utf8", 14: "large_utf8",
-    15: "binary", 16: "large_binary", 17: "fixed_size_binary", 18: "date32", 19: "date64", 20: "timestamp",
-    21: "list", 22: "large_list", 23: "fixed_size_list", 24: "struct",
-    25: "null",
-}
 TIME_UNITS = {0: "s", 1: "ms", 2: "us", 3: "ns"}
 
-# Fixed-width types whose little-endian values numpy reads as they are (formats.py views them zero-copy).
-NUMPY_DTYPES = {
-    2: "<i1", 3: "<i2", 4: "<i4", 5: "<i8", 6: "<u1", 7: "<u2", 8: "<u4", 9: "<u8",
-    10: "<f2", 11: "<f4", 12: "<f8", 19: "<M8[ms]",
-}
+# numpy's kind letter for the fixed-width types numpy reads as they are (formats.py views them zero-copy); the
+# names and widths come from the library's type list.
+_NUMPY_KINDS = {"int": "i", "uint": "u", "float": "f"}
 
 
+@functools.lru_cache(maxsize=None)
 def type_name(type_id: int) -> str:
-    return TYPE_NAMES.get(type_id, f"type{type_id}")
+    return _lib.type_name(type_id)
 
 
+@functools.lru_cache(maxsize=None)
 def numpy_dtype(type_id: int, unit: int = 0) -> np.dtype | None:
     """The numpy dtype of a fixed-width type's values as served, or None (bool, strings, nested...)."""
-    if type_id == 20:
+    name = _lib.type_name(type_id)
+    if name == "timestamp":
         return np.dtype(f"<M8[{TIME_UNITS.get(unit, 's')}]")
-    if type_id == 18:
+    if name == "date32":
         return np.dtype("<M8[D]")  # date32 is widened (copied) from int32 days
-    s = NUMPY_DTYPES.get(type_id)
-    return np.dtype(s) if s else None
+    if name == "date64":
+        return np.dtype("<M8[ms]")
+    width = _lib.type_fixed_width(type_id)
+    kind = _NUMPY_KINDS.get(name.rstrip("0123456789"))
+    return np.dtype(f"<{kind}{width}") if width and kind else None
 
 
 def _kvs(n: int, p) -> dict[str, str]:
@@ -75,11 +73,11 @@ class Field:
         """numpy dtype of the column in the numpy format (of its elements, for shaped columns); None when the
         numpy format gives an object array (strings, binaries, lists, structs)."""
         t = self.element_type_id if self.shape else self.type_id
-        return np.dtype(bool) if t == 1 else numpy_dtype(t, self.unit_id)
+        return np.dtype(bool) if type_name(t) == "bool" else numpy_dtype(t, self.unit_id)
 
     @classmethod
     def _from_c(cls, f: _lib.Field) -> "Field":
-        ts = f.type == 20
+        ts = type_name(f.type) == "timestamp"
         return cls(
             name=f.name.decode(),
             type=type_name(f.type),
