@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Logical types the server understands. Numbering matches tablecar.v1.TypeId in the proto. */
 typedef enum at_type {
@@ -120,5 +121,30 @@ int at_schema_equal(const at_schema *a, const at_schema *b);
 
 /* Fixed bytes per value of a fixed-width type (bool: 0, meaning bit-packed); -1 for variable or nested. */
 int at_type_fixed_width(const at_field *f);
+
+/* Reading a batch's arrays: at_file_read_batch checked every length, bitmap and offset, so these do not. */
+static inline int at_bit(const uint8_t *bits, int64_t i) { return bits[i >> 3] >> (i & 7) & 1; }
+
+/* Value I is valid: by the bitmap; an array without one has no nulls, unless it is all null (AT_NULL). */
+static inline int at_array_valid(const at_array *a, int64_t i) {
+  return a->null_count == 0 || (a->validity && at_bit(a->validity, i));
+}
+
+/* Types with 64-bit offsets. */
+static inline int at_type_is_large(at_type t) {
+  return t == AT_LARGE_UTF8 || t == AT_LARGE_BINARY || t == AT_LARGE_LIST;
+}
+
+/* Offset I of a utf8, binary or list array (64-bit for the large types). */
+static inline int64_t at_array_offset(const at_array *a, int large, int64_t i) {
+  int64_t v;
+  if (large) {
+    memcpy(&v, a->offsets + 8 * i, 8);
+    return v;
+  }
+  int32_t v32;
+  memcpy(&v32, a->offsets + 4 * i, 4);
+  return v32;
+}
 
 #endif

@@ -367,36 +367,6 @@ static tc_status gather_array(const at_field *f, size_t n, const src *s, budget 
   }
 }
 
-tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
-                            tc_error *err) {
-  size_t count = n ? n : s->n_fields;
-  size_t *idx = malloc((count ? count : 1) * sizeof *idx);
-  if (!idx)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
-  for (size_t i = 0; i < count; i++) {
-    if (n == 0) {
-      idx[i] = i;
-      continue;
-    }
-    int c = tc_schema_find(s, names[i]);
-    if (c < 0) {
-      tc_error_set(err, TC_INVALID_ARGUMENT, "unknown column '%.200s'", names[i]);
-      free(idx);
-      return TC_INVALID_ARGUMENT;
-    }
-    for (size_t j = 0; j < i; j++)
-      if (idx[j] == (size_t)c) {
-        tc_error_set(err, TC_INVALID_ARGUMENT, "column '%.200s' is asked for twice", names[i]);
-        free(idx);
-        return TC_INVALID_ARGUMENT;
-      }
-    idx[i] = (size_t)c;
-  }
-  *out = idx;
-  *n_out = count;
-  return TC_OK;
-}
-
 /* The distinct batches that ROWS live in, pinned; sorted by batch index. */
 typedef struct pinset {
   size_t n;
@@ -521,50 +491,4 @@ tc_status tc_gather(tc_table *t, const int64_t *rows, size_t n, const size_t *co
 void tc_batch_msg_free(Tablecar__V1__Batch *b) {
   if (b)
     protobuf_c_message_free_unpacked(&b->base, NULL);
-}
-
-static int hashable(const at_field *f) {
-  return value_width(f) >= 0 || f->type == AT_NULL || f->type == AT_UTF8 || f->type == AT_BINARY || f->type == AT_LARGE_UTF8 ||
-         f->type == AT_LARGE_BINARY;
-}
-
-/* Hash of one value: a presence byte, then the value's bytes (bool: one byte 0 or 1). */
-static uint64_t hash_value(const at_field *f, const at_array *a, int64_t i, uint64_t h) {
-  src s = {a, i};
-  uint8_t present = (uint8_t)is_valid(&s);
-  h = tc_fnv1a64(&present, 1, h);
-  if (!present)
-    return h;
-  int64_t w = value_width(f);
-  if (w == 0) {
-    uint8_t bit = (uint8_t)get_bit(a->values, i);
-    return tc_fnv1a64(&bit, 1, h);
-  }
-  if (w > 0)
-    return tc_fnv1a64(a->values + i * w, (size_t)w, h);
-  int large = is_large(f->type);
-  int64_t start = offset_at(a, large, i), end = offset_at(a, large, i + 1);
-  return tc_fnv1a64(a->values + start, (size_t)(end - start), h);
-}
-
-tc_status tc_row_hashes(tc_table *t, const size_t *cols, size_t nc, uint64_t *out, tc_error *err) {
-  const at_schema *schema = tc_table_schema(t);
-  for (size_t c = 0; c < nc; c++)
-    if (!hashable(&schema->fields[cols[c]]))
-      return tc_error_set(err, TC_INVALID_ARGUMENT,
-                          "column '%s' cannot be hashed for a split: use numbers, strings or binaries",
-                          schema->fields[cols[c]].name);
-  for (int64_t bi = 0; bi < tc_table_num_batches(t); bi++) {
-    tc_batch_pin p;
-    if (tc_table_pin(t, bi, &p, err) != TC_OK)
-      return err->code;
-    for (int64_t r = p.first_row; r < p.end_row; r++) {
-      uint64_t h = TC_FNV64_OFFSET;
-      for (size_t c = 0; c < nc; c++)
-        h = hash_value(&schema->fields[cols[c]], &p.batch->columns[cols[c]], r - p.first_row, h);
-      out[r] = tc_mix64(h);
-    }
-    tc_table_unpin(t, &p);
-  }
-  return TC_OK;
 }

@@ -9,20 +9,11 @@
 #include "table.h"
 #include "tablecar/v1/tablecar.pb-c.h"
 
-/* Column indices for NAMES, or every column when N is 0. INVALID_ARGUMENT for an unknown or repeated name.
- * *out is malloc'ed (free it). */
-tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
-                            tc_error *err);
-
 /* Gathers ROWS (global row ids, each already checked < num_rows) of columns COLS into a new Batch.
  * RESOURCE_EXHAUSTED, before it allocates much, when the batch would be larger than MAX_BYTES; DATA_LOSS
  * for a corrupt batch in a file. Free the result with tc_batch_msg_free. */
 tc_status tc_gather(tc_table *t, const int64_t *rows, size_t n_rows, const size_t *cols, size_t n_cols,
                     size_t max_bytes, Tablecar__V1__Batch **out, tc_error *err);
 void tc_batch_msg_free(Tablecar__V1__Batch *b);
-
-/* For hash splits: each row's hash over columns COLS (see HashSplit in the proto), into out[num_rows].
- * INVALID_ARGUMENT for a column whose type cannot be hashed (lists, structs). */
-tc_status tc_row_hashes(tc_table *t, const size_t *cols, size_t n_cols, uint64_t *out, tc_error *err);
 
 #endif

@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gather.h"
+#include "row_hash.h"
+#include "schema.h"
 #include "hash.h"
 #include "log.h"
 #include "names.h"

@@ -113,3 +113,33 @@ int tc_schema_find(const at_schema *s, const char *name) {
       return (int)i;
   return -1;
 }
+
+tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
+                            tc_error *err) {
+  size_t count = n ? n : s->n_fields;
+  size_t *idx = malloc((count ? count : 1) * sizeof *idx);
+  if (!idx)
+    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  for (size_t i = 0; i < count; i++) {
+    if (n == 0) {
+      idx[i] = i;
+      continue;
+    }
+    int c = tc_schema_find(s, names[i]);
+    if (c < 0) {
+      tc_error_set(err, TC_INVALID_ARGUMENT, "unknown column '%.200s'", names[i]);
+      free(idx);
+      return TC_INVALID_ARGUMENT;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (idx[j] == (size_t)c) {
+        tc_error_set(err, TC_INVALID_ARGUMENT, "column '%.200s' is asked for twice", names[i]);
+        free(idx);
+        return TC_INVALID_ARGUMENT;
+      }
+    idx[i] = (size_t)c;
+  }
+  *out = idx;
+  *n_out = count;
+  return TC_OK;
+}

@@ -2,7 +2,10 @@
 #ifndef TC_SCHEMA_H
 #define TC_SCHEMA_H
 
+#include <stddef.h>
+
 #include "arrow_file.h"
+#include "status.h"
 #include "tablecar/v1/tablecar.pb-c.h"
 
 /* New messages, freed with protobuf_c_message_free_unpacked(msg, NULL); NULL when out of memory. */
@@ -11,5 +14,10 @@ Tablecar__V1__Schema *tc_schema_to_proto(const at_schema *s);
 
 /* Index of the field named NAME, or -1. */
 int tc_schema_find(const at_schema *s, const char *name);
+
+/* Column indices for NAMES, or every column when N is 0. INVALID_ARGUMENT for an unknown or repeated name.
+ * *out is malloc'ed (free it). */
+tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
+                            tc_error *err);
 
 #endif

@@ -13,6 +13,8 @@
 
 #include "fixtures.h"
 #include "gather.h"
+#include "row_hash.h"
+#include "schema.h"
 #include "table.h"
 
 typedef struct fx {
