@@ -7,20 +7,29 @@
 
 const char *tc_status_name(int status) {
   switch (status) {
-#define TC_XX(sym, code, msg) \
-  case code: return code >= 0 ? msg : #sym;
-    TC_STATUS_MAP(TC_XX)
-#undef TC_XX
+  case TC_OK: return "OK";
+#define TC_XX_GRPC(name, code) \
+  case code: return #name;
+#define TC_XX_LOCAL(name, code, msg) \
+  case code: return "E" #name;
+    TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
+#undef TC_XX_GRPC
+#undef TC_XX_LOCAL
   default: return "?";
   }
 }
 
+/* gRPC's codes are described by their names, as gRPC prints them. */
 const char *tc_strerror(int status) {
   switch (status) {
-#define TC_XX(sym, code, msg) \
+  case TC_OK: return "OK";
+#define TC_XX_GRPC(name, code) \
+  case code: return #name;
+#define TC_XX_LOCAL(name, code, msg) \
   case code: return msg;
-    TC_STATUS_MAP(TC_XX)
-#undef TC_XX
+    TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
+#undef TC_XX_GRPC
+#undef TC_XX_LOCAL
   case TC_ECONNECT_RETRY: return tc_strerror(TC_ECONNECT);
   default: return "unknown status";
   }

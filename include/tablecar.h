@@ -74,38 +74,40 @@ extern "C" {
 /* Status codes */
 
 /*
- * The list of statuses, kept once: XX(symbol, code, message). gRPC's codes (0..16, the server's grpc-status
- * or a transport failure as gRPC defines it) have their names as messages, as gRPC prints them; the
- * library's own errors are negative. Everything else (the enum, tc_strerror, tc_status_name, the Python
- * package's exceptions) is generated from this list.
+ * The list of statuses, kept once: GRPC(NAME, code) for gRPC's codes (the server's grpc-status, or a
+ * transport failure as gRPC defines it), LOCAL(NAME, code, message) for the library's own errors, which
+ * are negative. The enum (TC_E<NAME>), tc_strerror(), tc_status_name() and the Python package's exceptions
+ * are all generated from it; the server checks at build time that it is gRPC core's list.
  */
-#define TC_STATUS_MAP(XX)                                                                                  \
-  XX(OK, 0, "OK")                                                                                          \
-  XX(ECANCELLED, 1, "CANCELLED")                                                                           \
-  XX(EUNKNOWN, 2, "UNKNOWN")                                                                               \
-  XX(EINVALID_ARGUMENT, 3, "INVALID_ARGUMENT")                                                             \
-  XX(EDEADLINE_EXCEEDED, 4, "DEADLINE_EXCEEDED") /* also: the call's deadline passed locally */           \
-  XX(ENOT_FOUND, 5, "NOT_FOUND")                                                                           \
-  XX(EALREADY_EXISTS, 6, "ALREADY_EXISTS")                                                                 \
-  XX(EPERMISSION_DENIED, 7, "PERMISSION_DENIED")                                                           \
-  XX(ERESOURCE_EXHAUSTED, 8, "RESOURCE_EXHAUSTED") /* also: a response over max_recv_message_bytes */     \
-  XX(EFAILED_PRECONDITION, 9, "FAILED_PRECONDITION")                                                       \
-  XX(EABORTED, 10, "ABORTED")                                                                              \
-  XX(EOUT_OF_RANGE, 11, "OUT_OF_RANGE")                                                                    \
-  XX(EUNIMPLEMENTED, 12, "UNIMPLEMENTED")                                                                  \
-  XX(EINTERNAL, 13, "INTERNAL")                                                                            \
-  XX(EUNAVAILABLE, 14, "UNAVAILABLE") /* also: connection lost or refused stream, when not retried */     \
-  XX(EDATA_LOSS, 15, "DATA_LOSS")                                                                          \
-  XX(EUNAUTHENTICATED, 16, "UNAUTHENTICATED")                                                              \
-  XX(ENOMEM, -1, "out of memory")                                                                          \
-  XX(EINVAL, -2, "invalid argument") /* bad target, NULL pointer, bad request struct */                   \
-  XX(ECONNECT, -3, "cannot connect to the server") /* and not retrying (no_retry, or permanent) */         \
-  XX(EPROTO, -4, "protocol error: malformed response") /* the peer broke HTTP/2, gRPC or protobuf */
+#define TC_STATUS_MAP(GRPC, LOCAL)                                                                         \
+  GRPC(CANCELLED, 1)                                                                                       \
+  GRPC(UNKNOWN, 2)                                                                                         \
+  GRPC(INVALID_ARGUMENT, 3)                                                                                \
+  GRPC(DEADLINE_EXCEEDED, 4)   /* also: the call's deadline passed locally */                              \
+  GRPC(NOT_FOUND, 5)                                                                                       \
+  GRPC(ALREADY_EXISTS, 6)                                                                                  \
+  GRPC(PERMISSION_DENIED, 7)                                                                               \
+  GRPC(RESOURCE_EXHAUSTED, 8)  /* also: a response larger than tc_options.max_recv_message_bytes */        \
+  GRPC(FAILED_PRECONDITION, 9)                                                                             \
+  GRPC(ABORTED, 10)                                                                                        \
+  GRPC(OUT_OF_RANGE, 11)                                                                                   \
+  GRPC(UNIMPLEMENTED, 12)                                                                                  \
+  GRPC(INTERNAL, 13)                                                                                       \
+  GRPC(UNAVAILABLE, 14)        /* also: connection lost or refused stream, when not retried */             \
+  GRPC(DATA_LOSS, 15)                                                                                      \
+  GRPC(UNAUTHENTICATED, 16)                                                                                \
+  LOCAL(NOMEM, -1, "out of memory")                                                                        \
+  LOCAL(INVAL, -2, "invalid argument") /* bad target, NULL pointer, bad request struct */                  \
+  LOCAL(CONNECT, -3, "cannot connect to the server") /* and not retrying (no_retry, or permanent) */        \
+  LOCAL(PROTO, -4, "protocol error: malformed response") /* the peer broke HTTP/2, gRPC or protobuf */
 
 enum {
-#define TC_XX(sym, code, msg) TC_##sym = code,
-  TC_STATUS_MAP(TC_XX)
-#undef TC_XX
+  TC_OK = 0,
+#define TC_XX_GRPC(name, code) TC_E##name = code,
+#define TC_XX_LOCAL(name, code, msg) TC_E##name = code,
+  TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
+#undef TC_XX_GRPC
+#undef TC_XX_LOCAL
 };
 
 /* A static description of a status ("OK", "NOT_FOUND", "out of memory"...). Never NULL. */

@@ -8,41 +8,21 @@
  * LZ4_FRAME or ZSTD buffers, or with dictionary-encoded columns, are decoded into memory owned by the
  * returned at_batch (the caller caches them; see cache.h).
  */
-#ifndef TC_ARROW_FILE_H
-#define TC_ARROW_FILE_H
+#ifndef TS_ARROW_FILE_H
+#define TS_ARROW_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-/* Logical types the server understands. Numbering matches tablecar.v1.TypeId in the proto. */
+#include "tablecar.h"
+
+/* Logical types the server understands: TC_TYPE_MAP of the public header, whose numbers are the proto's
+ * tablecar.v1.TypeId. */
 typedef enum at_type {
-  AT_UNSPECIFIED = 0,
-  AT_BOOL = 1,
-  AT_INT8 = 2,
-  AT_INT16 = 3,
-  AT_INT32 = 4,
-  AT_INT64 = 5,
-  AT_UINT8 = 6,
-  AT_UINT16 = 7,
-  AT_UINT32 = 8,
-  AT_UINT64 = 9,
-  AT_FLOAT16 = 10,
-  AT_FLOAT32 = 11,
-  AT_FLOAT64 = 12,
-  AT_UTF8 = 13,
-  AT_LARGE_UTF8 = 14,
-  AT_BINARY = 15,
-  AT_LARGE_BINARY = 16,
-  AT_FIXED_SIZE_BINARY = 17,
-  AT_DATE32 = 18,
-  AT_DATE64 = 19,
-  AT_TIMESTAMP = 20,
-  AT_LIST = 21,
-  AT_LARGE_LIST = 22,
-  AT_FIXED_SIZE_LIST = 23,
-  AT_STRUCT = 24,
-  AT_NULL = 25, /* no buffers: length values, all null (validity NULL, null_count == length) */
+#define AT_XX(sym, code, name, width) AT_##sym = code,
+  TC_TYPE_MAP(AT_XX)
+#undef AT_XX
 } at_type;
 
 typedef struct at_kv {

@@ -7,27 +7,27 @@
 
 #include "hash.h"
 
-struct tc_cache_entry {
+struct ts_cache_entry {
   const void *owner;
   uint64_t index;
   void *value;
   size_t bytes;
   void (*destroy)(void *);
   int pins;
-  tc_cache_entry *hnext;             /* hash chain */
-  tc_cache_entry *newer, *older;     /* LRU list */
+  ts_cache_entry *hnext;             /* hash chain */
+  ts_cache_entry *newer, *older;     /* LRU list */
 };
 
-struct tc_cache {
+struct ts_cache {
   pthread_mutex_t lock;
   size_t max_bytes, bytes, count, n_buckets;
-  tc_cache_entry **buckets;
-  tc_cache_entry *newest, *oldest;
+  ts_cache_entry **buckets;
+  ts_cache_entry *newest, *oldest;
   uint64_t hits, misses, evictions;
 };
 
-tc_cache *tc_cache_new(size_t max_bytes) {
-  tc_cache *c = calloc(1, sizeof *c);
+ts_cache *ts_cache_new(size_t max_bytes) {
+  ts_cache *c = calloc(1, sizeof *c);
   if (!c)
     return NULL;
   c->max_bytes = max_bytes;
@@ -41,18 +41,18 @@ tc_cache *tc_cache_new(size_t max_bytes) {
   return c;
 }
 
-static size_t bucket_of(const tc_cache *c, const void *owner, uint64_t index) {
-  return (size_t)(tc_mix64((uint64_t)(uintptr_t)owner * 31 + index) & (c->n_buckets - 1));
+static size_t bucket_of(const ts_cache *c, const void *owner, uint64_t index) {
+  return (size_t)(ts_mix64((uint64_t)(uintptr_t)owner * 31 + index) & (c->n_buckets - 1));
 }
 
-static tc_cache_entry **find(tc_cache *c, const void *owner, uint64_t index) {
-  tc_cache_entry **p = &c->buckets[bucket_of(c, owner, index)];
+static ts_cache_entry **find(ts_cache *c, const void *owner, uint64_t index) {
+  ts_cache_entry **p = &c->buckets[bucket_of(c, owner, index)];
   while (*p && ((*p)->owner != owner || (*p)->index != index))
     p = &(*p)->hnext;
   return p;
 }
 
-static void lru_unlink(tc_cache *c, tc_cache_entry *e) {
+static void lru_unlink(ts_cache *c, ts_cache_entry *e) {
   if (e->newer)
     e->newer->older = e->older;
   else
@@ -64,7 +64,7 @@ static void lru_unlink(tc_cache *c, tc_cache_entry *e) {
   e->newer = e->older = NULL;
 }
 
-static void lru_push(tc_cache *c, tc_cache_entry *e) {
+static void lru_push(ts_cache *c, ts_cache_entry *e) {
   e->older = c->newest;
   e->newer = NULL;
   if (c->newest)
@@ -74,8 +74,8 @@ static void lru_push(tc_cache *c, tc_cache_entry *e) {
     c->oldest = e;
 }
 
-static void evict(tc_cache *c, tc_cache_entry *e) {
-  tc_cache_entry **p = find(c, e->owner, e->index);
+static void evict(ts_cache *c, ts_cache_entry *e) {
+  ts_cache_entry **p = find(c, e->owner, e->index);
   *p = e->hnext;
   lru_unlink(c, e);
   c->bytes -= e->bytes;
@@ -85,10 +85,10 @@ static void evict(tc_cache *c, tc_cache_entry *e) {
 }
 
 /* Evicts unpinned entries from the old end until the budget holds. */
-static void shrink(tc_cache *c) {
-  tc_cache_entry *e = c->oldest;
+static void shrink(ts_cache *c) {
+  ts_cache_entry *e = c->oldest;
   while (c->bytes > c->max_bytes && e) {
-    tc_cache_entry *next = e->newer;
+    ts_cache_entry *next = e->newer;
     if (e->pins == 0) {
       evict(c, e);
       c->evictions++;
@@ -98,19 +98,19 @@ static void shrink(tc_cache *c) {
 }
 
 /* Doubles the bucket array when chains grow long; failure to grow is harmless (chains get longer). */
-static void maybe_grow(tc_cache *c) {
+static void maybe_grow(ts_cache *c) {
   if (c->count < c->n_buckets * 2)
     return;
   size_t n = c->n_buckets * 2;
-  tc_cache_entry **b = calloc(n, sizeof *b);
+  ts_cache_entry **b = calloc(n, sizeof *b);
   if (!b)
     return;
-  tc_cache_entry **old = c->buckets;
+  ts_cache_entry **old = c->buckets;
   size_t old_n = c->n_buckets;
   c->buckets = b;
   c->n_buckets = n;
   for (size_t i = 0; i < old_n; i++)
-    for (tc_cache_entry *e = old[i], *next; e; e = next) {
+    for (ts_cache_entry *e = old[i], *next; e; e = next) {
       next = e->hnext;
       size_t k = bucket_of(c, e->owner, e->index);
       e->hnext = b[k];
@@ -119,9 +119,9 @@ static void maybe_grow(tc_cache *c) {
   free(old);
 }
 
-void *tc_cache_get(tc_cache *c, const void *owner, uint64_t index, tc_cache_entry **pin) {
+void *ts_cache_get(ts_cache *c, const void *owner, uint64_t index, ts_cache_entry **pin) {
   pthread_mutex_lock(&c->lock);
-  tc_cache_entry *e = *find(c, owner, index);
+  ts_cache_entry *e = *find(c, owner, index);
   if (e) {
     e->pins++;
     lru_unlink(c, e);
@@ -135,11 +135,11 @@ void *tc_cache_get(tc_cache *c, const void *owner, uint64_t index, tc_cache_entr
   return e ? e->value : NULL;
 }
 
-void *tc_cache_put(tc_cache *c, const void *owner, uint64_t index, void *value, size_t bytes,
-                   void (*destroy)(void *), tc_cache_entry **pin) {
-  tc_cache_entry *fresh = malloc(sizeof *fresh);
+void *ts_cache_put(ts_cache *c, const void *owner, uint64_t index, void *value, size_t bytes,
+                   void (*destroy)(void *), ts_cache_entry **pin) {
+  ts_cache_entry *fresh = malloc(sizeof *fresh);
   pthread_mutex_lock(&c->lock);
-  tc_cache_entry *e = *find(c, owner, index);
+  ts_cache_entry *e = *find(c, owner, index);
   if (e || !fresh) {
     if (e)
       e->pins++;
@@ -149,9 +149,9 @@ void *tc_cache_put(tc_cache *c, const void *owner, uint64_t index, void *value, 
     *pin = e;
     return e ? e->value : NULL;
   }
-  *fresh = (tc_cache_entry){.owner = owner, .index = index, .value = value, .bytes = bytes,
+  *fresh = (ts_cache_entry){.owner = owner, .index = index, .value = value, .bytes = bytes,
                             .destroy = destroy, .pins = 1};
-  tc_cache_entry **slot = find(c, owner, index);
+  ts_cache_entry **slot = find(c, owner, index);
   *slot = fresh;
   lru_push(c, fresh);
   c->bytes += bytes;
@@ -163,7 +163,7 @@ void *tc_cache_put(tc_cache *c, const void *owner, uint64_t index, void *value, 
   return value;
 }
 
-void tc_cache_release(tc_cache *c, tc_cache_entry *pin) {
+void ts_cache_release(ts_cache *c, ts_cache_entry *pin) {
   if (!pin)
     return;
   pthread_mutex_lock(&c->lock);
@@ -173,9 +173,9 @@ void tc_cache_release(tc_cache *c, tc_cache_entry *pin) {
   pthread_mutex_unlock(&c->lock);
 }
 
-void tc_cache_drop_owner(tc_cache *c, const void *owner) {
+void ts_cache_drop_owner(ts_cache *c, const void *owner) {
   pthread_mutex_lock(&c->lock);
-  for (tc_cache_entry *e = c->oldest, *next; e; e = next) {
+  for (ts_cache_entry *e = c->oldest, *next; e; e = next) {
     next = e->newer;
     if (e->owner == owner && e->pins == 0)
       evict(c, e);
@@ -183,14 +183,14 @@ void tc_cache_drop_owner(tc_cache *c, const void *owner) {
   pthread_mutex_unlock(&c->lock);
 }
 
-void tc_cache_get_stats(tc_cache *c, tc_cache_stats *out) {
+void ts_cache_get_stats(ts_cache *c, ts_cache_stats *out) {
   pthread_mutex_lock(&c->lock);
-  *out = (tc_cache_stats){.bytes = c->bytes, .max_bytes = c->max_bytes, .entries = c->count,
+  *out = (ts_cache_stats){.bytes = c->bytes, .max_bytes = c->max_bytes, .entries = c->count,
                           .hits = c->hits, .misses = c->misses, .evictions = c->evictions};
   pthread_mutex_unlock(&c->lock);
 }
 
-void tc_cache_free(tc_cache *c) {
+void ts_cache_free(ts_cache *c) {
   if (!c)
     return;
   while (c->oldest)

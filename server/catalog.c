@@ -19,8 +19,8 @@
 typedef struct entry {
   char *name;
   char version[33];   /* of the files, by stat */
-  tc_table *table;    /* NULL when broken */
-  tc_error error;     /* why it is broken */
+  ts_table *table;    /* NULL when broken */
+  ts_error error;     /* why it is broken */
 } entry;
 
 typedef struct entries {
@@ -28,9 +28,9 @@ typedef struct entries {
   size_t n, cap;
 } entries;
 
-struct tc_catalog {
+struct ts_catalog {
   char *data_dir;
-  tc_cache *cache;
+  ts_cache *cache;
   pthread_rwlock_t lock;      /* guards `current` */
   pthread_mutex_t refreshing; /* one refresh at a time */
   atomic_ulong started, done; /* refreshes started; the number of the last one completed */
@@ -167,8 +167,8 @@ static void scan_files(const char *data_dir, const char *rel, char **names, size
     return;
   }
   char *abs = path_join(data_dir, rel);
-  tc_hf_table *hf = NULL;
-  int nh = abs ? tc_hf_tables(abs, names, n, &hf) : 0;
+  ts_hf_table *hf = NULL;
+  int nh = abs ? ts_hf_tables(abs, names, n, &hf) : 0;
   free(abs);
   if (nh <= 0) {
     add_table(out, rel, NULL, names, n);
@@ -176,7 +176,7 @@ static void scan_files(const char *data_dir, const char *rel, char **names, size
   }
   for (int i = 0; i < nh; i++)
     add_table(out, rel, hf[i].suffix, hf[i].files, hf[i].n_files);
-  tc_hf_free(hf, nh);
+  ts_hf_free(hf, nh);
 }
 
 static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out) {
@@ -201,8 +201,8 @@ static int cmp_found(const void *a, const void *b) {
   return strcmp(((const found *)a)->name, ((const found *)b)->name);
 }
 
-tc_catalog *tc_catalog_new(const char *data_dir, tc_cache *cache) {
-  tc_catalog *c = calloc(1, sizeof *c);
+ts_catalog *ts_catalog_new(const char *data_dir, ts_cache *cache) {
+  ts_catalog *c = calloc(1, sizeof *c);
   if (!c || !(c->data_dir = strdup(data_dir))) {
     free(c);
     return NULL;
@@ -216,12 +216,12 @@ tc_catalog *tc_catalog_new(const char *data_dir, tc_cache *cache) {
 static void entries_free(entries *e) {
   for (size_t i = 0; i < e->n; i++) {
     free(e->v[i].name);
-    tc_table_unref(e->v[i].table);
+    ts_table_unref(e->v[i].table);
   }
   free(e->v);
 }
 
-void tc_catalog_free(tc_catalog *c) {
+void ts_catalog_free(ts_catalog *c) {
   if (!c)
     return;
   entries_free(&c->current);
@@ -247,29 +247,29 @@ static const entry *find_entry(const entries *e, const char *name) {
 }
 
 /* The entry for F in the new list: the old one when its files are unchanged, else a fresh open. */
-static entry make_entry(tc_catalog *c, const found *f, const entry *old) {
+static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
   entry e = {.name = strdup(f->name)};
-  if (tc_table_files_version(c->data_dir, f->files, f->n_files, e.version) != 0)
+  if (ts_table_files_version(c->data_dir, f->files, f->n_files, e.version) != 0)
     snprintf(e.version, sizeof e.version, "unreadable");
   if (old && strcmp(old->version, e.version) == 0) {
     e.table = old->table;
     e.error = old->error;
     if (e.table)
-      tc_table_ref(e.table);
+      ts_table_ref(e.table);
     return e;
   }
-  if (tc_table_open(f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
+  if (ts_table_open(f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
     e.table = NULL;
-    tc_log(TC_WARN, "table_broken", TC_S("table", f->name), TC_S("error", e.error.msg), NULL);
+    ts_log(TS_WARN, "table_broken", TS_S("table", f->name), TS_S("error", e.error.msg), NULL);
   } else {
-    tc_log(TC_INFO, old ? "table_changed" : "table_added", TC_S("table", f->name),
-           TC_S("version", tc_table_version(e.table)), TC_I("rows", tc_table_num_rows(e.table)),
-           TC_I("files", f->n_files), NULL);
+    ts_log(TS_INFO, old ? "table_changed" : "table_added", TS_S("table", f->name),
+           TS_S("version", ts_table_version(e.table)), TS_I("rows", ts_table_num_rows(e.table)),
+           TS_I("files", f->n_files), NULL);
   }
   return e;
 }
 
-void tc_catalog_refresh(tc_catalog *c) {
+void ts_catalog_refresh(ts_catalog *c) {
   unsigned long before = atomic_load(&c->started);
   pthread_mutex_lock(&c->refreshing);
   if (atomic_load(&c->done) > before) {
@@ -287,14 +287,14 @@ void tc_catalog_refresh(tc_catalog *c) {
   /* Only this thread replaces `current`, so reading it without the lock here is safe. */
   for (size_t i = 0; next.v && i < s.n; i++) {
     if (next.n > 0 && strcmp(next.v[next.n - 1].name, s.v[i].name) == 0) {
-      tc_log(TC_WARN, "table_name_clash", TC_S("table", s.v[i].name), TC_S("ignored", s.v[i].files[0]), NULL);
+      ts_log(TS_WARN, "table_name_clash", TS_S("table", s.v[i].name), TS_S("ignored", s.v[i].files[0]), NULL);
       continue;
     }
     next.v[next.n++] = make_entry(c, &s.v[i], find_entry(&c->current, s.v[i].name));
   }
   for (size_t i = 0; i < c->current.n; i++)
     if (!find_entry(&next, c->current.v[i].name))
-      tc_log(TC_INFO, "table_removed", TC_S("table", c->current.v[i].name), NULL);
+      ts_log(TS_INFO, "table_removed", TS_S("table", c->current.v[i].name), NULL);
   scan_free(&s);
   if (next.v) {
     pthread_rwlock_wrlock(&c->lock);
@@ -307,39 +307,39 @@ void tc_catalog_refresh(tc_catalog *c) {
   pthread_mutex_unlock(&c->refreshing);
 }
 
-tc_status tc_catalog_get(tc_catalog *c, const char *name, tc_table **out, tc_error *err) {
-  if (tc_name_check_table(name, err) != TC_OK)
+ts_status ts_catalog_get(ts_catalog *c, const char *name, ts_table **out, ts_error *err) {
+  if (ts_name_check_table(name, err) != TC_OK)
     return err->code;
   pthread_rwlock_rdlock(&c->lock);
   const entry *e = find_entry(&c->current, name);
-  tc_status st = TC_OK;
+  ts_status st = TC_OK;
   if (!e)
-    st = tc_error_set(err, TC_NOT_FOUND, "no table named '%.200s'", name);
+    st = ts_error_set(err, TC_ENOT_FOUND, "no table named '%.200s'", name);
   else if (!e->table)
     *err = e->error, st = e->error.code;
   else
-    tc_table_ref(*out = e->table);
+    ts_table_ref(*out = e->table);
   pthread_rwlock_unlock(&c->lock);
   return st;
 }
 
-tc_status tc_catalog_list(tc_catalog *c, tc_table ***out, size_t *n, tc_error *err) {
+ts_status ts_catalog_list(ts_catalog *c, ts_table ***out, size_t *n, ts_error *err) {
   pthread_rwlock_rdlock(&c->lock);
-  tc_table **v = calloc(c->current.n ? c->current.n : 1, sizeof *v);
+  ts_table **v = calloc(c->current.n ? c->current.n : 1, sizeof *v);
   size_t k = 0;
   for (size_t i = 0; v && i < c->current.n; i++)
     if (c->current.v[i].table)
-      tc_table_ref(v[k++] = c->current.v[i].table);
+      ts_table_ref(v[k++] = c->current.v[i].table);
   pthread_rwlock_unlock(&c->lock);
   if (!v)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   *out = v;
   *n = k;
   return TC_OK;
 }
 
-void tc_catalog_list_free(tc_table **tables, size_t n) {
+void ts_catalog_list_free(ts_table **tables, size_t n) {
   for (size_t i = 0; i < n; i++)
-    tc_table_unref(tables[i]);
+    ts_table_unref(tables[i]);
   free(tables);
 }

@@ -8,8 +8,8 @@
  * Hidden entries (".x") are ignored. Tables whose files fail to open are remembered as broken, with their
  * error, and the others keep serving.
  */
-#ifndef TC_CATALOG_H
-#define TC_CATALOG_H
+#ifndef TS_CATALOG_H
+#define TS_CATALOG_H
 
 #include <stddef.h>
 
@@ -17,21 +17,21 @@
 #include "status.h"
 #include "table.h"
 
-typedef struct tc_catalog tc_catalog;
+typedef struct ts_catalog ts_catalog;
 
-tc_catalog *tc_catalog_new(const char *data_dir, tc_cache *cache);
-void tc_catalog_free(tc_catalog *c);
+ts_catalog *ts_catalog_new(const char *data_dir, ts_cache *cache);
+void ts_catalog_free(ts_catalog *c);
 
 /* Rescans the data dir: opens new and changed tables, forgets removed ones, logs each change. Cheap when
  * nothing changed (stat only). Safe to call from any thread; concurrent calls are serialized. */
-void tc_catalog_refresh(tc_catalog *c);
+void ts_catalog_refresh(ts_catalog *c);
 
-/* The table NAME, referenced (tc_table_unref it). INVALID_ARGUMENT for a bad name, NOT_FOUND, or the
+/* The table NAME, referenced (ts_table_unref it). INVALID_ARGUMENT for a bad name, NOT_FOUND, or the
  * table's own error (DATA_LOSS, FAILED_PRECONDITION) when its files are broken. */
-tc_status tc_catalog_get(tc_catalog *c, const char *name, tc_table **out, tc_error *err);
+ts_status ts_catalog_get(ts_catalog *c, const char *name, ts_table **out, ts_error *err);
 
-/* Every good table, referenced, sorted by name. Free with tc_catalog_list_free. */
-tc_status tc_catalog_list(tc_catalog *c, tc_table ***out, size_t *n, tc_error *err);
-void tc_catalog_list_free(tc_table **tables, size_t n);
+/* Every good table, referenced, sorted by name. Free with ts_catalog_list_free. */
+ts_status ts_catalog_list(ts_catalog *c, ts_table ***out, size_t *n, ts_error *err);
+void ts_catalog_list_free(ts_table **tables, size_t n);
 
 #endif

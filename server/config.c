@@ -10,7 +10,12 @@
 
 #include "log.h"
 
-#define TC_VERSION "0.1.0"
+#include "tablecar.h"
+
+#define TS_STR_(x) #x
+#define TS_STR(x) TS_STR_(x)
+/* The version is the public header's. */
+#define TS_VERSION TS_STR(TC_VERSION_MAJOR) "." TS_STR(TC_VERSION_MINOR) "." TS_STR(TC_VERSION_PATCH)
 
 static const char usage[] =
     "usage: tablecar-server --data-dir DIR [options]\n"
@@ -34,7 +39,7 @@ static const char usage[] =
     "  --help, --version\n"
     "Every option can also be set by an environment variable: --cache-bytes is TABLECAR_CACHE_BYTES, etc.\n";
 
-long long tc_parse_size(const char *s) {
+long long ts_parse_size(const char *s) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
@@ -71,9 +76,9 @@ static int parse_seconds(const char *s, double *out) {
 }
 
 /* unix:///p and unix:/p are gRPC's; a bare absolute path is taken as a Unix socket too. */
-static int add_listen(tc_config *c, const char *addr, char *err, size_t errlen) {
-  if (c->n_listen == TC_MAX_LISTEN) {
-    snprintf(err, errlen, "at most %d --listen addresses", TC_MAX_LISTEN);
+static int add_listen(ts_config *c, const char *addr, char *err, size_t errlen) {
+  if (c->n_listen == TS_MAX_LISTEN) {
+    snprintf(err, errlen, "at most %d --listen addresses", TS_MAX_LISTEN);
     return -1;
   }
   if (!*addr) {
@@ -91,7 +96,7 @@ static int add_listen(tc_config *c, const char *addr, char *err, size_t errlen) 
 }
 
 /* The field of the size setting NAME, or NULL. */
-static size_t *size_setting(tc_config *c, const char *name) {
+static size_t *size_setting(ts_config *c, const char *name) {
   if (!strcmp(name, "cache-bytes"))
     return &c->cache_bytes;
   if (!strcmp(name, "max-message-bytes"))
@@ -104,7 +109,7 @@ static size_t *size_setting(tc_config *c, const char *name) {
 }
 
 /* Applies one setting NAME (without "--") = VALUE. */
-static int apply(tc_config *c, const char *name, const char *value, char *err, size_t errlen) {
+static int apply(ts_config *c, const char *name, const char *value, char *err, size_t errlen) {
   long long size;
   size_t *size_field;
   if (!strcmp(name, "data-dir")) {
@@ -114,7 +119,7 @@ static int apply(tc_config *c, const char *name, const char *value, char *err, s
   } else if (!strcmp(name, "listen")) {
     return add_listen(c, value, err, errlen);
   } else if ((size_field = size_setting(c, name)) != NULL) {
-    if ((size = tc_parse_size(value)) < 0 || (name[0] == 'm' && size < 1024)) {
+    if ((size = ts_parse_size(value)) < 0 || (name[0] == 'm' && size < 1024)) {
       snprintf(err, errlen, "--%s: '%s' is not a size (e.g. 4096, 64M, 1G)", name, value);
       return -1;
     }
@@ -141,7 +146,7 @@ static int apply(tc_config *c, const char *name, const char *value, char *err, s
       return -1;
     }
   } else if (!strcmp(name, "log-level")) {
-    if ((c->log_level = tc_log_parse_level(value)) < 0) {
+    if ((c->log_level = ts_log_parse_level(value)) < 0) {
       snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", value);
       return -1;
     }
@@ -161,7 +166,7 @@ static const char *const env_names[][2] = {
     {"log-level", "TABLECAR_LOG_LEVEL"},
 };
 
-static int apply_env(tc_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
+static int apply_env(ts_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
   for (size_t i = 0; i < sizeof env_names / sizeof *env_names; i++) {
     const char *v = get(env_names[i][1]);
     if (v && *v && apply(c, env_names[i][0], v, err, errlen) != 0)
@@ -178,21 +183,21 @@ static int apply_env(tc_config *c, const char *(*get)(const char *), char *err, 
   return 0;
 }
 
-static int apply_args(tc_config *c, int argc, char **argv, int *listen_from_flags, char *err, size_t errlen,
+static int apply_args(ts_config *c, int argc, char **argv, int *listen_from_flags, char *err, size_t errlen,
                       FILE *out) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage, out);
-      return TC_CONFIG_EXIT;
+      return TS_CONFIG_EXIT;
     }
     if (!strcmp(a, "--version")) {
-      fprintf(out, "tablecar-server %s\n", TC_VERSION);
-      return TC_CONFIG_EXIT;
+      fprintf(out, "tablecar-server %s\n", TS_VERSION);
+      return TS_CONFIG_EXIT;
     }
     if (strncmp(a, "--", 2) != 0) {
       snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
-      return TC_CONFIG_ERROR;
+      return TS_CONFIG_ERROR;
     }
     char name[64];
     const char *eq = strchr(a, '='), *value;
@@ -204,45 +209,45 @@ static int apply_args(tc_config *c, int argc, char **argv, int *listen_from_flag
       value = argv[++i];
     } else {
       snprintf(err, errlen, "--%s needs a value", name);
-      return TC_CONFIG_ERROR;
+      return TS_CONFIG_ERROR;
     }
     if (!strcmp(name, "listen") && !(*listen_from_flags)++)
       c->n_listen = 0;  /* flags replace TABLECAR_LISTEN */
     if (apply(c, name, value, err, errlen) != 0)
-      return TC_CONFIG_ERROR;
+      return TS_CONFIG_ERROR;
   }
-  return TC_CONFIG_OK;
+  return TS_CONFIG_OK;
 }
 
-int tc_config_parse(tc_config *c, int argc, char **argv, const char *(*get)(const char *), char *err,
+int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(const char *), char *err,
                     size_t errlen, void *out_file) {
   memset(c, 0, sizeof *c);
   c->cache_bytes = (size_t)1 << 30;
   c->max_message_bytes = (size_t)64 << 20;
   c->max_request_bytes = (size_t)64 << 20;
   c->permutation_bytes = (size_t)256 << 20;
-  c->log_level = TC_INFO;
+  c->log_level = TS_INFO;
   c->drain_seconds = 30;
   c->rescan_seconds = 10;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c->threads = cpus > 2 ? (int)(2 * cpus) : 4;
   c->socket_mode = 0660;
   if (apply_env(c, get, err, errlen) != 0)
-    return TC_CONFIG_ERROR;
+    return TS_CONFIG_ERROR;
   int listen_from_flags = 0;
   int rc = apply_args(c, argc, argv, &listen_from_flags, err, errlen, out_file);
-  if (rc != TC_CONFIG_OK)
+  if (rc != TS_CONFIG_OK)
     return rc;
   if (!c->data_dir || !*c->data_dir) {
     snprintf(err, errlen, "--data-dir is required (or TABLECAR_DATA_DIR; see --help)");
-    return TC_CONFIG_ERROR;
+    return TS_CONFIG_ERROR;
   }
   if (c->n_listen == 0)
     add_listen(c, "unix:/tmp/tablecar.sock", err, errlen);
-  return TC_CONFIG_OK;
+  return TS_CONFIG_OK;
 }
 
-void tc_config_free(tc_config *c) {
+void ts_config_free(ts_config *c) {
   free(c->env_listen);
   c->env_listen = NULL;
 }

@@ -1,15 +1,15 @@
 /* config.h: tablecar-server's settings, from flags and TABLECAR_* environment variables (a flag wins). */
-#ifndef TC_CONFIG_H
-#define TC_CONFIG_H
+#ifndef TS_CONFIG_H
+#define TS_CONFIG_H
 
 #include <stddef.h>
 
-#define TC_MAX_LISTEN 8
+#define TS_MAX_LISTEN 8
 
-typedef struct tc_config {
+typedef struct ts_config {
   const char *data_dir;          /* --data-dir, TABLECAR_DATA_DIR (required) */
   const char *state_dir;         /* --state-dir, TABLECAR_STATE_DIR (optional) */
-  const char *listen[TC_MAX_LISTEN]; /* --listen (repeatable), TABLECAR_LISTEN (comma-separated) */
+  const char *listen[TS_MAX_LISTEN]; /* --listen (repeatable), TABLECAR_LISTEN (comma-separated) */
   size_t n_listen;
   size_t cache_bytes;            /* --cache-bytes, TABLECAR_CACHE_BYTES */
   size_t max_message_bytes;      /* --max-message-bytes, TABLECAR_MAX_MESSAGE_BYTES */
@@ -20,19 +20,19 @@ typedef struct tc_config {
   double rescan_seconds;         /* --rescan-seconds, TABLECAR_RESCAN_SECONDS (0: only on demand) */
   int threads;                   /* --threads, TABLECAR_THREADS */
   int socket_mode;               /* --socket-mode, TABLECAR_SOCKET_MODE: permissions of Unix sockets */
-  char storage[TC_MAX_LISTEN][1024]; /* normalized listen addresses live here */
+  char storage[TS_MAX_LISTEN][1024]; /* normalized listen addresses live here */
   char *env_listen;              /* copy of TABLECAR_LISTEN, split in place */
-} tc_config;
+} ts_config;
 
-enum { TC_CONFIG_OK = 0, TC_CONFIG_EXIT = 1, TC_CONFIG_ERROR = 2 };
+enum { TS_CONFIG_OK = 0, TS_CONFIG_EXIT = 1, TS_CONFIG_ERROR = 2 };
 
-/* Fills CFG from ENVP-style getenv and ARGV. Returns TC_CONFIG_OK, TC_CONFIG_EXIT (--help/--version were
- * printed to OUT) or TC_CONFIG_ERROR with a message in err. Free with tc_config_free. */
-int tc_config_parse(tc_config *cfg, int argc, char **argv, const char *(*getenv_fn)(const char *),
+/* Fills CFG from ENVP-style getenv and ARGV. Returns TS_CONFIG_OK, TS_CONFIG_EXIT (--help/--version were
+ * printed to OUT) or TS_CONFIG_ERROR with a message in err. Free with ts_config_free. */
+int ts_config_parse(ts_config *cfg, int argc, char **argv, const char *(*getenv_fn)(const char *),
                     char *err, size_t errlen, void *out_file);
-void tc_config_free(tc_config *cfg);
+void ts_config_free(ts_config *cfg);
 
 /* "64M", "1GiB", "4096" -> bytes; -1 on a malformed size. */
-long long tc_parse_size(const char *s);
+long long ts_parse_size(const char *s);
 
 #endif

@@ -6,8 +6,8 @@
  * need not be aligned in memory. Multi-byte values are little-endian (only little-endian hosts are
  * supported, see arrow_file.c).
  */
-#ifndef TC_FLATBUF_H
-#define TC_FLATBUF_H
+#ifndef TS_FLATBUF_H
+#define TS_FLATBUF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -64,30 +64,30 @@ static int64_t offset_at(const at_array *a, int large, int64_t i) {
   return ((const int32_t *)(const void *)a->offsets)[i];
 }
 
-static tc_status too_big(tc_error *err, const budget *b) {
-  return tc_error_set(err, TC_RESOURCE_EXHAUSTED,
+static ts_status too_big(ts_error *err, const budget *b) {
+  return ts_error_set(err, TC_ERESOURCE_EXHAUSTED,
                       "the batch is larger than the server's --max-message-bytes (%zu): ask for fewer rows "
                       "or columns", b->max);
 }
 
 /* A zeroed buffer of N bytes charged to the budget, or NULL with err set. */
-static uint8_t *take(budget *b, size_t n, tc_error *err) {
+static uint8_t *take(budget *b, size_t n, ts_error *err) {
   if (n > b->max - b->used || n > SIZE_MAX / 2) {
     too_big(err, b);
     return NULL;
   }
   uint8_t *p = calloc(n ? n : 1, 1);
   if (!p)
-    tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory gathering %zu bytes", n);
+    ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory gathering %zu bytes", n);
   else
     b->used += n;
   return p;
 }
 
-static Tablecar__V1__Array *new_array(size_t n, tc_error *err) {
+static Tablecar__V1__Array *new_array(size_t n, ts_error *err) {
   Tablecar__V1__Array *a = malloc(sizeof *a);
   if (!a) {
-    tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     return NULL;
   }
   tablecar__v1__array__init(a);
@@ -95,16 +95,16 @@ static Tablecar__V1__Array *new_array(size_t n, tc_error *err) {
   return a;
 }
 
-static tc_status add_children(Tablecar__V1__Array *a, size_t n, tc_error *err) {
+static ts_status add_children(Tablecar__V1__Array *a, size_t n, ts_error *err) {
   a->children = calloc(n, sizeof *a->children);
   if (!a->children)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   a->n_children = n;
   return TC_OK;
 }
 
-static tc_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                                 tc_error *err) {
+static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                                 ts_error *err) {
   size_t k = 0;
   while (k < n && s[k].a->null_count == 0)
     k++;
@@ -126,8 +126,8 @@ static tc_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *ou
   return TC_OK;
 }
 
-static tc_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                              tc_error *err) {
+static ts_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                              ts_error *err) {
   size_t bytes = w == 0 ? (n + 7) / 8 : n * (size_t)w;
   uint8_t *v = take(b, bytes, err);
   if (!v)
@@ -146,8 +146,8 @@ static tc_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__A
 }
 
 /* New offsets (n + 1 of them, in the output's width) for the ranges [start, end) of each row. */
-static tc_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                               int64_t *total, tc_error *err) {
+static ts_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                               int64_t *total, ts_error *err) {
   int64_t sum = 0;
   for (size_t k = 0; k < n; k++)
     sum += offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
@@ -172,8 +172,8 @@ static tc_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__
   return TC_OK;
 }
 
-static tc_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                              tc_error *err) {
+static ts_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                              ts_error *err) {
   int64_t total;
   if (build_offsets(large, n, s, out, b, &total, err) != TC_OK)
     return err->code;
@@ -191,8 +191,8 @@ static tc_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__A
   return TC_OK;
 }
 
-static tc_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
-                              Tablecar__V1__Array **out, tc_error *err);
+static ts_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
+                              Tablecar__V1__Array **out, ts_error *err);
 
 /* Bytes of one row of a fixed-size-list chain ending in a fixed-width (not bool) type, whose child arrays
  * have no nulls in any of the sources; 0 when the fast path does not apply. */
@@ -220,8 +220,8 @@ static int64_t contiguous_row_bytes(const at_field *f, size_t n, const src *s) {
 }
 
 /* The fast path: nested arrays without validity, the leaf values copied a row at a time. */
-static tc_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s, int64_t row_bytes,
-                                       Tablecar__V1__Array *top, budget *b, tc_error *err) {
+static ts_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s, int64_t row_bytes,
+                                       Tablecar__V1__Array *top, budget *b, ts_error *err) {
   Tablecar__V1__Array *parent = top;
   size_t len = n;
   const at_field *g = f;
@@ -257,8 +257,8 @@ static void child_range(const src *s, int large, int64_t fixed, int64_t *start, 
 
 /* Fast path for children of a fixed width (not bool) without nulls: each row's range copied at once, with
  * no per-element bookkeeping. */
-static tc_status copy_child_ranges(int64_t w, size_t n, const src *s, int large, int64_t fixed, int64_t total,
-                                   Tablecar__V1__Array *out, budget *b, tc_error *err) {
+static ts_status copy_child_ranges(int64_t w, size_t n, const src *s, int large, int64_t fixed, int64_t total,
+                                   Tablecar__V1__Array *out, budget *b, ts_error *err) {
   if ((uint64_t)total > (b->max - b->used) / (uint64_t)w)
     return too_big(err, b);
   Tablecar__V1__Array *ca;
@@ -279,8 +279,8 @@ static tc_status copy_child_ranges(int64_t w, size_t n, const src *s, int large,
 }
 
 /* Child sources of list-like rows: row k of the parent covers child positions [start_k, end_k). */
-static tc_status gather_child_ranges(const at_field *child, size_t n, const src *s, int large, int64_t fixed,
-                                     Tablecar__V1__Array *out, budget *b, tc_error *err) {
+static ts_status gather_child_ranges(const at_field *child, size_t n, const src *s, int large, int64_t fixed,
+                                     Tablecar__V1__Array *out, budget *b, ts_error *err) {
   int64_t total = 0, w = value_width(child);
   int child_nulls = 0;
   for (size_t k = 0; k < n; k++) {
@@ -297,7 +297,7 @@ static tc_status gather_child_ranges(const at_field *child, size_t n, const src 
     return too_big(err, b);
   src *cs = malloc((size_t)(total ? total : 1) * sizeof *cs);
   if (!cs)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   size_t at = 0;
   for (size_t k = 0; k < n; k++) {
     int64_t start, end;
@@ -305,21 +305,21 @@ static tc_status gather_child_ranges(const at_field *child, size_t n, const src 
     for (int64_t j = start; j < end; j++)
       cs[at++] = (src){&s[k].a->children[0], j};
   }
-  tc_status st = add_children(out, 1, err);
+  ts_status st = add_children(out, 1, err);
   if (st == TC_OK)
     st = gather_array(child, (size_t)total, cs, b, &out->children[0], err);
   free(cs);
   return st;
 }
 
-static tc_status gather_struct(const at_field *f, size_t n, const src *s, Tablecar__V1__Array *out,
-                               budget *b, tc_error *err) {
+static ts_status gather_struct(const at_field *f, size_t n, const src *s, Tablecar__V1__Array *out,
+                               budget *b, ts_error *err) {
   if (add_children(out, f->n_children, err) != TC_OK)
     return err->code;
   src *cs = malloc((n ? n : 1) * sizeof *cs);
   if (!cs)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
-  tc_status st = TC_OK;
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  ts_status st = TC_OK;
   for (size_t c = 0; st == TC_OK && c < f->n_children; c++) {
     for (size_t k = 0; k < n; k++)
       cs[k] = (src){&s[k].a->children[c], s[k].i};
@@ -329,8 +329,8 @@ static tc_status gather_struct(const at_field *f, size_t n, const src *s, Tablec
   return st;
 }
 
-static tc_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
-                              Tablecar__V1__Array **out, tc_error *err) {
+static ts_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
+                              Tablecar__V1__Array **out, ts_error *err) {
   Tablecar__V1__Array *a = *out = new_array(n, err);
   if (a && f->type == AT_NULL) {
     a->null_count = (int64_t)n;  /* no buffers at all */
@@ -363,7 +363,7 @@ static tc_status gather_array(const at_field *f, size_t n, const src *s, budget 
   case AT_STRUCT:
     return gather_struct(f, n, s, a, b, err);
   default:
-    return tc_error_set(err, TC_INTERNAL, "field '%s': type %d cannot be gathered", f->name, (int)f->type);
+    return ts_error_set(err, TC_EINTERNAL, "field '%s': type %d cannot be gathered", f->name, (int)f->type);
   }
 }
 
@@ -371,7 +371,7 @@ static tc_status gather_array(const at_field *f, size_t n, const src *s, budget 
 typedef struct pinset {
   size_t n;
   int64_t *batch;     /* sorted batch indices */
-  tc_batch_pin *pin;
+  ts_batch_pin *pin;
   int64_t *slot;      /* per row: its index in batch/pin */
 } pinset;
 
@@ -392,22 +392,22 @@ static size_t find_slot(const pinset *ps, int64_t batch) {
   return lo;
 }
 
-static void pinset_release(tc_table *t, pinset *ps) {
+static void pinset_release(ts_table *t, pinset *ps) {
   for (size_t i = 0; ps->pin && i < ps->n; i++)
-    tc_table_unpin(t, &ps->pin[i]);
+    ts_table_unpin(t, &ps->pin[i]);
   free(ps->batch);
   free(ps->pin);
   free(ps->slot);
 }
 
-static tc_status pinset_build(tc_table *t, const int64_t *rows, size_t n, pinset *ps, tc_error *err) {
+static ts_status pinset_build(ts_table *t, const int64_t *rows, size_t n, pinset *ps, ts_error *err) {
   *ps = (pinset){0};
   ps->batch = malloc((n ? n : 1) * sizeof *ps->batch);
   ps->slot = malloc((n ? n : 1) * sizeof *ps->slot);
   if (!ps->batch || !ps->slot)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t k = 0; k < n; k++)
-    ps->slot[k] = ps->batch[k] = tc_table_batch_of(t, rows[k]);
+    ps->slot[k] = ps->batch[k] = ts_table_batch_of(t, rows[k]);
   qsort(ps->batch, n, sizeof *ps->batch, cmp_i64);
   size_t u = 0;
   for (size_t k = 0; k < n; k++)
@@ -415,35 +415,35 @@ static tc_status pinset_build(tc_table *t, const int64_t *rows, size_t n, pinset
       ps->batch[u++] = ps->batch[k];
   ps->pin = calloc(u ? u : 1, sizeof *ps->pin);
   if (!ps->pin)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (; ps->n < u; ps->n++)
-    if (tc_table_pin(t, ps->batch[ps->n], &ps->pin[ps->n], err) != TC_OK)
+    if (ts_table_pin(t, ps->batch[ps->n], &ps->pin[ps->n], err) != TC_OK)
       return err->code;
   for (size_t k = 0; k < n; k++)
     ps->slot[k] = (int64_t)find_slot(ps, ps->slot[k]);
   return TC_OK;
 }
 
-static tc_status gather_columns(tc_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
-                                const pinset *ps, Tablecar__V1__Batch *out, budget *b, tc_error *err) {
-  const at_schema *schema = tc_table_schema(t);
+static ts_status gather_columns(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
+                                const pinset *ps, Tablecar__V1__Batch *out, budget *b, ts_error *err) {
+  const at_schema *schema = ts_table_schema(t);
   src *s = malloc((n ? n : 1) * sizeof *s);
   out->fields = calloc(nc ? nc : 1, sizeof *out->fields);
   out->columns = calloc(nc ? nc : 1, sizeof *out->columns);
   if (!s || !out->fields || !out->columns) {
     free(s);
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   }
-  tc_status st = TC_OK;
+  ts_status st = TC_OK;
   for (size_t c = 0; st == TC_OK && c < nc; c++) {
     const at_field *f = &schema->fields[cols[c]];
     for (size_t k = 0; k < n; k++) {
-      const tc_batch_pin *p = &ps->pin[ps->slot[k]];
+      const ts_batch_pin *p = &ps->pin[ps->slot[k]];
       s[k] = (src){&p->batch->columns[cols[c]], rows[k] - p->first_row};
     }
     out->n_fields++;
-    if (!(out->fields[c] = tc_field_to_proto(f)))
-      st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    if (!(out->fields[c] = ts_field_to_proto(f)))
+      st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     out->n_columns++;
     if (st == TC_OK)
       st = gather_array(f, n, s, b, &out->columns[c], err);
@@ -452,17 +452,17 @@ static tc_status gather_columns(tc_table *t, const int64_t *rows, size_t n, cons
   return st;
 }
 
-tc_status tc_gather(tc_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
-                    size_t max_bytes, Tablecar__V1__Batch **out, tc_error *err) {
+ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
+                    size_t max_bytes, Tablecar__V1__Batch **out, ts_error *err) {
   budget b = {.used = 0, .max = max_bytes};
   Tablecar__V1__Batch *m = malloc(sizeof *m);
   if (!m)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   tablecar__v1__batch__init(m);
   m->num_rows = (int64_t)n;
-  tc_status st = TC_OK;
-  if (!(m->table = strdup(tc_table_name(t))) || !(m->version = strdup(tc_table_version(t))))
-    st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  ts_status st = TC_OK;
+  if (!(m->table = strdup(ts_table_name(t))) || !(m->version = strdup(ts_table_version(t))))
+    st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   uint8_t *ids = st == TC_OK ? take(&b, n * sizeof(int64_t), err) : NULL;
   if (ids) {
     if (n)  /* ROWS may be NULL when there are none */
@@ -481,14 +481,14 @@ tc_status tc_gather(tc_table *t, const int64_t *rows, size_t n, const size_t *co
   if (st == TC_OK && protobuf_c_message_get_packed_size(&m->base) > max_bytes)
     st = too_big(err, &b);
   if (st != TC_OK) {
-    tc_batch_msg_free(m);
+    ts_batch_msg_free(m);
     return st;
   }
   *out = m;
   return TC_OK;
 }
 
-void tc_batch_msg_free(Tablecar__V1__Batch *b) {
+void ts_batch_msg_free(Tablecar__V1__Batch *b) {
   if (b)
     protobuf_c_message_free_unpacked(&b->base, NULL);
 }

@@ -8,34 +8,34 @@
 #include "names.h"
 #include "schema.h"
 
-static tc_status oom(tc_error *err) {
-  return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+static ts_status oom(ts_error *err) {
+  return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
 }
 
 /* The table NAME; one rescan of the data dir first when it is not known yet, so a table dropped into the
  * data dir is served at once. */
-static tc_status get_table(tc_ctx *ctx, const char *name, tc_table **out, tc_error *err) {
-  tc_status st = tc_catalog_get(ctx->catalog, name, out, err);
-  if (st != TC_NOT_FOUND)
+static ts_status get_table(ts_ctx *ctx, const char *name, ts_table **out, ts_error *err) {
+  ts_status st = ts_catalog_get(ctx->catalog, name, out, err);
+  if (st != TC_ENOT_FOUND)
     return st;
-  tc_catalog_refresh(ctx->catalog);
-  return tc_catalog_get(ctx->catalog, name, out, err);
+  ts_catalog_refresh(ctx->catalog);
+  return ts_catalog_get(ctx->catalog, name, out, err);
 }
 
-static Tablecar__V1__TableInfo *table_info(tc_table *t, int full) {
+static Tablecar__V1__TableInfo *table_info(ts_table *t, int full) {
   Tablecar__V1__TableInfo *ti = malloc(sizeof *ti);
   if (!ti)
     return NULL;
   tablecar__v1__table_info__init(ti);
-  int ok = (ti->name = strdup(tc_table_name(t))) && (ti->version = strdup(tc_table_version(t)));
-  ti->num_rows = tc_table_num_rows(t);
-  ti->num_bytes = tc_table_num_bytes(t);
+  int ok = (ti->name = strdup(ts_table_name(t))) && (ti->version = strdup(ts_table_version(t)));
+  ti->num_rows = ts_table_num_rows(t);
+  ti->num_bytes = ts_table_num_bytes(t);
   if (ok && full) {
-    ok = (ti->schema = tc_schema_to_proto(tc_table_schema(t))) != NULL;
-    size_t n = tc_table_num_files(t);
+    ok = (ti->schema = ts_schema_to_proto(ts_table_schema(t))) != NULL;
+    size_t n = ts_table_num_files(t);
     ok = ok && (ti->files = calloc(n, sizeof *ti->files)) != NULL;
     for (size_t i = 0; ok && i < n; i++, ti->n_files++)
-      ok = (ti->files[i] = strdup(tc_table_file(t, i))) != NULL;
+      ok = (ti->files[i] = strdup(ts_table_file(t, i))) != NULL;
   }
   if (!ok) {
     protobuf_c_message_free_unpacked(&ti->base, NULL);
@@ -44,14 +44,14 @@ static Tablecar__V1__TableInfo *table_info(tc_table *t, int full) {
   return ti;
 }
 
-tc_status tc_h_list_tables(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, tc_error *err) {
-  tc_catalog_refresh(ctx->catalog);
-  tc_table **tables;
+ts_status ts_h_list_tables(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
+  ts_catalog_refresh(ctx->catalog);
+  ts_table **tables;
   size_t n;
-  if (tc_catalog_list(ctx->catalog, &tables, &n, err) != TC_OK)
+  if (ts_catalog_list(ctx->catalog, &tables, &n, err) != TC_OK)
     return err->code;
   Tablecar__V1__ListTablesResponse *r = malloc(sizeof *r);
-  tc_status st = TC_OK;
+  ts_status st = TC_OK;
   if (r) {
     tablecar__v1__list_tables_response__init(r);
     r->tables = calloc(n ? n : 1, sizeof *r->tables);
@@ -61,7 +61,7 @@ tc_status tc_h_list_tables(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMe
   for (size_t i = 0; st == TC_OK && i < n; i++, r->n_tables++)
     if (!(r->tables[i] = table_info(tables[i], 0)))
       st = oom(err);
-  tc_catalog_list_free(tables, n);
+  ts_catalog_list_free(tables, n);
   if (st != TC_OK) {
     if (r)
       protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -71,14 +71,14 @@ tc_status tc_h_list_tables(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMe
   return TC_OK;
 }
 
-tc_status tc_h_describe_table(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                              tc_error *err) {
+ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
+                              ts_error *err) {
   const Tablecar__V1__DescribeTableRequest *r = (const void *)req;
-  tc_table *t;
+  ts_table *t;
   if (get_table(ctx, r->table, &t, err) != TC_OK)
     return err->code;
   Tablecar__V1__TableInfo *ti = table_info(t, 1);
-  tc_table_unref(t);
+  ts_table_unref(t);
   if (!ti)
     return oom(err);
   *out = &ti->base;
@@ -86,13 +86,13 @@ tc_status tc_h_describe_table(tc_ctx *ctx, const ProtobufCMessage *req, Protobuf
 }
 
 /* Gathers ROWS of T into *out, with the column selection COLUMNS. */
-static tc_status gather_rows(tc_ctx *ctx, tc_table *t, const int64_t *rows, size_t n, char *const *columns,
-                             size_t n_columns, int64_t offset, ProtobufCMessage **out, tc_error *err) {
+static ts_status gather_rows(ts_ctx *ctx, ts_table *t, const int64_t *rows, size_t n, char *const *columns,
+                             size_t n_columns, int64_t offset, ProtobufCMessage **out, ts_error *err) {
   size_t *cols, nc;
-  if (tc_select_columns(tc_table_schema(t), columns, n_columns, &cols, &nc, err) != TC_OK)
+  if (ts_select_columns(ts_table_schema(t), columns, n_columns, &cols, &nc, err) != TC_OK)
     return err->code;
   Tablecar__V1__Batch *b;
-  tc_status st = tc_gather(t, rows, n, cols, nc, ctx->max_message_bytes, &b, err);
+  ts_status st = ts_gather(t, rows, n, cols, nc, ctx->max_message_bytes, &b, err);
   free(cols);
   if (st != TC_OK)
     return st;
@@ -101,120 +101,120 @@ static tc_status gather_rows(tc_ctx *ctx, tc_table *t, const int64_t *rows, size
   return TC_OK;
 }
 
-tc_status tc_h_take_rows(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, tc_error *err) {
+ts_status ts_h_take_rows(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__TakeRowsRequest *r = (const void *)req;
-  tc_table *t;
+  ts_table *t;
   if (get_table(ctx, r->table, &t, err) != TC_OK)
     return err->code;
-  tc_status st = TC_OK;
-  if (r->version[0] && strcmp(r->version, tc_table_version(t)) != 0)
-    st = tc_error_set(err, TC_FAILED_PRECONDITION, "table '%.200s' is at version %s, not %.40s", r->table,
-                      tc_table_version(t), r->version);
-  int64_t n_rows = tc_table_num_rows(t);
+  ts_status st = TC_OK;
+  if (r->version[0] && strcmp(r->version, ts_table_version(t)) != 0)
+    st = ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%.200s' is at version %s, not %.40s", r->table,
+                      ts_table_version(t), r->version);
+  int64_t n_rows = ts_table_num_rows(t);
   for (size_t i = 0; st == TC_OK && i < r->n_indices; i++)
     if (r->indices[i] < 0 || r->indices[i] >= n_rows)
-      st = tc_error_set(err, TC_OUT_OF_RANGE, "index %lld is out of range for table '%.200s' of %lld rows",
+      st = ts_error_set(err, TC_EOUT_OF_RANGE, "index %lld is out of range for table '%.200s' of %lld rows",
                         (long long)r->indices[i], r->table, (long long)n_rows);
   if (st == TC_OK)
     st = gather_rows(ctx, t, r->indices, r->n_indices, r->columns, r->n_columns, 0, out, err);
-  tc_table_unref(t);
+  ts_table_unref(t);
   return st;
 }
 
 /* The PermutationInfo of E as the response, releasing E. */
-static tc_status perm_reply(tc_perm_entry *e, ProtobufCMessage **out, tc_error *err) {
-  Tablecar__V1__PermutationInfo *info = tc_perm_entry_info(e);
-  tc_perm_entry_unref(e);
+static ts_status perm_reply(ts_perm_entry *e, ProtobufCMessage **out, ts_error *err) {
+  Tablecar__V1__PermutationInfo *info = ts_perm_entry_info(e);
+  ts_perm_entry_unref(e);
   if (!info)
     return oom(err);
   *out = &info->base;
   return TC_OK;
 }
 
-tc_status tc_h_create_permutation(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                  tc_error *err) {
+ts_status ts_h_create_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
+                                  ts_error *err) {
   const Tablecar__V1__CreatePermutationRequest *r = (const void *)req;
-  tc_table *t;  /* a first lookup, for the rescan of get_table and its errors */
+  ts_table *t;  /* a first lookup, for the rescan of get_table and its errors */
   if (get_table(ctx, r->table, &t, err) != TC_OK)
     return err->code;
-  tc_table_unref(t);
-  tc_perm_entry *e;
-  if (tc_perms_create(ctx->perms, r, &e, err) != TC_OK)
+  ts_table_unref(t);
+  ts_perm_entry *e;
+  if (ts_perms_create(ctx->perms, r, &e, err) != TC_OK)
     return err->code;
   return perm_reply(e, out, err);
 }
 
-tc_status tc_h_describe_permutation(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                    tc_error *err) {
+ts_status ts_h_describe_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
+                                    ts_error *err) {
   const Tablecar__V1__DescribePermutationRequest *r = (const void *)req;
-  tc_perm_entry *e;
-  if (tc_perms_get(ctx->perms, r->id, &e, err) != TC_OK)
+  ts_perm_entry *e;
+  if (ts_perms_get(ctx->perms, r->id, &e, err) != TC_OK)
     return err->code;
   return perm_reply(e, out, err);
 }
 
 /* The permutation and split a read names. */
-static tc_status open_split(tc_ctx *ctx, const char *id, const char *split, tc_perm_entry **e, size_t *s,
-                            int64_t *len, tc_error *err) {
-  if (tc_perms_get(ctx->perms, id, e, err) != TC_OK)
+static ts_status open_split(ts_ctx *ctx, const char *id, const char *split, ts_perm_entry **e, size_t *s,
+                            int64_t *len, ts_error *err) {
+  if (ts_perms_get(ctx->perms, id, e, err) != TC_OK)
     return err->code;
-  if (tc_perm_entry_split(*e, split, s, err) != TC_OK) {
-    tc_perm_entry_unref(*e);
-    *e = NULL;  /* tc_h_stream_open's cleanup unrefs s->perm again */
+  if (ts_perm_entry_split(*e, split, s, err) != TC_OK) {
+    ts_perm_entry_unref(*e);
+    *e = NULL;  /* ts_h_stream_open's cleanup unrefs s->perm again */
     return err->code;
   }
-  *len = tc_perm_split_len(tc_perm_entry_perm(*e), *s);
+  *len = ts_perm_split_len(ts_perm_entry_perm(*e), *s);
   return TC_OK;
 }
 
 /* A batch whose row ids alone exceed the message limit: refused before anything is allocated for it. */
-static tc_status too_many_rows(tc_ctx *ctx, tc_error *err) {
-  return tc_error_set(err, TC_RESOURCE_EXHAUSTED,
+static ts_status too_many_rows(ts_ctx *ctx, ts_error *err) {
+  return ts_error_set(err, TC_ERESOURCE_EXHAUSTED,
                       "the batch is larger than the server's --max-message-bytes (%zu): ask for fewer rows",
                       ctx->max_message_bytes);
 }
 
 /* Positions FIRST, FIRST + STEP, ... (N of them) of split S, as row ids. */
-static int64_t *split_rows(const tc_perm_entry *e, size_t s, int64_t first, int64_t step, size_t n) {
+static int64_t *split_rows(const ts_perm_entry *e, size_t s, int64_t first, int64_t step, size_t n) {
   int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
   for (size_t i = 0; rows && i < n; i++)
-    rows[i] = tc_perm_row(tc_perm_entry_perm(e), s, first + (int64_t)i * step);
+    rows[i] = ts_perm_row(ts_perm_entry_perm(e), s, first + (int64_t)i * step);
   return rows;
 }
 
-tc_status tc_h_read_batch(tc_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, tc_error *err) {
+ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__ReadBatchRequest *r = (const void *)req;
   if (r->batch_size < 1)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "batch_size must be at least 1, not %lld",
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "batch_size must be at least 1, not %lld",
                         (long long)r->batch_size);
   if (r->offset < 0)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "offset must not be negative");
-  tc_perm_entry *e;
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "offset must not be negative");
+  ts_perm_entry *e;
   size_t s = 0;
   int64_t len = 0;
   if (open_split(ctx, r->permutation, r->split, &e, &s, &len, err) != TC_OK)
     return err->code;
-  tc_status st = TC_OK;
+  ts_status st = TC_OK;
   int64_t n = r->batch_size < len - r->offset ? r->batch_size : len - r->offset;  /* rows to read */
   if (r->offset >= len) {
-    st = tc_error_set(err, TC_OUT_OF_RANGE, "offset %lld is past the end of split '%.200s' (%lld rows)",
+    st = ts_error_set(err, TC_EOUT_OF_RANGE, "offset %lld is past the end of split '%.200s' (%lld rows)",
                       (long long)r->offset, r->split, (long long)len);
   } else if ((uint64_t)n > ctx->max_message_bytes / sizeof(int64_t)) {
     st = too_many_rows(ctx, err);
   } else {
     int64_t *rows = split_rows(e, s, r->offset, 1, (size_t)n);
-    st = rows ? gather_rows(ctx, tc_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset,
+    st = rows ? gather_rows(ctx, ts_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset,
                             out, err)
               : oom(err);
     free(rows);
   }
-  tc_perm_entry_unref(e);
+  ts_perm_entry_unref(e);
   return st;
 }
 
-struct tc_stream {
-  tc_ctx *ctx;
-  tc_perm_entry *perm;
+struct ts_stream {
+  ts_ctx *ctx;
+  ts_perm_entry *perm;
   size_t split;
   int64_t first, step;   /* positions first + j * step of the split, j = 0 .. count-1 */
   int64_t count, next;   /* next: the j of the next batch */
@@ -222,48 +222,48 @@ struct tc_stream {
   size_t *cols, n_cols;
 };
 
-void tc_h_stream_close(tc_stream *s) {
+void ts_h_stream_close(ts_stream *s) {
   if (!s)
     return;
-  tc_perm_entry_unref(s->perm);
+  ts_perm_entry_unref(s->perm);
   free(s->cols);
   free(s);
 }
 
-static tc_status check_stream_args(const Tablecar__V1__StreamBatchesRequest *r, int64_t len, int64_t *end,
-                                   int32_t *shards, tc_error *err) {
+static ts_status check_stream_args(const Tablecar__V1__StreamBatchesRequest *r, int64_t len, int64_t *end,
+                                   int32_t *shards, ts_error *err) {
   *shards = r->shard_count ? r->shard_count : 1;
   *end = r->end ? r->end : len;
   if (r->batch_size < 1)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "batch_size must be at least 1");
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "batch_size must be at least 1");
   if (*shards < 1 || r->shard_index < 0 || r->shard_index >= *shards)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "shard_index %d is not in [0, shard_count %d)",
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "shard_index %d is not in [0, shard_count %d)",
                         r->shard_index, *shards);
   if (r->start < 0 || *end < r->start)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "the range [%lld, %lld) is empty or negative",
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "the range [%lld, %lld) is empty or negative",
                         (long long)r->start, (long long)*end);
   if (*end > len)
-    return tc_error_set(err, TC_OUT_OF_RANGE, "end %lld is past the end of the split (%lld rows)",
+    return ts_error_set(err, TC_EOUT_OF_RANGE, "end %lld is past the end of the split (%lld rows)",
                         (long long)*end, (long long)len);
   return TC_OK;
 }
 
-tc_status tc_h_stream_open(tc_ctx *ctx, const ProtobufCMessage *req, tc_stream **out, tc_error *err) {
+ts_status ts_h_stream_open(ts_ctx *ctx, const ProtobufCMessage *req, ts_stream **out, ts_error *err) {
   const Tablecar__V1__StreamBatchesRequest *r = (const void *)req;
-  tc_stream *s = calloc(1, sizeof *s);
+  ts_stream *s = calloc(1, sizeof *s);
   if (!s)
     return oom(err);
   s->ctx = ctx;
   int64_t len = 0, end = 0;
   int32_t shards;
-  tc_status st = open_split(ctx, r->permutation, r->split, &s->perm, &s->split, &len, err);
+  ts_status st = open_split(ctx, r->permutation, r->split, &s->perm, &s->split, &len, err);
   if (st == TC_OK)
     st = check_stream_args(r, len, &end, &shards, err);
   if (st == TC_OK)
-    st = tc_select_columns(tc_table_schema(tc_perm_entry_table(s->perm)), r->columns, r->n_columns, &s->cols,
+    st = ts_select_columns(ts_table_schema(ts_perm_entry_table(s->perm)), r->columns, r->n_columns, &s->cols,
                            &s->n_cols, err);
   if (st != TC_OK) {
-    tc_h_stream_close(s);
+    ts_h_stream_close(s);
     return st;
   }
   s->first = r->start + r->shard_index;
@@ -271,14 +271,14 @@ tc_status tc_h_stream_open(tc_ctx *ctx, const ProtobufCMessage *req, tc_stream *
   s->count = end > s->first ? (end - s->first + shards - 1) / shards : 0;
   s->batch_size = r->batch_size;
   if ((uint64_t)(s->batch_size < s->count ? s->batch_size : s->count) > ctx->max_message_bytes / sizeof(int64_t)) {
-    tc_h_stream_close(s);
+    ts_h_stream_close(s);
     return too_many_rows(ctx, err);
   }
   *out = s;
   return TC_OK;
 }
 
-tc_status tc_h_stream_next(tc_stream *s, ProtobufCMessage **out, tc_error *err) {
+ts_status ts_h_stream_next(ts_stream *s, ProtobufCMessage **out, ts_error *err) {
   *out = NULL;
   if (s->next >= s->count)
     return TC_OK;
@@ -287,7 +287,7 @@ tc_status tc_h_stream_next(tc_stream *s, ProtobufCMessage **out, tc_error *err) 
   if (!rows)
     return oom(err);
   Tablecar__V1__Batch *b;
-  tc_status st = tc_gather(tc_perm_entry_table(s->perm), rows, (size_t)n, s->cols, s->n_cols,
+  ts_status st = ts_gather(ts_perm_entry_table(s->perm), rows, (size_t)n, s->cols, s->n_cols,
                            s->ctx->max_message_bytes, &b, err);
   free(rows);
   if (st != TC_OK)

@@ -1,7 +1,7 @@
 /* hash.c: see hash.h. Constants are from the published FNV and SplitMix64 definitions. */
 #include "hash.h"
 
-uint64_t tc_fnv1a64(const void *p, size_t n, uint64_t h) {
+uint64_t ts_fnv1a64(const void *p, size_t n, uint64_t h) {
   const unsigned char *s = p;
   for (size_t i = 0; i < n; i++) {
     h ^= s[i];
@@ -10,28 +10,28 @@ uint64_t tc_fnv1a64(const void *p, size_t n, uint64_t h) {
   return h;
 }
 
-uint64_t tc_mix64(uint64_t x) {
+uint64_t ts_mix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
 
-void tc_rng_seed(tc_rng *r, uint64_t seed) {
+void ts_rng_seed(ts_rng *r, uint64_t seed) {
   r->state = seed;
 }
 
-uint64_t tc_rng_next(tc_rng *r) {
+uint64_t ts_rng_next(ts_rng *r) {
   r->state += 0x9e3779b97f4a7c15ULL;
-  return tc_mix64(r->state);
+  return ts_mix64(r->state);
 }
 
-uint64_t tc_rng_below(tc_rng *r, uint64_t n) {
-  unsigned __int128 m = (unsigned __int128)tc_rng_next(r) * n;
+uint64_t ts_rng_below(ts_rng *r, uint64_t n) {
+  unsigned __int128 m = (unsigned __int128)ts_rng_next(r) * n;
   uint64_t low = (uint64_t)m;
   if (low < n) {
     uint64_t threshold = -n % n;
     while (low < threshold) {
-      m = (unsigned __int128)tc_rng_next(r) * n;
+      m = (unsigned __int128)ts_rng_next(r) * n;
       low = (uint64_t)m;
     }
   }

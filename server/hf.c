@@ -78,7 +78,7 @@ static char *json_string(const char *s, const char **end) {
   return out;
 }
 
-int tc_json_strings(const char *json, const char *key, char ***out) {
+int ts_json_strings(const char *json, const char *key, char ***out) {
   char pattern[256];
   snprintf(pattern, sizeof pattern, "\"%s\"", key);
   char **v = NULL;
@@ -120,7 +120,7 @@ static void free_strs(char **v, int n) {
   free(v);
 }
 
-void tc_hf_free(tc_hf_table *t, int n) {
+void ts_hf_free(ts_hf_table *t, int n) {
   for (int i = 0; t && i < n; i++) {
     free(t[i].suffix);
     free_strs(t[i].files, (int)t[i].n_files);
@@ -129,9 +129,9 @@ void tc_hf_free(tc_hf_table *t, int n) {
 }
 
 /* save_to_disk: one table, the files state.json lists ("filename" entries), which must be plain names. */
-static int from_state(char *state, tc_hf_table **out) {
+static int from_state(char *state, ts_hf_table **out) {
   char **files;
-  int n = tc_json_strings(state, "filename", &files);
+  int n = ts_json_strings(state, "filename", &files);
   if (n <= 0)
     return n;
   for (int i = 0; i < n; i++)
@@ -139,7 +139,7 @@ static int from_state(char *state, tc_hf_table **out) {
       free_strs(files, n);
       return 0;  /* not a layout we trust: fall back to the folder's own files */
     }
-  tc_hf_table *t = calloc(1, sizeof *t);
+  ts_hf_table *t = calloc(1, sizeof *t);
   if (!t) {
     free_strs(files, n);
     return -1;
@@ -176,7 +176,7 @@ static int split_of(const char *name, const char *builder, char *split, size_t c
   return 1;
 }
 
-static int add_file(tc_hf_table *t, const char *name) {
+static int add_file(ts_hf_table *t, const char *name) {
   char **grown = realloc(t->files, (t->n_files + 1) * sizeof *grown);
   if (!grown)
     return -1;
@@ -188,12 +188,12 @@ static int add_file(tc_hf_table *t, const char *name) {
 }
 
 /* The datasets cache: one table per split. */
-static int from_cache(char *info, char *const *names, size_t n, tc_hf_table **out) {
+static int from_cache(char *info, char *const *names, size_t n, ts_hf_table **out) {
   char **builder;
-  int nb = tc_json_strings(info, "builder_name", &builder);
+  int nb = ts_json_strings(info, "builder_name", &builder);
   if (nb < 0)
     return -1;
-  tc_hf_table *t = calloc(n ? n : 1, sizeof *t);
+  ts_hf_table *t = calloc(n ? n : 1, sizeof *t);
   int nt = 0, rc = t ? 0 : -1;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char split[256];
@@ -211,14 +211,14 @@ static int from_cache(char *info, char *const *names, size_t n, tc_hf_table **ou
   }
   free_strs(builder, nb);
   if (rc != 0) {
-    tc_hf_free(t, nt);
+    ts_hf_free(t, nt);
     return rc < 0 ? -1 : 0;
   }
   *out = t;
   return nt;
 }
 
-int tc_hf_tables(const char *dir, char *const *names, size_t n, tc_hf_table **out) {
+int ts_hf_tables(const char *dir, char *const *names, size_t n, ts_hf_table **out) {
   char *json = slurp(dir, "state.json");
   if (json) {
     int rc = from_state(json, out);

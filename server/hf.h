@@ -7,24 +7,24 @@
  *    BUILDER-SPLIT.arrow or BUILDER-SPLIT-0000i-of-0000N.arrow. Each split is a table "FOLDER/SPLIT".
  *  - Anything else is not a Hugging Face layout: the folder is one table of its Arrow files in name order.
  */
-#ifndef TC_HF_H
-#define TC_HF_H
+#ifndef TS_HF_H
+#define TS_HF_H
 
 #include <stddef.h>
 
-typedef struct tc_hf_table {
+typedef struct ts_hf_table {
   char *suffix;    /* NULL: the folder itself is the table; else the split's name, for "FOLDER/SPLIT" */
   char **files;    /* file names in row order (no directory part) */
   size_t n_files;
-} tc_hf_table;
+} ts_hf_table;
 
 /* The tables of the folder DIR, whose Arrow file names (sorted) are NAMES. Returns the number of tables in
- * *out (free with tc_hf_free), 0 when DIR is not a Hugging Face layout, -1 when out of memory. */
-int tc_hf_tables(const char *dir, char *const *names, size_t n, tc_hf_table **out);
-void tc_hf_free(tc_hf_table *t, int n);
+ * *out (free with ts_hf_free), 0 when DIR is not a Hugging Face layout, -1 when out of memory. */
+int ts_hf_tables(const char *dir, char *const *names, size_t n, ts_hf_table **out);
+void ts_hf_free(ts_hf_table *t, int n);
 
 /* The string values of every "KEY": "..." pair in JSON text, in order (a small scanner for the flat files
  * datasets writes; not a general JSON parser). Returns how many, or -1 when out of memory. */
-int tc_json_strings(const char *json, const char *key, char ***out);
+int ts_json_strings(const char *json, const char *key, char ***out);
 
 #endif

@@ -8,24 +8,24 @@
 #include <time.h>
 #include <unistd.h>
 
-static tc_log_level min_level = TC_INFO;  /* written once, before threads start */
+static ts_log_level min_level = TS_INFO;  /* written once, before threads start */
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
-int tc_log_parse_level(const char *s) {
+int ts_log_parse_level(const char *s) {
   for (int i = 0; i < 4; i++)
     if (strcmp(s, level_names[i]) == 0)
       return i;
   if (strcmp(s, "warning") == 0)
-    return TC_WARN;
+    return TS_WARN;
   return -1;
 }
 
-void tc_log_set_level(tc_log_level level) {
+void ts_log_set_level(ts_log_level level) {
   min_level = level;
 }
 
-int tc_log_enabled(tc_log_level level) {
+int ts_log_enabled(ts_log_level level) {
   return level >= min_level;
 }
 
@@ -61,8 +61,8 @@ static void put_json(line *l, const char *s) {
   put(l, "\"", 1);
 }
 
-void tc_log(tc_log_level level, const char *event, ...) {
-  if (!tc_log_enabled(level))
+void ts_log(ts_log_level level, const char *event, ...) {
+  if (!ts_log_enabled(level))
     return;
   line l = {.len = 0};
   struct timespec ts;

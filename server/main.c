@@ -17,17 +17,17 @@
 #include "service.h"
 
 typedef struct app {
-  tc_config cfg;
+  ts_config cfg;
   uv_loop_t *loop;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer, rescan_timer;
   uv_async_t stopped;
   uv_work_t rescan_work;
   int rescanning;
-  tc_cache *cache;
-  tc_catalog *catalog;
-  tc_perms *perms;
-  tc_server *server;
+  ts_cache *cache;
+  ts_catalog *catalog;
+  ts_perms *perms;
+  ts_server *server;
 } app;
 
 static const char *env(const char *name) {
@@ -36,22 +36,22 @@ static const char *env(const char *name) {
 
 static void on_drain_deadline(uv_timer_t *t) {
   app *a = t->data;
-  tc_log(TC_WARN, "drain_deadline", TC_S("action", "cancelling calls still in flight"), NULL);
-  tc_server_cancel_all(a->server);
+  ts_log(TS_WARN, "drain_deadline", TS_S("action", "cancelling calls still in flight"), NULL);
+  ts_server_cancel_all(a->server);
 }
 
 static void on_signal(uv_signal_t *sig, int signum) {
   app *a = sig->data;
   if (uv_is_active((uv_handle_t *)&a->drain_timer)) {
-    tc_log(TC_WARN, "second_signal", TC_S("action", "cancelling calls"), NULL);
-    tc_server_cancel_all(a->server);
+    ts_log(TS_WARN, "second_signal", TS_S("action", "cancelling calls"), NULL);
+    ts_server_cancel_all(a->server);
     return;
   }
-  tc_log(TC_INFO, "draining", TC_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"),
-         TC_I("drain_ms", (long long)(a->cfg.drain_seconds * 1000)), NULL);
+  ts_log(TS_INFO, "draining", TS_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"),
+         TS_I("drain_ms", (long long)(a->cfg.drain_seconds * 1000)), NULL);
   uv_timer_stop(&a->rescan_timer);
   uv_timer_start(&a->drain_timer, on_drain_deadline, (uint64_t)(a->cfg.drain_seconds * 1000), 0);
-  tc_server_drain(a->server);
+  ts_server_drain(a->server);
 }
 
 /* From a server thread: the last call has finished. */
@@ -71,8 +71,8 @@ static void on_stopped(uv_async_t *h) {
 
 static void rescan(uv_work_t *w) {
   app *a = w->data;
-  tc_catalog_refresh(a->catalog);
-  tc_perms_prune(a->perms);
+  ts_catalog_refresh(a->catalog);
+  ts_perms_prune(a->perms);
 }
 
 static void rescan_done(uv_work_t *w, int status) {
@@ -89,7 +89,7 @@ static void on_rescan(uv_timer_t *t) {
   uv_queue_work(a->loop, &a->rescan_work, rescan, rescan_done);
 }
 
-static int check_dirs(const tc_config *c) {
+static int check_dirs(const ts_config *c) {
   struct stat st;
   if (stat(c->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
     fprintf(stderr, "tablecar-server: --data-dir %s is not a directory\n", c->data_dir);
@@ -111,11 +111,11 @@ static void set_socket_mode(const char *addr, int mode) {
   if (strncmp(path, "//", 2) == 0)
     path += 2;  /* unix:///abs/path */
   if (chmod(path, (mode_t)mode) != 0)
-    tc_log(TC_WARN, "socket_mode_not_set", TC_S("path", path), TC_S("error", strerror(errno)), NULL);
+    ts_log(TS_WARN, "socket_mode_not_set", TS_S("path", path), TS_S("error", strerror(errno)), NULL);
 }
 
 static int start_server(app *a) {
-  tc_server_options o = {
+  ts_server_options o = {
       .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes},
       .listen = a->cfg.listen,
       .n_listen = a->cfg.n_listen,
@@ -125,13 +125,13 @@ static int start_server(app *a) {
       .arg = a,
   };
   char err[512];
-  if (!(a->server = tc_server_start(&o, err, sizeof err))) {
-    tc_log(TC_ERROR, "listen_failed", TC_S("error", err), NULL);
+  if (!(a->server = ts_server_start(&o, err, sizeof err))) {
+    ts_log(TS_ERROR, "listen_failed", TS_S("error", err), NULL);
     return -1;
   }
   for (size_t i = 0; i < a->cfg.n_listen; i++) {
     set_socket_mode(a->cfg.listen[i], a->cfg.socket_mode);
-    tc_log(TC_INFO, "listening", TC_S("addr", a->cfg.listen[i]), NULL);
+    ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.listen[i]), NULL);
   }
   return 0;
 }
@@ -154,41 +154,41 @@ static void setup_loop(app *a) {
 int main(int argc, char **argv) {
   app a = {0};
   char err[512];
-  int rc = tc_config_parse(&a.cfg, argc, argv, env, err, sizeof err, stdout);
-  if (rc != TC_CONFIG_OK) {
-    if (rc == TC_CONFIG_ERROR)
+  int rc = ts_config_parse(&a.cfg, argc, argv, env, err, sizeof err, stdout);
+  if (rc != TS_CONFIG_OK) {
+    if (rc == TS_CONFIG_ERROR)
       fprintf(stderr, "tablecar-server: %s\n", err);
-    return rc == TC_CONFIG_EXIT ? 0 : 2;
+    return rc == TS_CONFIG_EXIT ? 0 : 2;
   }
-  tc_log_set_level(a.cfg.log_level);
+  ts_log_set_level(a.cfg.log_level);
   if (check_dirs(&a.cfg) != 0)
     return 2;
   grpc_init();
-  a.cache = tc_cache_new(a.cfg.cache_bytes);
-  a.catalog = tc_catalog_new(a.cfg.data_dir, a.cache);
-  a.perms = tc_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
-  tc_catalog_refresh(a.catalog);
+  a.cache = ts_cache_new(a.cfg.cache_bytes);
+  a.catalog = ts_catalog_new(a.cfg.data_dir, a.cache);
+  a.perms = ts_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
+  ts_catalog_refresh(a.catalog);
   setup_loop(&a);
-  tc_log(TC_INFO, "starting", TC_S("data_dir", a.cfg.data_dir), TC_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""),
-         TC_I("cache_bytes", a.cfg.cache_bytes), TC_I("max_message_bytes", a.cfg.max_message_bytes),
-         TC_I("threads", a.cfg.threads), NULL);
+  ts_log(TS_INFO, "starting", TS_S("data_dir", a.cfg.data_dir), TS_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""),
+         TS_I("cache_bytes", a.cfg.cache_bytes), TS_I("max_message_bytes", a.cfg.max_message_bytes),
+         TS_I("threads", a.cfg.threads), NULL);
   rc = start_server(&a);
   if (rc == 0) {
     uv_run(a.loop, UV_RUN_DEFAULT);
-    tc_server_free(a.server);
-    tc_log(TC_INFO, "stopped", NULL);
+    ts_server_free(a.server);
+    ts_log(TS_INFO, "stopped", NULL);
   } else {
     on_stopped(&a.stopped);
     uv_run(a.loop, UV_RUN_DEFAULT);
   }
   uv_loop_close(a.loop);
-  tc_perms_free(a.perms);
-  tc_catalog_free(a.catalog);
-  tc_cache_free(a.cache);
+  ts_perms_free(a.perms);
+  ts_catalog_free(a.catalog);
+  ts_cache_free(a.cache);
   /* No grpc_shutdown_blocking(): the server and its queue are gone, nothing is left to flush, and it would
    * join gRPC's executor threads, one of which may sit up to 10 s in the TCP backup poller (iomgr's
    * tcp_posix.cc polls with a 10 s deadline once a large response has filled a socket), so a SIGTERM after
    * any big batch took 10 s to exit: past `docker stop`'s default grace period. */
-  tc_config_free(&a.cfg);
+  ts_config_free(&a.cfg);
   return rc == 0 ? 0 : 1;
 }

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-int tc_utf8_valid(const char *str, size_t len) {
+int ts_utf8_valid(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
   while (i < len) {
@@ -36,33 +36,33 @@ int tc_utf8_valid(const char *str, size_t len) {
   return 1;
 }
 
-tc_status tc_name_check_plain(const char *what, const char *name, tc_error *err) {
+ts_status ts_name_check_plain(const char *what, const char *name, ts_error *err) {
   size_t len = name ? strlen(name) : 0;
   if (len == 0)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "%s name is empty", what);
-  if (len > TC_NAME_MAX)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "%s name is longer than %d bytes", what, TC_NAME_MAX);
-  if (!tc_utf8_valid(name, len))
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "%s name is not valid UTF-8", what);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "%s name is empty", what);
+  if (len > TS_NAME_MAX)
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "%s name is longer than %d bytes", what, TS_NAME_MAX);
+  if (!ts_utf8_valid(name, len))
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "%s name is not valid UTF-8", what);
   return TC_OK;
 }
 
-tc_status tc_name_check_table(const char *name, tc_error *err) {
-  if (tc_name_check_plain("table", name, err) != TC_OK)
+ts_status ts_name_check_table(const char *name, ts_error *err) {
+  if (ts_name_check_plain("table", name, err) != TC_OK)
     return err->code;
   for (const char *p = name; *p; p++)
     if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
-      return tc_error_set(err, TC_INVALID_ARGUMENT, "table name '%.200s' has a control character or '\\'",
+      return ts_error_set(err, TC_EINVALID_ARGUMENT, "table name '%.200s' has a control character or '\\'",
                           name);
   if (name[0] == '/')
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "table name '%.200s' must not start with '/'", name);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "table name '%.200s' must not start with '/'", name);
   for (const char *c = name; c;) {
     const char *end = strchr(c, '/');
     size_t n = end ? (size_t)(end - c) : strlen(c);
     if (n == 0)
-      return tc_error_set(err, TC_INVALID_ARGUMENT, "table name '%.200s' has an empty component", name);
+      return ts_error_set(err, TC_EINVALID_ARGUMENT, "table name '%.200s' has an empty component", name);
     if (c[0] == '.')
-      return tc_error_set(err, TC_INVALID_ARGUMENT,
+      return ts_error_set(err, TC_EINVALID_ARGUMENT,
                           "table name '%.200s' has a component starting with '.' (such as '..')", name);
     c = end ? end + 1 : NULL;
   }

@@ -1,22 +1,22 @@
 /* names.h: validation of the names that requests carry (tables, columns, splits, permutation ids). */
-#ifndef TC_NAMES_H
-#define TC_NAMES_H
+#ifndef TS_NAMES_H
+#define TS_NAMES_H
 
 #include <stddef.h>
 
 #include "status.h"
 
-#define TC_NAME_MAX 1024
+#define TS_NAME_MAX 1024
 
 /* Nonzero when the LEN bytes at S are valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
-int tc_utf8_valid(const char *s, size_t len);
+int ts_utf8_valid(const char *s, size_t len);
 
-/* A table name: 1..TC_NAME_MAX bytes of UTF-8 without control characters, components separated by single
+/* A table name: 1..TS_NAME_MAX bytes of UTF-8 without control characters, components separated by single
  * '/', none of them '.' or '..' or starting with '.', no leading or trailing '/'. So a name can never leave
  * the data dir. INVALID_ARGUMENT naming WHAT ("table", ...) otherwise. */
-tc_status tc_name_check_table(const char *name, tc_error *err);
+ts_status ts_name_check_table(const char *name, ts_error *err);
 
-/* Any other name (column, split): 1..TC_NAME_MAX bytes of UTF-8. */
-tc_status tc_name_check_plain(const char *what, const char *name, tc_error *err);
+/* Any other name (column, split): 1..TS_NAME_MAX bytes of UTF-8. */
+ts_status ts_name_check_plain(const char *what, const char *name, ts_error *err);
 
 #endif

@@ -19,11 +19,11 @@
 #include "log.h"
 #include "names.h"
 
-struct tc_perm_entry {
+struct ts_perm_entry {
   atomic_int refs;
-  char id[TC_PERM_ID_LEN + 1];
-  tc_table *table;
-  tc_perm *perm;
+  char id[TS_PERM_ID_LEN + 1];
+  ts_table *table;
+  ts_perm *perm;
   Tablecar__V1__CreatePermutationRequest *spec;  /* as unpacked from the request's packed bytes */
   size_t n_splits;
   char **split_names;
@@ -31,18 +31,18 @@ struct tc_perm_entry {
   int in_list;    /* in the list (its built bytes are counted); guarded by the list's lock */
 };
 
-struct tc_perms {
+struct ts_perms {
   char *dir;  /* STATE_DIR/permutations, or NULL */
-  tc_catalog *catalog;
+  ts_catalog *catalog;
   pthread_mutex_t lock;       /* guards the list, every entry's `used` and `perm` pointer, `built` */
-  tc_perm_entry **v;
+  ts_perm_entry **v;
   size_t n, cap;
   size_t built, max_built;    /* bytes of the built permutations, and their budget */
   uint64_t clock;
 };
 
-tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog, size_t max_built_bytes) {
-  tc_perms *p = calloc(1, sizeof *p);
+ts_perms *ts_perms_new(const char *state_dir, ts_catalog *catalog, size_t max_built_bytes) {
+  ts_perms *p = calloc(1, sizeof *p);
   if (!p)
     return NULL;
   p->catalog = catalog;
@@ -53,15 +53,15 @@ tc_perms *tc_perms_new(const char *state_dir, tc_catalog *catalog, size_t max_bu
     if ((p->dir = malloc(n)) != NULL) {
       snprintf(p->dir, n, "%s/permutations", state_dir);
       if (mkdir(p->dir, 0755) != 0 && errno != EEXIST)
-        tc_log(TC_WARN, "state_dir_unwritable", TC_S("dir", p->dir), TC_S("error", strerror(errno)), NULL);
+        ts_log(TS_WARN, "state_dir_unwritable", TS_S("dir", p->dir), TS_S("error", strerror(errno)), NULL);
     }
   }
   return p;
 }
 
-static void entry_free(tc_perm_entry *e) {
-  tc_table_unref(e->table);
-  tc_perm_free(e->perm);
+static void entry_free(ts_perm_entry *e) {
+  ts_table_unref(e->table);
+  ts_perm_free(e->perm);
   if (e->spec)
     protobuf_c_message_free_unpacked(&e->spec->base, NULL);
   for (size_t i = 0; e->split_names && i < e->n_splits; i++)
@@ -70,16 +70,16 @@ static void entry_free(tc_perm_entry *e) {
   free(e);
 }
 
-void tc_perm_entry_unref(tc_perm_entry *e) {
+void ts_perm_entry_unref(ts_perm_entry *e) {
   if (e && atomic_fetch_sub(&e->refs, 1) == 1)
     entry_free(e);
 }
 
-void tc_perms_free(tc_perms *p) {
+void ts_perms_free(ts_perms *p) {
   if (!p)
     return;
   for (size_t i = 0; i < p->n; i++)
-    tc_perm_entry_unref(p->v[i]);
+    ts_perm_entry_unref(p->v[i]);
   free(p->v);
   free(p->dir);
   pthread_mutex_destroy(&p->lock);
@@ -87,8 +87,8 @@ void tc_perms_free(tc_perms *p) {
 }
 
 /* The entry with ID, referenced, or NULL. */
-static tc_perm_entry *lookup(tc_perms *p, const char *id) {
-  tc_perm_entry *found = NULL;
+static ts_perm_entry *lookup(ts_perms *p, const char *id) {
+  ts_perm_entry *found = NULL;
   pthread_mutex_lock(&p->lock);
   for (size_t i = 0; i < p->n && !found; i++)
     if (strcmp(p->v[i]->id, id) == 0) {
@@ -100,49 +100,49 @@ static tc_perm_entry *lookup(tc_perms *p, const char *id) {
 }
 
 /* Takes entry I out of the list, releasing the list's reference. Called with the lock held. */
-static void remove_locked(tc_perms *p, size_t i) {
-  tc_perm_entry *e = p->v[i];
+static void remove_locked(ts_perms *p, size_t i) {
+  ts_perm_entry *e = p->v[i];
   p->v[i] = p->v[--p->n];
   e->in_list = 0;
   if (e->perm)
-    p->built -= tc_perm_bytes(e->perm);
-  tc_perm_entry_unref(e);
+    p->built -= ts_perm_bytes(e->perm);
+  ts_perm_entry_unref(e);
 }
 
 /* Frees the built permutations of the least recently used entries that nobody holds (the list's is their
  * only reference, and a new one is only taken under the lock) until the budget holds. Their specs stay:
  * ensure_built makes them again when they are asked for. Called with the lock held. */
-static void trim_locked(tc_perms *p) {
+static void trim_locked(ts_perms *p) {
   while (p->built > p->max_built) {
-    tc_perm_entry *victim = NULL;
+    ts_perm_entry *victim = NULL;
     for (size_t i = 0; i < p->n; i++) {
-      tc_perm_entry *e = p->v[i];
+      ts_perm_entry *e = p->v[i];
       if (e->perm && atomic_load(&e->refs) == 1 && (!victim || e->used < victim->used))
         victim = e;
     }
     if (!victim)
       return;
-    p->built -= tc_perm_bytes(victim->perm);
-    tc_perm_free(victim->perm);
+    p->built -= ts_perm_bytes(victim->perm);
+    ts_perm_free(victim->perm);
     victim->perm = NULL;
   }
 }
 
 /* Adds E (whose reference the caller keeps) unless another thread added the same id first; returns the
  * entry to use, referenced. */
-static tc_perm_entry *insert(tc_perms *p, tc_perm_entry *e) {
+static ts_perm_entry *insert(ts_perms *p, ts_perm_entry *e) {
   pthread_mutex_lock(&p->lock);
   for (size_t i = 0; i < p->n; i++)
     if (strcmp(p->v[i]->id, e->id) == 0) {
-      tc_perm_entry *other = p->v[i];
+      ts_perm_entry *other = p->v[i];
       atomic_fetch_add(&other->refs, 1);
       pthread_mutex_unlock(&p->lock);
-      tc_perm_entry_unref(e);
+      ts_perm_entry_unref(e);
       return other;
     }
   if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 16;
-    tc_perm_entry **v = realloc(p->v, cap * sizeof *v);
+    ts_perm_entry **v = realloc(p->v, cap * sizeof *v);
     if (!v) {
       pthread_mutex_unlock(&p->lock);
       return e;  /* served, just not remembered */
@@ -154,24 +154,24 @@ static tc_perm_entry *insert(tc_perms *p, tc_perm_entry *e) {
   p->v[p->n++] = e;
   e->in_list = 1;
   e->used = ++p->clock;
-  p->built += tc_perm_bytes(e->perm);
+  p->built += ts_perm_bytes(e->perm);
   trim_locked(p);
   pthread_mutex_unlock(&p->lock);
   return e;
 }
 
 static void make_id(const char *table, const char *version, const uint8_t *spec, size_t len,
-                    char id[TC_PERM_ID_LEN + 1]) {
-  uint64_t a = tc_fnv1a64(table, strlen(table) + 1, TC_FNV64_OFFSET);
-  a = tc_fnv1a64(version, strlen(version) + 1, a);
-  uint64_t b = tc_fnv1a64(spec, len, a ^ 0x5bd1e995u);
-  a = tc_fnv1a64(spec, len, a);
-  snprintf(id, TC_PERM_ID_LEN + 1, "%016" PRIx64 "%016" PRIx64, tc_mix64(a), tc_mix64(b ^ a));
+                    char id[TS_PERM_ID_LEN + 1]) {
+  uint64_t a = ts_fnv1a64(table, strlen(table) + 1, TS_FNV64_OFFSET);
+  a = ts_fnv1a64(version, strlen(version) + 1, a);
+  uint64_t b = ts_fnv1a64(spec, len, a ^ 0x5bd1e995u);
+  a = ts_fnv1a64(spec, len, a);
+  snprintf(id, TS_PERM_ID_LEN + 1, "%016" PRIx64 "%016" PRIx64, ts_mix64(a), ts_mix64(b ^ a));
 }
 
-/* The spec of REQ in the form tc_perm_build takes (pointing into REQ). */
-static void spec_of(const Tablecar__V1__CreatePermutationRequest *r, tc_perm_spec *s) {
-  *s = (tc_perm_spec){0};
+/* The spec of REQ in the form ts_perm_build takes (pointing into REQ). */
+static void spec_of(const Tablecar__V1__CreatePermutationRequest *r, ts_perm_spec *s) {
+  *s = (ts_perm_spec){0};
   if (r->shuffle) {
     s->shuffle = 1;
     s->shuffle_seed = r->shuffle->seed;
@@ -200,44 +200,44 @@ static void spec_of(const Tablecar__V1__CreatePermutationRequest *r, tc_perm_spe
   }
 }
 
-static tc_status name_splits(tc_perm_entry *e, tc_error *err) {
+static ts_status name_splits(ts_perm_entry *e, ts_error *err) {
   const Tablecar__V1__CreatePermutationRequest *r = e->spec;
-  e->n_splits = tc_perm_num_splits(e->perm);
+  e->n_splits = ts_perm_num_splits(e->perm);
   if (r->n_split_names && r->n_split_names != e->n_splits)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "%zu split names for %zu splits", r->n_split_names,
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "%zu split names for %zu splits", r->n_split_names,
                         e->n_splits);
   if (!(e->split_names = calloc(e->n_splits, sizeof *e->split_names)))
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t i = 0; i < e->n_splits; i++) {
     char idx[24];
     snprintf(idx, sizeof idx, "%zu", i);
     const char *name = r->n_split_names ? r->split_names[i] : idx;
-    if (tc_name_check_plain("split", name, err) != TC_OK)
+    if (ts_name_check_plain("split", name, err) != TC_OK)
       return err->code;
     for (size_t j = 0; j < i; j++)
       if (strcmp(e->split_names[j], name) == 0)
-        return tc_error_set(err, TC_INVALID_ARGUMENT, "split name '%.200s' is used twice", name);
+        return ts_error_set(err, TC_EINVALID_ARGUMENT, "split name '%.200s' is used twice", name);
     if (!(e->split_names[i] = strdup(name)))
-      return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+      return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   }
   return TC_OK;
 }
 
 /* Row hashes over the hash split's columns, NULL for other splits. */
-static tc_status hashes_for(tc_table *t, const Tablecar__V1__CreatePermutationRequest *r, uint64_t **out,
-                            tc_error *err) {
+static ts_status hashes_for(ts_table *t, const Tablecar__V1__CreatePermutationRequest *r, uint64_t **out,
+                            ts_error *err) {
   *out = NULL;
   if (r->split_case != TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH)
     return TC_OK;
   if (r->hash->n_columns == 0)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "a hash split needs at least one column");
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "a hash split needs at least one column");
   size_t *cols, nc;
-  if (tc_select_columns(tc_table_schema(t), r->hash->columns, r->hash->n_columns, &cols, &nc, err) != TC_OK)
+  if (ts_select_columns(ts_table_schema(t), r->hash->columns, r->hash->n_columns, &cols, &nc, err) != TC_OK)
     return err->code;
-  int64_t n = tc_table_num_rows(t);
+  int64_t n = ts_table_num_rows(t);
   uint64_t *h = malloc((size_t)(n ? n : 1) * sizeof *h);
-  tc_status st = h ? tc_row_hashes(t, cols, nc, h, err)
-                   : tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+  ts_status st = h ? ts_row_hashes(t, cols, nc, h, err)
+                   : ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   free(cols);
   if (st != TC_OK) {
     free(h);
@@ -248,27 +248,27 @@ static tc_status hashes_for(tc_table *t, const Tablecar__V1__CreatePermutationRe
 }
 
 /* The permutation SPEC asks for over table T. */
-static tc_status build_perm(tc_table *t, const Tablecar__V1__CreatePermutationRequest *spec, tc_perm **out,
-                            tc_error *err) {
-  tc_perm_spec ps;
+static ts_status build_perm(ts_table *t, const Tablecar__V1__CreatePermutationRequest *spec, ts_perm **out,
+                            ts_error *err) {
+  ts_perm_spec ps;
   spec_of(spec, &ps);
   uint64_t *hashes;
-  tc_status st = hashes_for(t, spec, &hashes, err);
+  ts_status st = hashes_for(t, spec, &hashes, err);
   char msg[256];
-  if (st == TC_OK && tc_perm_build(&ps, tc_table_num_rows(t), hashes, out, msg, sizeof msg) != 0)
-    st = tc_error_set(err, TC_INVALID_ARGUMENT, "%s", msg);
+  if (st == TC_OK && ts_perm_build(&ps, ts_table_num_rows(t), hashes, out, msg, sizeof msg) != 0)
+    st = ts_error_set(err, TC_EINVALID_ARGUMENT, "%s", msg);
   free(hashes);
   return st;
 }
 
 /* Makes E's permutation again when the budget dropped it (E is referenced by the caller). */
-static tc_status ensure_built(tc_perms *p, tc_perm_entry *e, tc_error *err) {
+static ts_status ensure_built(ts_perms *p, ts_perm_entry *e, ts_error *err) {
   pthread_mutex_lock(&p->lock);
   int built = e->perm != NULL;
   pthread_mutex_unlock(&p->lock);
   if (built)
     return TC_OK;
-  tc_perm *fresh;
+  ts_perm *fresh;
   if (build_perm(e->table, e->spec, &fresh, err) != TC_OK)
     return err->code;
   pthread_mutex_lock(&p->lock);
@@ -276,19 +276,19 @@ static tc_status ensure_built(tc_perms *p, tc_perm_entry *e, tc_error *err) {
     e->perm = fresh;
     fresh = NULL;
     if (e->in_list) {  /* one dropped from the list meanwhile is freed with its last reference */
-      p->built += tc_perm_bytes(e->perm);
+      p->built += ts_perm_bytes(e->perm);
       trim_locked(p);
     }
   }
   pthread_mutex_unlock(&p->lock);
-  tc_perm_free(fresh);
+  ts_perm_free(fresh);
   return TC_OK;
 }
 
 /* Hands E (referenced) to the caller in *out once its permutation is built; releases it on error. */
-static tc_status ready(tc_perms *p, tc_perm_entry *e, tc_perm_entry **out, tc_error *err) {
+static ts_status ready(ts_perms *p, ts_perm_entry *e, ts_perm_entry **out, ts_error *err) {
   if (ensure_built(p, e, err) != TC_OK) {
-    tc_perm_entry_unref(e);
+    ts_perm_entry_unref(e);
     return err->code;
   }
   *out = e;
@@ -296,22 +296,22 @@ static tc_status ready(tc_perms *p, tc_perm_entry *e, tc_perm_entry **out, tc_er
 }
 
 /* Builds the entry for SPEC (owned by the entry from here on) over table T (a reference it takes). */
-static tc_status build_entry(tc_table *t, Tablecar__V1__CreatePermutationRequest *spec, const char *id,
-                             tc_perm_entry **out, tc_error *err) {
-  tc_perm_entry *e = calloc(1, sizeof *e);
+static ts_status build_entry(ts_table *t, Tablecar__V1__CreatePermutationRequest *spec, const char *id,
+                             ts_perm_entry **out, ts_error *err) {
+  ts_perm_entry *e = calloc(1, sizeof *e);
   if (!e) {
     protobuf_c_message_free_unpacked(&spec->base, NULL);
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   }
   atomic_init(&e->refs, 1);
-  tc_table_ref(e->table = t);
+  ts_table_ref(e->table = t);
   e->spec = spec;
-  memcpy(e->id, id, TC_PERM_ID_LEN + 1);
-  tc_status st = build_perm(t, spec, &e->perm, err);
+  memcpy(e->id, id, TS_PERM_ID_LEN + 1);
+  ts_status st = build_perm(t, spec, &e->perm, err);
   if (st == TC_OK)
     st = name_splits(e, err);
   if (st != TC_OK) {
-    tc_perm_entry_unref(e);
+    ts_perm_entry_unref(e);
     return st;
   }
   *out = e;
@@ -320,7 +320,7 @@ static tc_status build_entry(tc_table *t, Tablecar__V1__CreatePermutationRequest
 
 /* STATE_DIR/permutations/ID holds "VERSION\n" and the packed spec; written to a temporary file and
  * renamed, so a crash never leaves half a record. */
-static void persist(tc_perms *p, const char *id, const char *version, const uint8_t *spec, size_t len) {
+static void persist(ts_perms *p, const char *id, const char *version, const uint8_t *spec, size_t len) {
   if (!p->dir)
     return;
   char path[4096], tmp[4200];
@@ -333,7 +333,7 @@ static void persist(tc_perms *p, const char *id, const char *version, const uint
   int ok = f && fprintf(f, "%s\n", version) > 0 && fwrite(spec, 1, len, f) == len;
   ok = (f && fclose(f) == 0) && ok;
   if (!ok || rename(tmp, path) != 0) {
-    tc_log(TC_WARN, "permutation_not_saved", TC_S("id", id), TC_S("error", strerror(errno)), NULL);
+    ts_log(TS_WARN, "permutation_not_saved", TS_S("id", id), TS_S("error", strerror(errno)), NULL);
     unlink(tmp);
   }
 }
@@ -347,95 +347,95 @@ static int has_unknown_fields(const Tablecar__V1__CreatePermutationRequest *r) {
          (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH && r->hash->base.n_unknown_fields);
 }
 
-tc_status tc_perms_create(tc_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
-                          tc_perm_entry **out, tc_error *err) {
-  tc_table *t;
-  if (tc_catalog_get(p->catalog, req->table, &t, err) != TC_OK)
+ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
+                          ts_perm_entry **out, ts_error *err) {
+  ts_table *t;
+  if (ts_catalog_get(p->catalog, req->table, &t, err) != TC_OK)
     return err->code;
   size_t len = protobuf_c_message_get_packed_size(&req->base);
-  if (len > TC_PERM_MAX_SPEC_BYTES || has_unknown_fields(req)) {
-    tc_table_unref(t);
-    if (len > TC_PERM_MAX_SPEC_BYTES)
-      return tc_error_set(err, TC_INVALID_ARGUMENT, "the permutation spec is larger than %d bytes",
-                          TC_PERM_MAX_SPEC_BYTES);
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "the permutation spec has fields this server does not know "
+  if (len > TS_PERM_MAX_SPEC_BYTES || has_unknown_fields(req)) {
+    ts_table_unref(t);
+    if (len > TS_PERM_MAX_SPEC_BYTES)
+      return ts_error_set(err, TC_EINVALID_ARGUMENT, "the permutation spec is larger than %d bytes",
+                          TS_PERM_MAX_SPEC_BYTES);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "the permutation spec has fields this server does not know "
                         "(from a newer client?): upgrade the sidecar");
   }
   uint8_t *packed = malloc(len ? len : 1);
-  tc_status st = TC_OK;
+  ts_status st = TC_OK;
   if (!packed) {
-    tc_table_unref(t);
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    ts_table_unref(t);
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   }
   protobuf_c_message_pack(&req->base, packed);
-  char id[TC_PERM_ID_LEN + 1];
-  make_id(req->table, tc_table_version(t), packed, len, id);
-  tc_perm_entry *e = lookup(p, id);
+  char id[TS_PERM_ID_LEN + 1];
+  make_id(req->table, ts_table_version(t), packed, len, id);
+  ts_perm_entry *e = lookup(p, id);
   if (!e) {
     /* A private copy of the spec: the entry outlives the request. */
     Tablecar__V1__CreatePermutationRequest *spec =
         tablecar__v1__create_permutation_request__unpack(NULL, len, packed);
-    st = spec ? build_entry(t, spec, id, &e, err) : tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    st = spec ? build_entry(t, spec, id, &e, err) : ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     if (st == TC_OK) {
-      tc_perm_entry *mine = e;
+      ts_perm_entry *mine = e;
       e = insert(p, e);
       if (e == mine)  /* not when another thread added the same id first: it saves it */
-        persist(p, id, tc_table_version(t), packed, len);
-      tc_log(TC_INFO, "permutation_created", TC_S("id", id), TC_S("table", req->table),
-             TC_I("splits", e->n_splits), NULL);
+        persist(p, id, ts_table_version(t), packed, len);
+      ts_log(TS_INFO, "permutation_created", TS_S("id", id), TS_S("table", req->table),
+             TS_I("splits", e->n_splits), NULL);
     }
   }
   free(packed);
-  tc_table_unref(t);
+  ts_table_unref(t);
   if (st != TC_OK)
     return st;
   return ready(p, e, out, err);
 }
 
 /* FAILED_PRECONDITION: the permutation ID was made over VERSION of TABLE, which is now at NOW. */
-static tc_status table_changed(tc_error *err, const char *table, const char *id, const char *version,
+static ts_status table_changed(ts_error *err, const char *table, const char *id, const char *version,
                                const char *now) {
-  return tc_error_set(err, TC_FAILED_PRECONDITION,
+  return ts_error_set(err, TC_EFAILED_PRECONDITION,
                       "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create the "
                       "permutation again", table, id, version, now);
 }
 
 /* Rebuilds a permutation saved by an earlier run of the server. */
-static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {
+static ts_status restore(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", p->dir, id);
   FILE *f = fopen(path, "rb");
   if (!f)
-    return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
+    return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
   char version[64] = "";
-  uint8_t *buf = malloc(TC_PERM_MAX_SPEC_BYTES + 1);
+  uint8_t *buf = malloc(TS_PERM_MAX_SPEC_BYTES + 1);
   size_t len = 0;
-  if (!fgets(version, sizeof version, f) || !buf || (len = fread(buf, 1, TC_PERM_MAX_SPEC_BYTES + 1, f)) == 0 ||
-      len > TC_PERM_MAX_SPEC_BYTES || !feof(f)) {
+  if (!fgets(version, sizeof version, f) || !buf || (len = fread(buf, 1, TS_PERM_MAX_SPEC_BYTES + 1, f)) == 0 ||
+      len > TS_PERM_MAX_SPEC_BYTES || !feof(f)) {
     fclose(f);
     free(buf);
-    return tc_error_set(err, TC_DATA_LOSS, "the saved permutation '%s' is unreadable", id);
+    return ts_error_set(err, TC_EDATA_LOSS, "the saved permutation '%s' is unreadable", id);
   }
   fclose(f);
   version[strcspn(version, "\n")] = '\0';
   Tablecar__V1__CreatePermutationRequest *spec = tablecar__v1__create_permutation_request__unpack(NULL, len, buf);
   free(buf);
   if (!spec)
-    return tc_error_set(err, TC_DATA_LOSS, "the saved permutation '%s' is corrupt", id);
-  tc_table *t = NULL;
-  tc_status st = tc_catalog_get(p->catalog, spec->table, &t, err);
-  if (st == TC_OK && strcmp(tc_table_version(t), version) != 0)
-    st = table_changed(err, spec->table, id, version, tc_table_version(t));
+    return ts_error_set(err, TC_EDATA_LOSS, "the saved permutation '%s' is corrupt", id);
+  ts_table *t = NULL;
+  ts_status st = ts_catalog_get(p->catalog, spec->table, &t, err);
+  if (st == TC_OK && strcmp(ts_table_version(t), version) != 0)
+    st = table_changed(err, spec->table, id, version, ts_table_version(t));
   if (st != TC_OK) {
     protobuf_c_message_free_unpacked(&spec->base, NULL);
-    tc_table_unref(t);
+    ts_table_unref(t);
     return st;
   }
   st = build_entry(t, spec, id, out, err);
-  tc_table_unref(t);
+  ts_table_unref(t);
   if (st == TC_OK) {
     *out = insert(p, *out);
-    tc_log(TC_INFO, "permutation_restored", TC_S("id", id), NULL);
+    ts_log(TS_INFO, "permutation_restored", TS_S("id", id), NULL);
   }
   return st;
 }
@@ -443,14 +443,14 @@ static tc_status restore(tc_perms *p, const char *id, tc_perm_entry **out, tc_er
 /* A known entry is served only while its table is still at the version it was built over (the catalog
  * notices changes on its rescans): else FAILED_PRECONDITION, or the table's own error, and the stale entry
  * is forgotten (it pins the old files). Releases *out on error. */
-static tc_status check_current(tc_perms *p, tc_perm_entry **out, tc_error *err) {
-  tc_perm_entry *e = *out;
-  tc_table *t;
-  tc_status st = tc_catalog_get(p->catalog, tc_table_name(e->table), &t, err);
+static ts_status check_current(ts_perms *p, ts_perm_entry **out, ts_error *err) {
+  ts_perm_entry *e = *out;
+  ts_table *t;
+  ts_status st = ts_catalog_get(p->catalog, ts_table_name(e->table), &t, err);
   if (st == TC_OK) {
-    if (strcmp(tc_table_version(t), tc_table_version(e->table)) != 0)
-      st = table_changed(err, tc_table_name(e->table), e->id, tc_table_version(e->table), tc_table_version(t));
-    tc_table_unref(t);
+    if (strcmp(ts_table_version(t), ts_table_version(e->table)) != 0)
+      st = table_changed(err, ts_table_name(e->table), e->id, ts_table_version(e->table), ts_table_version(t));
+    ts_table_unref(t);
   }
   if (st == TC_OK)
     return TC_OK;
@@ -461,57 +461,57 @@ static tc_status check_current(tc_perms *p, tc_perm_entry **out, tc_error *err) 
       break;
     }
   pthread_mutex_unlock(&p->lock);
-  tc_perm_entry_unref(e);
+  ts_perm_entry_unref(e);
   *out = NULL;
   return st;
 }
 
-void tc_perms_prune(tc_perms *p) {
+void ts_perms_prune(ts_perms *p) {
   pthread_mutex_lock(&p->lock);
   for (size_t i = p->n; i-- > 0;) {
-    tc_perm_entry *e = p->v[i];
-    tc_table *t = NULL;
-    tc_error err = {0};
+    ts_perm_entry *e = p->v[i];
+    ts_table *t = NULL;
+    ts_error err = {0};
     if (atomic_load(&e->refs) != 1)
       continue;  /* being read: check_current drops it when it is asked for next */
-    int stale = tc_catalog_get(p->catalog, tc_table_name(e->table), &t, &err) != TC_OK ||
-                strcmp(tc_table_version(t), tc_table_version(e->table)) != 0;
-    tc_table_unref(t);
+    int stale = ts_catalog_get(p->catalog, ts_table_name(e->table), &t, &err) != TC_OK ||
+                strcmp(ts_table_version(t), ts_table_version(e->table)) != 0;
+    ts_table_unref(t);
     if (stale)
       remove_locked(p, i);
   }
   pthread_mutex_unlock(&p->lock);
 }
 
-tc_status tc_perms_get(tc_perms *p, const char *id, tc_perm_entry **out, tc_error *err) {
+ts_status ts_perms_get(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err) {
   size_t len = strlen(id);
-  int hex = len == TC_PERM_ID_LEN;
+  int hex = len == TS_PERM_ID_LEN;
   for (size_t i = 0; hex && i < len; i++)
     hex = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
   if (!hex)
-    return tc_error_set(err, TC_INVALID_ARGUMENT, "'%.100s' is not a permutation id (%d hex digits)", id,
-                        TC_PERM_ID_LEN);
-  tc_perm_entry *e = lookup(p, id);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "'%.100s' is not a permutation id (%d hex digits)", id,
+                        TS_PERM_ID_LEN);
+  ts_perm_entry *e = lookup(p, id);
   if (e && check_current(p, &e, err) != TC_OK)
     return err->code;
   if (!e && !p->dir)
-    return tc_error_set(err, TC_NOT_FOUND, "no permutation with id '%s'", id);
+    return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
   if (!e && restore(p, id, &e, err) != TC_OK)
     return err->code;
   return ready(p, e, out, err);
 }
 
-size_t tc_perms_built_bytes(tc_perms *p) {
+size_t ts_perms_built_bytes(ts_perms *p) {
   pthread_mutex_lock(&p->lock);
   size_t n = p->built;
   pthread_mutex_unlock(&p->lock);
   return n;
 }
 
-tc_table *tc_perm_entry_table(const tc_perm_entry *e) { return e->table; }
-const tc_perm *tc_perm_entry_perm(const tc_perm_entry *e) { return e->perm; }
+ts_table *ts_perm_entry_table(const ts_perm_entry *e) { return e->table; }
+const ts_perm *ts_perm_entry_perm(const ts_perm_entry *e) { return e->perm; }
 
-tc_status tc_perm_entry_split(const tc_perm_entry *e, const char *name, size_t *split, tc_error *err) {
+ts_status ts_perm_entry_split(const ts_perm_entry *e, const char *name, size_t *split, ts_error *err) {
   for (size_t i = 0; i < e->n_splits; i++)
     if (strcmp(e->split_names[i], name) == 0) {
       *split = i;
@@ -524,17 +524,17 @@ tc_status tc_perm_entry_split(const tc_perm_entry *e, const char *name, size_t *
     *split = (size_t)i;
     return TC_OK;
   }
-  return tc_error_set(err, TC_NOT_FOUND, "permutation '%s' has no split '%.200s'", e->id, name);
+  return ts_error_set(err, TC_ENOT_FOUND, "permutation '%s' has no split '%.200s'", e->id, name);
 }
 
-Tablecar__V1__PermutationInfo *tc_perm_entry_info(const tc_perm_entry *e) {
+Tablecar__V1__PermutationInfo *ts_perm_entry_info(const ts_perm_entry *e) {
   Tablecar__V1__PermutationInfo *info = malloc(sizeof *info);
   if (!info)
     return NULL;
   tablecar__v1__permutation_info__init(info);
-  int ok = (info->id = strdup(e->id)) && (info->table = strdup(tc_table_name(e->table))) &&
-           (info->table_version = strdup(tc_table_version(e->table)));
-  info->num_rows = tc_table_num_rows(e->table);
+  int ok = (info->id = strdup(e->id)) && (info->table = strdup(ts_table_name(e->table))) &&
+           (info->table_version = strdup(ts_table_version(e->table)));
+  info->num_rows = ts_table_num_rows(e->table);
   info->splits = calloc(e->n_splits, sizeof *info->splits);
   ok = ok && info->splits;
   for (size_t i = 0; ok && i < e->n_splits; i++) {
@@ -543,7 +543,7 @@ Tablecar__V1__PermutationInfo *tc_perm_entry_info(const tc_perm_entry *e) {
       break;
     tablecar__v1__split_info__init(s);
     info->splits[info->n_splits++] = s;
-    s->num_rows = tc_perm_split_len(e->perm, i);
+    s->num_rows = ts_perm_split_len(e->perm, i);
     ok = (s->name = strdup(e->split_names[i])) != NULL;
   }
   ok = ok && info->n_splits == e->n_splits;

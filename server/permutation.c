@@ -11,7 +11,7 @@
 
 #define NO_SPLIT UINT16_MAX
 
-struct tc_perm {
+struct ts_perm {
   int64_t num_rows;
   size_t n_splits;
   int64_t *start;   /* n_splits + 1 positions into rows: split i is rows[start[i] .. start[i+1]) */
@@ -28,18 +28,18 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 /* Exactly one of ratios, counts, fixed; returns the split count. */
-static int check_sizes(const tc_perm_spec *s, int64_t num_rows, char *err, size_t errlen) {
+static int check_sizes(const ts_perm_spec *s, int64_t num_rows, char *err, size_t errlen) {
   int given = (s->n_ratios > 0) + (s->n_counts > 0) + (s->fixed != 0);
   if (given != 1)
     return fail(err, errlen, "a split needs exactly one of ratios, counts or fixed");
   if (s->fixed != 0) {
-    if (s->fixed < 1 || s->fixed > TC_PERM_MAX_SPLITS)
-      return fail(err, errlen, "fixed must be between 1 and %d, not %d", TC_PERM_MAX_SPLITS, s->fixed);
+    if (s->fixed < 1 || s->fixed > TS_PERM_MAX_SPLITS)
+      return fail(err, errlen, "fixed must be between 1 and %d, not %d", TS_PERM_MAX_SPLITS, s->fixed);
     return s->fixed;
   }
   size_t n = s->n_ratios ? s->n_ratios : s->n_counts;
-  if (n > TC_PERM_MAX_SPLITS)
-    return fail(err, errlen, "at most %d splits, not %zu", TC_PERM_MAX_SPLITS, n);
+  if (n > TS_PERM_MAX_SPLITS)
+    return fail(err, errlen, "at most %d splits, not %zu", TS_PERM_MAX_SPLITS, n);
   if (s->n_ratios) {
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
@@ -63,7 +63,7 @@ static int check_sizes(const tc_perm_spec *s, int64_t num_rows, char *err, size_
   return (int)n;
 }
 
-int tc_perm_spec_check(const tc_perm_spec *s, int64_t num_rows, char *err, size_t errlen) {
+int ts_perm_spec_check(const ts_perm_spec *s, int64_t num_rows, char *err, size_t errlen) {
   if (num_rows < 0)
     return fail(err, errlen, "negative row count");
   if (s->clump_size < 0)
@@ -75,8 +75,8 @@ int tc_perm_spec_check(const tc_perm_spec *s, int64_t num_rows, char *err, size_
   case TC_SPLIT_SEQUENTIAL:
     return check_sizes(s, num_rows, err, errlen);
   case TC_SPLIT_HASH:
-    if (s->n_weights == 0 || s->n_weights > TC_PERM_MAX_SPLITS)
-      return fail(err, errlen, "a hash split needs 1 to %d weights", TC_PERM_MAX_SPLITS);
+    if (s->n_weights == 0 || s->n_weights > TS_PERM_MAX_SPLITS)
+      return fail(err, errlen, "a hash split needs 1 to %d weights", TS_PERM_MAX_SPLITS);
     for (size_t i = 0; i < s->n_weights; i++)
       if (s->weights[i] <= 0 || s->weights[i] > (INT64_C(1) << 40))
         return fail(err, errlen, "weight %zu must be between 1 and 2^40", i);
@@ -87,7 +87,7 @@ int tc_perm_spec_check(const tc_perm_spec *s, int64_t num_rows, char *err, size_
 
 /* Rows per split for ratios/counts/fixed. Ratios that sum to 1 cover every row: the rows that flooring
  * leaves over go one each to the splits with the largest fractional parts (lowest index first on ties). */
-static void split_sizes(const tc_perm_spec *s, int64_t n, size_t k, int64_t *size) {
+static void split_sizes(const ts_perm_spec *s, int64_t n, size_t k, int64_t *size) {
   if (s->fixed) {
     for (size_t i = 0; i < k; i++)
       size[i] = n / (int64_t)k + ((int64_t)i < n % (int64_t)k);
@@ -126,17 +126,17 @@ static void split_sizes(const tc_perm_spec *s, int64_t n, size_t k, int64_t *siz
   }
 }
 
-/* Fisher-Yates over 0..n-1, from the back, with tc_rng_below: the fixed algorithm of every shuffle here. */
+/* Fisher-Yates over 0..n-1, from the back, with ts_rng_below: the fixed algorithm of every shuffle here. */
 static int64_t *shuffled_indices(int64_t n, uint64_t seed) {
   int64_t *a = malloc((size_t)(n ? n : 1) * sizeof *a);
   if (!a)
     return NULL;
   for (int64_t i = 0; i < n; i++)
     a[i] = i;
-  tc_rng rng;
-  tc_rng_seed(&rng, seed);
+  ts_rng rng;
+  ts_rng_seed(&rng, seed);
   for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = (int64_t)tc_rng_below(&rng, (uint64_t)i + 1);
+    int64_t j = (int64_t)ts_rng_below(&rng, (uint64_t)i + 1);
     int64_t t = a[i];
     a[i] = a[j];
     a[j] = t;
@@ -144,7 +144,7 @@ static int64_t *shuffled_indices(int64_t n, uint64_t seed) {
   return a;
 }
 
-static int assign_splits(const tc_perm_spec *s, int64_t n, size_t k, const uint64_t *row_hash,
+static int assign_splits(const ts_perm_spec *s, int64_t n, size_t k, const uint64_t *row_hash,
                          uint16_t *split_of) {
   if (s->split == TC_SPLIT_NONE) {
     memset(split_of, 0, (size_t)n * sizeof *split_of);
@@ -182,7 +182,7 @@ static int assign_splits(const tc_perm_spec *s, int64_t n, size_t k, const uint6
   return 0;
 }
 
-static void put_row(tc_perm *p, int64_t at, int64_t row) {
+static void put_row(ts_perm *p, int64_t at, int64_t row) {
   if (p->wide)
     ((int64_t *)p->rows)[at] = row;
   else
@@ -190,7 +190,7 @@ static void put_row(tc_perm *p, int64_t at, int64_t row) {
 }
 
 /* Walks the rows in the chosen order and appends each to its split. */
-static int fill_rows(tc_perm *p, const tc_perm_spec *s, const uint16_t *split_of) {
+static int fill_rows(ts_perm *p, const ts_perm_spec *s, const uint16_t *split_of) {
   int64_t n = p->num_rows;
   /* A clump longer than the table is the whole table (and n + clump - 1 below cannot overflow). */
   int64_t clump = s->clump_size > 1 ? (s->clump_size < n ? s->clump_size : (n > 1 ? n : 1)) : 1;
@@ -222,14 +222,14 @@ static int fill_rows(tc_perm *p, const tc_perm_spec *s, const uint16_t *split_of
   return 0;
 }
 
-int tc_perm_build(const tc_perm_spec *s, int64_t n, const uint64_t *row_hash, tc_perm **out, char *err,
+int ts_perm_build(const ts_perm_spec *s, int64_t n, const uint64_t *row_hash, ts_perm **out, char *err,
                   size_t errlen) {
-  int k = tc_perm_spec_check(s, n, err, errlen);
+  int k = ts_perm_spec_check(s, n, err, errlen);
   if (k < 0)
     return -1;
   if (s->split == TC_SPLIT_HASH && n > 0 && !row_hash)
     return fail(err, errlen, "a hash split needs row hashes");
-  tc_perm *p = calloc(1, sizeof *p);
+  ts_perm *p = calloc(1, sizeof *p);
   uint16_t *split_of = malloc((size_t)(n ? n : 1) * sizeof *split_of);
   if (p) {
     p->num_rows = n;
@@ -241,7 +241,7 @@ int tc_perm_build(const tc_perm_spec *s, int64_t n, const uint64_t *row_hash, tc
   if (!p || !split_of || !p->start || !p->rows || assign_splits(s, n, (size_t)k, row_hash, split_of) ||
       fill_rows(p, s, split_of)) {
     free(split_of);
-    tc_perm_free(p);
+    ts_perm_free(p);
     return fail(err, errlen, "out of memory building a permutation of %lld rows", (long long)n);
   }
   free(split_of);
@@ -249,7 +249,7 @@ int tc_perm_build(const tc_perm_spec *s, int64_t n, const uint64_t *row_hash, tc
   return 0;
 }
 
-void tc_perm_free(tc_perm *p) {
+void ts_perm_free(ts_perm *p) {
   if (!p)
     return;
   free(p->start);
@@ -257,19 +257,19 @@ void tc_perm_free(tc_perm *p) {
   free(p);
 }
 
-size_t tc_perm_num_splits(const tc_perm *p) {
+size_t ts_perm_num_splits(const ts_perm *p) {
   return p->n_splits;
 }
 
-int64_t tc_perm_split_len(const tc_perm *p, size_t split) {
+int64_t ts_perm_split_len(const ts_perm *p, size_t split) {
   return p->start[split + 1] - p->start[split];
 }
 
-int64_t tc_perm_row(const tc_perm *p, size_t split, int64_t pos) {
+int64_t ts_perm_row(const ts_perm *p, size_t split, int64_t pos) {
   int64_t at = p->start[split] + pos;
   return p->wide ? ((const int64_t *)p->rows)[at] : (int64_t)((const uint32_t *)p->rows)[at];
 }
 
-size_t tc_perm_bytes(const tc_perm *p) {
+size_t ts_perm_bytes(const ts_perm *p) {
   return sizeof *p + (p->n_splits + 1) * sizeof *p->start + (size_t)p->num_rows * (p->wide ? 8 : 4);
 }

@@ -44,7 +44,7 @@ static int meta_ok(Tablecar__V1__KeyValue **m, size_t n) {
   return 1;
 }
 
-Tablecar__V1__Field *tc_field_to_proto(const at_field *f) {
+Tablecar__V1__Field *ts_field_to_proto(const at_field *f) {
   Tablecar__V1__Field *p = malloc(sizeof *p);
   Tablecar__V1__DataType *t = malloc(sizeof *t);
   if (!p || !t) {
@@ -70,7 +70,7 @@ Tablecar__V1__Field *tc_field_to_proto(const at_field *f) {
   ok &= meta_ok(p->metadata, f->n_meta);
   p->children = calloc(f->n_children ? f->n_children : 1, sizeof *p->children);
   for (size_t i = 0; p->children && i < f->n_children; i++, p->n_children++)
-    ok &= (p->children[i] = tc_field_to_proto(&f->children[i])) != NULL;
+    ok &= (p->children[i] = ts_field_to_proto(&f->children[i])) != NULL;
   ok &= p->children != NULL;
   int64_t shape[32];
   at_type leaf;
@@ -87,7 +87,7 @@ Tablecar__V1__Field *tc_field_to_proto(const at_field *f) {
   return p;
 }
 
-Tablecar__V1__Schema *tc_schema_to_proto(const at_schema *s) {
+Tablecar__V1__Schema *ts_schema_to_proto(const at_schema *s) {
   Tablecar__V1__Schema *p = malloc(sizeof *p);
   if (!p)
     return NULL;
@@ -95,7 +95,7 @@ Tablecar__V1__Schema *tc_schema_to_proto(const at_schema *s) {
   int ok = 1;
   p->fields = calloc(s->n_fields ? s->n_fields : 1, sizeof *p->fields);
   for (size_t i = 0; p->fields && i < s->n_fields; i++, p->n_fields++)
-    ok &= (p->fields[i] = tc_field_to_proto(&s->fields[i])) != NULL;
+    ok &= (p->fields[i] = ts_field_to_proto(&s->fields[i])) != NULL;
   ok &= p->fields != NULL;
   p->n_metadata = s->n_meta;
   p->metadata = meta_to_proto(s->meta, s->n_meta);
@@ -107,35 +107,35 @@ Tablecar__V1__Schema *tc_schema_to_proto(const at_schema *s) {
   return p;
 }
 
-int tc_schema_find(const at_schema *s, const char *name) {
+int ts_schema_find(const at_schema *s, const char *name) {
   for (size_t i = 0; i < s->n_fields; i++)
     if (strcmp(s->fields[i].name, name) == 0)
       return (int)i;
   return -1;
 }
 
-tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
-                            tc_error *err) {
+ts_status ts_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
+                            ts_error *err) {
   size_t count = n ? n : s->n_fields;
   size_t *idx = malloc((count ? count : 1) * sizeof *idx);
   if (!idx)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t i = 0; i < count; i++) {
     if (n == 0) {
       idx[i] = i;
       continue;
     }
-    int c = tc_schema_find(s, names[i]);
+    int c = ts_schema_find(s, names[i]);
     if (c < 0) {
-      tc_error_set(err, TC_INVALID_ARGUMENT, "unknown column '%.200s'", names[i]);
+      ts_error_set(err, TC_EINVALID_ARGUMENT, "unknown column '%.200s'", names[i]);
       free(idx);
-      return TC_INVALID_ARGUMENT;
+      return TC_EINVALID_ARGUMENT;
     }
     for (size_t j = 0; j < i; j++)
       if (idx[j] == (size_t)c) {
-        tc_error_set(err, TC_INVALID_ARGUMENT, "column '%.200s' is asked for twice", names[i]);
+        ts_error_set(err, TC_EINVALID_ARGUMENT, "column '%.200s' is asked for twice", names[i]);
         free(idx);
-        return TC_INVALID_ARGUMENT;
+        return TC_EINVALID_ARGUMENT;
       }
     idx[i] = (size_t)c;
   }

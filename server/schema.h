@@ -1,6 +1,6 @@
 /* schema.h: the reader's schema (arrow_file.h) as tablecar.v1 messages. */
-#ifndef TC_SCHEMA_H
-#define TC_SCHEMA_H
+#ifndef TS_SCHEMA_H
+#define TS_SCHEMA_H
 
 #include <stddef.h>
 
@@ -9,15 +9,15 @@
 #include "tablecar/v1/tablecar.pb-c.h"
 
 /* New messages, freed with protobuf_c_message_free_unpacked(msg, NULL); NULL when out of memory. */
-Tablecar__V1__Field *tc_field_to_proto(const at_field *f);
-Tablecar__V1__Schema *tc_schema_to_proto(const at_schema *s);
+Tablecar__V1__Field *ts_field_to_proto(const at_field *f);
+Tablecar__V1__Schema *ts_schema_to_proto(const at_schema *s);
 
 /* Index of the field named NAME, or -1. */
-int tc_schema_find(const at_schema *s, const char *name);
+int ts_schema_find(const at_schema *s, const char *name);
 
 /* Column indices for NAMES, or every column when N is 0. INVALID_ARGUMENT for an unknown or repeated name.
  * *out is malloc'ed (free it). */
-tc_status tc_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
-                            tc_error *err);
+ts_status ts_select_columns(const at_schema *s, char *const *names, size_t n, size_t **out, size_t *n_out,
+                            ts_error *err);
 
 #endif

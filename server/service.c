@@ -25,27 +25,34 @@
 #include "log.h"
 #include "tablecar/v1/tablecar.pb-c.h"
 
+/* The server's statuses go on the wire as they are: the public header's list must be gRPC core's. */
+#define TS_XX_GRPC(name, code) _Static_assert(code == (int)GRPC_STATUS_##name, "TC_STATUS_MAP: " #name);
+#define TS_XX_LOCAL(name, code, msg)
+TC_STATUS_MAP(TS_XX_GRPC, TS_XX_LOCAL)
+#undef TS_XX_GRPC
+#undef TS_XX_LOCAL
+
 enum kind { K_UNARY, K_STREAM, K_CHECK, K_WATCH };
 
 typedef struct method {
   const char *path;
   enum kind kind;
   const ProtobufCMessageDescriptor *request;
-  tc_unary_fn unary;
+  ts_unary_fn unary;
 } method;
 
 static const method methods[] = {
     {"/tablecar.v1.Tablecar/ListTables", K_UNARY, &tablecar__v1__list_tables_request__descriptor,
-     tc_h_list_tables},
+     ts_h_list_tables},
     {"/tablecar.v1.Tablecar/DescribeTable", K_UNARY, &tablecar__v1__describe_table_request__descriptor,
-     tc_h_describe_table},
-    {"/tablecar.v1.Tablecar/TakeRows", K_UNARY, &tablecar__v1__take_rows_request__descriptor, tc_h_take_rows},
+     ts_h_describe_table},
+    {"/tablecar.v1.Tablecar/TakeRows", K_UNARY, &tablecar__v1__take_rows_request__descriptor, ts_h_take_rows},
     {"/tablecar.v1.Tablecar/CreatePermutation", K_UNARY,
-     &tablecar__v1__create_permutation_request__descriptor, tc_h_create_permutation},
+     &tablecar__v1__create_permutation_request__descriptor, ts_h_create_permutation},
     {"/tablecar.v1.Tablecar/DescribePermutation", K_UNARY,
-     &tablecar__v1__describe_permutation_request__descriptor, tc_h_describe_permutation},
+     &tablecar__v1__describe_permutation_request__descriptor, ts_h_describe_permutation},
     {"/tablecar.v1.Tablecar/ReadBatch", K_UNARY, &tablecar__v1__read_batch_request__descriptor,
-     tc_h_read_batch},
+     ts_h_read_batch},
     {"/tablecar.v1.Tablecar/StreamBatches", K_STREAM, &tablecar__v1__stream_batches_request__descriptor, NULL},
     {"/grpc.health.v1.Health/Check", K_CHECK, &grpc__health__v1__health_check_request__descriptor, NULL},
     {"/grpc.health.v1.Health/Watch", K_WATCH, &grpc__health__v1__health_check_request__descriptor, NULL},
@@ -61,7 +68,7 @@ typedef struct tag {
 } tag;
 
 struct call {
-  tc_server *srv;
+  ts_server *srv;
   grpc_call *call;
   grpc_call_details details;
   grpc_metadata_array md;
@@ -74,17 +81,17 @@ struct call {
   int sent_initial;
   grpc_slice status_text;
   int has_status_text;
-  tc_stream *stream;
+  ts_stream *stream;
   /* Watch: guarded by srv->watch_lock. */
   int watching, sending, closed;
   int last_sent;          /* the status last sent, -1 before the first */
   call *wnext, *wprev;
 };
 
-struct tc_server {
+struct ts_server {
   grpc_server *server;
   grpc_completion_queue *cq;
-  tc_ctx ctx;
+  ts_ctx ctx;
   int n_threads;
   pthread_t *threads;
   tag t_shutdown;
@@ -102,13 +109,13 @@ struct tc_server {
 
 /* ---- calls ------------------------------------------------------------------------------------------ */
 
-static void request_next(tc_server *s);
+static void request_next(ts_server *s);
 
 /* Draining with no call left: only connections hold the shutdown up, and gRPC waits for every one of them
  * to close. A thread-free client (libtablecar: a DataLoader worker between epochs, say) never reads the
  * GOAWAY while idle, so it never closes, and SIGTERM took the whole --drain-seconds. Closing them now is
  * what the drain deadline does, without the wait; a client's next call reconnects (and retries). */
-static void close_if_idle(tc_server *s) {
+static void close_if_idle(ts_server *s) {
   if (atomic_load(&s->shut) && atomic_load(&s->active) == 0)
     grpc_server_cancel_all_calls(s->server);
 }
@@ -116,7 +123,7 @@ static void close_if_idle(tc_server *s) {
 /* The server's shutdown tag comes back once every connection is gone, which can be before our handlers
  * are done (a slow CreatePermutation whose client left): the queue is shut down only when both happened,
  * since a handler finishing later starts a batch on it, and gRPC aborts on a shut-down queue. */
-static void stop_if_done(tc_server *s) {
+static void stop_if_done(ts_server *s) {
   if (atomic_load(&s->shut_done) && atomic_load(&s->active) == 0 && !atomic_exchange(&s->stopped, 1)) {
     grpc_completion_queue_shutdown(s->cq);
     if (s->on_stopped)
@@ -127,7 +134,7 @@ static void stop_if_done(tc_server *s) {
 static void call_unref(call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1)
     return;
-  tc_server *s = c->srv;
+  ts_server *s = c->srv;
   int counted = c->counted;
   if (c->call)
     grpc_call_unref(c->call);
@@ -139,7 +146,7 @@ static void call_unref(call *c) {
     grpc_byte_buffer_destroy(c->send);
   if (c->has_status_text)
     grpc_slice_unref(c->status_text);
-  tc_h_stream_close(c->stream);
+  ts_h_stream_close(c->stream);
   free(c);
   if (counted && atomic_fetch_sub(&s->active, 1) == 1) {
     close_if_idle(s);
@@ -151,7 +158,7 @@ static void start(call *c, const grpc_op *ops, size_t n, tag *t) {
   grpc_call_error e = grpc_call_start_batch(c->call, ops, n, t, NULL);
   if (e != GRPC_CALL_OK) {
     /* Only a programming error gets here; dropping the op chain's reference cancels the call. */
-    tc_log(TC_ERROR, "grpc_start_batch_failed", TC_I("code", e), NULL);
+    ts_log(TS_ERROR, "grpc_start_batch_failed", TS_I("code", e), NULL);
     call_unref(c);
   }
 }
@@ -180,12 +187,12 @@ static size_t add_initial(call *c, grpc_op *ops) {
 }
 
 /* Ends the call with STATUS, after RESPONSE when there is one (ownership of RESPONSE stays here). */
-static void finish(call *c, tc_status status, const char *text, const ProtobufCMessage *response) {
+static void finish(call *c, ts_status status, const char *text, const ProtobufCMessage *response) {
   grpc_op ops[3];
   size_t n = add_initial(c, ops);
   if (response && status == TC_OK) {
     if (!(c->send = pack(response))) {
-      status = TC_RESOURCE_EXHAUSTED;
+      status = TC_ERESOURCE_EXHAUSTED;
       text = "out of memory";
     } else {
       memset(&ops[n], 0, sizeof ops[n]);
@@ -203,8 +210,8 @@ static void finish(call *c, tc_status status, const char *text, const ProtobufCM
   }
   n++;
   if (status != TC_OK)
-    tc_log(TC_DEBUG, "call_failed", TC_S("method", c->m ? c->m->path : "?"), TC_I("status", status),
-           TC_S("message", text ? text : ""), NULL);
+    ts_log(TS_DEBUG, "call_failed", TS_S("method", c->m ? c->m->path : "?"), TS_I("status", status),
+           TS_S("message", text ? text : ""), NULL);
   start(c, ops, n, &c->t_finish);
 }
 
@@ -216,7 +223,7 @@ static int send_message(call *c, const ProtobufCMessage *m) {
     c->send = NULL;
   }
   if (!(c->send = pack(m))) {
-    finish(c, TC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    finish(c, TC_ERESOURCE_EXHAUSTED, "out of memory", NULL);
     return -1;
   }
   grpc_op ops[2];
@@ -232,8 +239,8 @@ static int send_message(call *c, const ProtobufCMessage *m) {
 
 static void stream_next(call *c) {
   ProtobufCMessage *batch;
-  tc_error err = {0};
-  if (tc_h_stream_next(c->stream, &batch, &err) != TC_OK) {
+  ts_error err = {0};
+  if (ts_h_stream_next(c->stream, &batch, &err) != TC_OK) {
     finish(c, err.code, err.msg, NULL);
   } else if (!batch) {
     finish(c, TC_OK, NULL, NULL);
@@ -245,7 +252,7 @@ static void stream_next(call *c) {
 
 /* ---- grpc.health.v1 --------------------------------------------------------------------------------- */
 
-static int health_of(tc_server *s, const char *service) {
+static int health_of(ts_server *s, const char *service) {
   if (*service && strcmp(service, "tablecar.v1.Tablecar") != 0)
     return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
   pthread_mutex_lock(&s->watch_lock);
@@ -257,7 +264,7 @@ static int health_of(tc_server *s, const char *service) {
 static void check(call *c, const Grpc__Health__V1__HealthCheckRequest *req) {
   int st = health_of(c->srv, req->service);
   if (st == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
-    finish(c, TC_NOT_FOUND, "unknown service", NULL);
+    finish(c, TC_ENOT_FOUND, "unknown service", NULL);
     return;
   }
   Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
@@ -265,7 +272,7 @@ static void check(call *c, const Grpc__Health__V1__HealthCheckRequest *req) {
   finish(c, TC_OK, NULL, &r.base);
 }
 
-static void watch_unlink(tc_server *s, call *c) {
+static void watch_unlink(ts_server *s, call *c) {
   if (c->wprev)
     c->wprev->wnext = c->wnext;
   else
@@ -278,7 +285,7 @@ static void watch_unlink(tc_server *s, call *c) {
 /* Brings one idle watcher up to date: sends the current status if it differs from the last one sent, and
  * once the server drains and NOT_SERVING went out, ends the stream. Called with watch_lock held. */
 static void watch_kick(call *c) {
-  tc_server *s = c->srv;
+  ts_server *s = c->srv;
   if (c->sending || !c->watching)
     return;
   int st = s->serving;
@@ -293,12 +300,12 @@ static void watch_kick(call *c) {
     }
   } else if (atomic_load(&s->draining)) {
     watch_unlink(s, c);
-    finish(c, TC_UNAVAILABLE, "the server is shutting down", NULL);
+    finish(c, TC_EUNAVAILABLE, "the server is shutting down", NULL);
   }
 }
 
 static void watch_start(call *c, const Grpc__Health__V1__HealthCheckRequest *req) {
-  tc_server *s = c->srv;
+  ts_server *s = c->srv;
   if (*req->service && strcmp(req->service, "tablecar.v1.Tablecar") != 0) {
     /* As the health protocol says: an unknown service is reported, not refused, and may appear later. */
     Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
@@ -319,7 +326,7 @@ static void watch_start(call *c, const Grpc__Health__V1__HealthCheckRequest *req
 
 /* A watcher's SEND completed: send what changed since, or go idle; drop it if the client left. */
 static void watch_sent(call *c, int ok) {
-  tc_server *s = c->srv;
+  ts_server *s = c->srv;
   pthread_mutex_lock(&s->watch_lock);
   c->sending = 0;
   if (!ok || c->closed) {
@@ -333,7 +340,7 @@ static void watch_sent(call *c, int ok) {
   pthread_mutex_unlock(&s->watch_lock);
 }
 
-static void set_serving(tc_server *s, int status) {
+static void set_serving(ts_server *s, int status) {
   pthread_mutex_lock(&s->watch_lock);
   s->serving = status;
   for (call *c = s->watchers, *next; c; c = next) {
@@ -365,18 +372,18 @@ static ProtobufCMessage *unpack_request(call *c) {
 }
 
 static void run(call *c, ProtobufCMessage *req) {
-  tc_error err = {0};
+  ts_error err = {0};
   switch (c->m->kind) {
   case K_UNARY: {
     ProtobufCMessage *resp = NULL;
-    tc_status st = c->m->unary(&c->srv->ctx, req, &resp, &err);
+    ts_status st = c->m->unary(&c->srv->ctx, req, &resp, &err);
     finish(c, st, err.msg, resp);
     if (resp)
       protobuf_c_message_free_unpacked(resp, NULL);
     break;
   }
   case K_STREAM:
-    if (tc_h_stream_open(&c->srv->ctx, req, &c->stream, &err) != TC_OK)
+    if (ts_h_stream_open(&c->srv->ctx, req, &c->stream, &err) != TC_OK)
       finish(c, err.code, err.msg, NULL);
     else
       stream_next(c);
@@ -396,12 +403,12 @@ static void on_recv(call *c, int ok) {
     return;
   }
   if (!c->recv) {
-    finish(c, TC_INVALID_ARGUMENT, "the call carried no request message", NULL);
+    finish(c, TC_EINVALID_ARGUMENT, "the call carried no request message", NULL);
     return;
   }
   ProtobufCMessage *req = unpack_request(c);
   if (!req) {
-    finish(c, TC_INVALID_ARGUMENT, "the request message is not a valid protobuf of the method's type", NULL);
+    finish(c, TC_EINVALID_ARGUMENT, "the request message is not a valid protobuf of the method's type", NULL);
     return;
   }
   run(c, req);
@@ -409,7 +416,7 @@ static void on_recv(call *c, int ok) {
 }
 
 static void on_new(call *c, int ok) {
-  tc_server *s = c->srv;
+  ts_server *s = c->srv;
   if (!ok) {  /* the server is shutting down */
     call_unref(c);
     return;
@@ -424,7 +431,7 @@ static void on_new(call *c, int ok) {
   start(c, &close, 1, &c->t_close);
   c->m = find_method(c->details.method);
   if (!c->m) {
-    finish(c, TC_UNIMPLEMENTED, "unknown method", NULL);
+    finish(c, TC_EUNIMPLEMENTED, "unknown method", NULL);
     return;
   }
   grpc_op recv = {.op = GRPC_OP_RECV_MESSAGE};
@@ -434,7 +441,7 @@ static void on_new(call *c, int ok) {
 
 static void on_close(call *c) {
   if (c->m && c->m->kind == K_WATCH) {
-    tc_server *s = c->srv;
+    ts_server *s = c->srv;
     pthread_mutex_lock(&s->watch_lock);
     c->closed = 1;
     int idle = c->watching && !c->sending;
@@ -468,10 +475,10 @@ static void dispatch(tag *t, int ok) {
   }
 }
 
-static void request_next(tc_server *s) {
+static void request_next(ts_server *s) {
   call *c = calloc(1, sizeof *c);
   if (!c) {
-    tc_log(TC_ERROR, "out_of_memory", TC_S("where", "request_next"), NULL);
+    ts_log(TS_ERROR, "out_of_memory", TS_S("where", "request_next"), NULL);
     return;
   }
   c->srv = s;
@@ -492,7 +499,7 @@ static void request_next(tc_server *s) {
 /* ---- threads and lifecycle -------------------------------------------------------------------------- */
 
 static void *cq_thread(void *arg) {
-  tc_server *s = arg;
+  ts_server *s = arg;
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
@@ -509,7 +516,7 @@ static void *cq_thread(void *arg) {
   }
 }
 
-static void server_args(const tc_server_options *o, grpc_arg a[2], grpc_channel_args *args) {
+static void server_args(const ts_server_options *o, grpc_arg a[2], grpc_channel_args *args) {
   static char max_send[] = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max_recv[] = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   size_t send_limit = o->ctx.max_message_bytes + (1 << 20);  /* the batch limit is checked by gather */
   a[0] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_send,
@@ -519,8 +526,8 @@ static void server_args(const tc_server_options *o, grpc_arg a[2], grpc_channel_
   *args = (grpc_channel_args){.num_args = 2, .args = a};
 }
 
-tc_server *tc_server_start(const tc_server_options *o, char *err, size_t errlen) {
-  tc_server *s = calloc(1, sizeof *s);
+ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen) {
+  ts_server *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(err, errlen, "out of memory");
     return NULL;
@@ -560,7 +567,7 @@ tc_server *tc_server_start(const tc_server_options *o, char *err, size_t errlen)
   return s;
 }
 
-void tc_server_drain(tc_server *s) {
+void ts_server_drain(ts_server *s) {
   if (atomic_exchange(&s->draining, 1))
     return;
   set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
@@ -569,11 +576,11 @@ void tc_server_drain(tc_server *s) {
   close_if_idle(s);
 }
 
-void tc_server_cancel_all(tc_server *s) {
+void ts_server_cancel_all(ts_server *s) {
   grpc_server_cancel_all_calls(s->server);
 }
 
-void tc_server_free(tc_server *s) {
+void ts_server_free(ts_server *s) {
   if (!s)
     return;
   for (int i = 0; i < s->n_threads; i++)

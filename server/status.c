@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-tc_status tc_error_set(tc_error *e, tc_status code, const char *fmt, ...) {
+ts_status ts_error_set(ts_error *e, ts_status code, const char *fmt, ...) {
   e->code = code;
   va_list ap;
   va_start(ap, fmt);

@@ -1,35 +1,21 @@
-/* status.h: the server's error codes. Values are gRPC's status codes, so they go on the wire unchanged. */
-#ifndef TC_STATUS_H
-#define TC_STATUS_H
+/* status.h: the server's errors: a status code of the public header and a message. */
+#ifndef TS_STATUS_H
+#define TS_STATUS_H
 
-typedef enum tc_status {
-  TC_OK = 0,
-  TC_CANCELLED = 1,
-  TC_UNKNOWN = 2,
-  TC_INVALID_ARGUMENT = 3,
-  TC_DEADLINE_EXCEEDED = 4,
-  TC_NOT_FOUND = 5,
-  TC_ALREADY_EXISTS = 6,
-  TC_PERMISSION_DENIED = 7,
-  TC_RESOURCE_EXHAUSTED = 8,
-  TC_FAILED_PRECONDITION = 9,
-  TC_ABORTED = 10,
-  TC_OUT_OF_RANGE = 11,
-  TC_UNIMPLEMENTED = 12,
-  TC_INTERNAL = 13,
-  TC_UNAVAILABLE = 14,
-  TC_DATA_LOSS = 15,
-  TC_UNAUTHENTICATED = 16,
-} tc_status;
+#include "tablecar.h"
 
-/* An error: a status and a message for the caller. Functions that can fail take a tc_error * and return
+/* A status: TC_OK or one of gRPC's codes, TC_ECANCELLED .. TC_EUNAUTHENTICATED (TC_STATUS_MAP in the public
+ * header), which go on the wire unchanged. The server never uses the client's negative local errors. */
+typedef int ts_status;
+
+/* An error: a status and a message for the caller. Functions that can fail take a ts_error * and return
  * the status they stored in it (TC_OK leaves it untouched). */
-typedef struct tc_error {
-  tc_status code;
+typedef struct ts_error {
+  ts_status code;
   char msg[512];
-} tc_error;
+} ts_error;
 
-tc_status tc_error_set(tc_error *e, tc_status code, const char *fmt, ...)
+ts_status ts_error_set(ts_error *e, ts_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

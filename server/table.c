@@ -10,7 +10,7 @@
 
 #include "hash.h"
 
-struct tc_table {
+struct ts_table {
   atomic_int refs;
   char *name;
   char version[33];
@@ -18,7 +18,7 @@ struct tc_table {
   char **files;        /* relative to the data dir */
   at_file **frags;
   int64_t num_bytes;
-  tc_cache *cache;
+  ts_cache *cache;
   int64_t n_batches;
   int64_t *batch_start;  /* n_batches + 1 global row positions */
   int32_t *batch_frag;   /* fragment of each batch */
@@ -34,8 +34,8 @@ static char *join(const char *dir, const char *rel) {
   return p;
 }
 
-int tc_table_files_version(const char *data_dir, char *const *files, size_t n, char out[33]) {
-  uint64_t a = TC_FNV64_OFFSET, b = TC_FNV64_OFFSET ^ 0x9e3779b97f4a7c15ULL;
+int ts_table_files_version(const char *data_dir, char *const *files, size_t n, char out[33]) {
+  uint64_t a = TS_FNV64_OFFSET, b = TS_FNV64_OFFSET ^ 0x9e3779b97f4a7c15ULL;
   for (size_t i = 0; i < n; i++) {
     char *path = join(data_dir, files[i]);
     struct stat st;
@@ -45,18 +45,18 @@ int tc_table_files_version(const char *data_dir, char *const *files, size_t n, c
       return -1;
     int64_t fact[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
                        (int64_t)st.st_ino, (int64_t)st.st_dev};
-    a = tc_fnv1a64(files[i], strlen(files[i]) + 1, a);
-    a = tc_fnv1a64(fact, sizeof fact, a);
-    b = tc_fnv1a64(fact, sizeof fact, b);
-    b = tc_fnv1a64(files[i], strlen(files[i]) + 1, b);
+    a = ts_fnv1a64(files[i], strlen(files[i]) + 1, a);
+    a = ts_fnv1a64(fact, sizeof fact, a);
+    b = ts_fnv1a64(fact, sizeof fact, b);
+    b = ts_fnv1a64(files[i], strlen(files[i]) + 1, b);
   }
-  snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, tc_mix64(a), tc_mix64(b));
+  snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, ts_mix64(a), ts_mix64(b));
   return 0;
 }
 
-static void table_free(tc_table *t) {
+static void table_free(ts_table *t) {
   if (t->cache)
-    tc_cache_drop_owner(t->cache, t);
+    ts_cache_drop_owner(t->cache, t);
   for (int64_t i = 0; t->views && i < t->n_batches; i++)
     at_batch_free(atomic_load(&t->views[i]));
   for (size_t i = 0; t->frags && i < t->n_files; i++)
@@ -75,21 +75,21 @@ static void table_free(tc_table *t) {
 }
 
 /* Opens every fragment and checks it has the first one's schema. */
-static tc_status open_frags(tc_table *t, const char *data_dir, tc_error *err) {
+static ts_status open_frags(ts_table *t, const char *data_dir, ts_error *err) {
   for (size_t i = 0; i < t->n_files; i++) {
     char *path = join(data_dir, t->files[i]);
     char msg[400];
     if (!path)
-      return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+      return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     int rc = at_file_open(path, &t->frags[i], msg, sizeof msg);
     struct stat st;
     if (rc == 0 && stat(path, &st) == 0)
       t->num_bytes += st.st_size;
     free(path);
     if (rc != 0)
-      return tc_error_set(err, TC_DATA_LOSS, "table '%s': %s", t->name, msg);
+      return ts_error_set(err, TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
     if (i > 0 && !at_schema_equal(at_file_schema(t->frags[0]), at_file_schema(t->frags[i])))
-      return tc_error_set(err, TC_FAILED_PRECONDITION,
+      return ts_error_set(err, TC_EFAILED_PRECONDITION,
                           "table '%s': %s has a different schema than %s", t->name, t->files[i],
                           t->files[0]);
     t->n_batches += at_file_num_batches(t->frags[i]);
@@ -97,14 +97,14 @@ static tc_status open_frags(tc_table *t, const char *data_dir, tc_error *err) {
   return TC_OK;
 }
 
-static tc_status index_batches(tc_table *t, tc_error *err) {
+static ts_status index_batches(ts_table *t, ts_error *err) {
   size_t n = (size_t)t->n_batches;
   t->batch_start = calloc(n + 1, sizeof *t->batch_start);
   t->batch_frag = calloc(n ? n : 1, sizeof *t->batch_frag);
   t->batch_local = calloc(n ? n : 1, sizeof *t->batch_local);
   t->views = calloc(n ? n : 1, sizeof *t->views);
   if (!t->batch_start || !t->batch_frag || !t->batch_local || !t->views)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   size_t b = 0;
   for (size_t f = 0; f < t->n_files; f++)
     for (int i = 0; i < at_file_num_batches(t->frags[f]); i++, b++) {
@@ -115,28 +115,28 @@ static tc_status index_batches(tc_table *t, tc_error *err) {
   return TC_OK;
 }
 
-tc_status tc_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files,
-                        tc_cache *cache, tc_table **out, tc_error *err) {
-  tc_table *t = calloc(1, sizeof *t);
+ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files,
+                        ts_cache *cache, ts_table **out, ts_error *err) {
+  ts_table *t = calloc(1, sizeof *t);
   if (!t)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   atomic_init(&t->refs, 1);
   t->cache = cache;
   t->name = strdup(name);
   t->files = calloc(n_files ? n_files : 1, sizeof *t->files);
   t->frags = calloc(n_files ? n_files : 1, sizeof *t->frags);
-  tc_status st = TC_OK;
+  ts_status st = TC_OK;
   if (!t->name || !t->files || !t->frags)
-    st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+    st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t i = 0; st == TC_OK && i < n_files; i++, t->n_files++)
     if (!(t->files[i] = strdup(files[i])))
-      st = tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory");
+      st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   if (st == TC_OK && n_files == 0)
-    st = tc_error_set(err, TC_FAILED_PRECONDITION, "table '%s' has no files", name);
+    st = ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%s' has no files", name);
   /* Version first: a file that changes while we read it then gives a stale version, which the catalog's
    * next check notices, never a new version over old contents. */
-  if (st == TC_OK && tc_table_files_version(data_dir, files, n_files, t->version) != 0)
-    st = tc_error_set(err, TC_DATA_LOSS, "table '%s': cannot stat its files", name);
+  if (st == TC_OK && ts_table_files_version(data_dir, files, n_files, t->version) != 0)
+    st = ts_error_set(err, TC_EDATA_LOSS, "table '%s': cannot stat its files", name);
   if (st == TC_OK)
     st = open_frags(t, data_dir, err);
   if (st == TC_OK)
@@ -149,25 +149,25 @@ tc_status tc_table_open(const char *name, const char *data_dir, char *const *fil
   return TC_OK;
 }
 
-void tc_table_ref(tc_table *t) {
+void ts_table_ref(ts_table *t) {
   atomic_fetch_add(&t->refs, 1);
 }
 
-void tc_table_unref(tc_table *t) {
+void ts_table_unref(ts_table *t) {
   if (t && atomic_fetch_sub(&t->refs, 1) == 1)
     table_free(t);
 }
 
-const char *tc_table_name(const tc_table *t) { return t->name; }
-const char *tc_table_version(const tc_table *t) { return t->version; }
-const at_schema *tc_table_schema(const tc_table *t) { return at_file_schema(t->frags[0]); }
-int64_t tc_table_num_rows(const tc_table *t) { return t->batch_start[t->n_batches]; }
-size_t tc_table_num_files(const tc_table *t) { return t->n_files; }
-const char *tc_table_file(const tc_table *t, size_t i) { return t->files[i]; }
-int64_t tc_table_num_bytes(const tc_table *t) { return t->num_bytes; }
-int64_t tc_table_num_batches(const tc_table *t) { return t->n_batches; }
+const char *ts_table_name(const ts_table *t) { return t->name; }
+const char *ts_table_version(const ts_table *t) { return t->version; }
+const at_schema *ts_table_schema(const ts_table *t) { return at_file_schema(t->frags[0]); }
+int64_t ts_table_num_rows(const ts_table *t) { return t->batch_start[t->n_batches]; }
+size_t ts_table_num_files(const ts_table *t) { return t->n_files; }
+const char *ts_table_file(const ts_table *t, size_t i) { return t->files[i]; }
+int64_t ts_table_num_bytes(const ts_table *t) { return t->num_bytes; }
+int64_t ts_table_num_batches(const ts_table *t) { return t->n_batches; }
 
-int64_t tc_table_batch_of(const tc_table *t, int64_t row) {
+int64_t ts_table_batch_of(const ts_table *t, int64_t row) {
   int64_t lo = 0, hi = t->n_batches - 1;  /* last batch whose start <= row (empty batches skipped) */
   while (lo < hi) {
     int64_t mid = lo + (hi - lo + 1) / 2;
@@ -183,19 +183,19 @@ static void destroy_batch(void *b) {
   at_batch_free(b);
 }
 
-tc_status tc_table_pin(tc_table *t, int64_t b, tc_batch_pin *out, tc_error *err) {
-  *out = (tc_batch_pin){.first_row = t->batch_start[b], .end_row = t->batch_start[b + 1]};
+ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err) {
+  *out = (ts_batch_pin){.first_row = t->batch_start[b], .end_row = t->batch_start[b + 1]};
   at_file *f = t->frags[t->batch_frag[b]];
   int local = t->batch_local[b];
   int owned = at_file_batch_is_owned(f, local);
   if (!owned && (out->batch = atomic_load(&t->views[b])) != NULL)
     return TC_OK;
-  if (owned && (out->batch = tc_cache_get(t->cache, t, (uint64_t)b, &out->entry)) != NULL)
+  if (owned && (out->batch = ts_cache_get(t->cache, t, (uint64_t)b, &out->entry)) != NULL)
     return TC_OK;
   at_batch *fresh;
   char msg[400];
   if (at_file_read_batch(f, local, &fresh, msg, sizeof msg) != 0)
-    return tc_error_set(err, TC_DATA_LOSS, "table '%s': %s", t->name, msg);
+    return ts_error_set(err, TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
   if (!owned) {
     at_batch *expected = NULL;
     if (!atomic_compare_exchange_strong(&t->views[b], &expected, fresh)) {
@@ -205,16 +205,16 @@ tc_status tc_table_pin(tc_table *t, int64_t b, tc_batch_pin *out, tc_error *err)
     out->batch = fresh;
     return TC_OK;
   }
-  out->batch = tc_cache_put(t->cache, t, (uint64_t)b, fresh, fresh->owned_bytes + sizeof *fresh,
+  out->batch = ts_cache_put(t->cache, t, (uint64_t)b, fresh, fresh->owned_bytes + sizeof *fresh,
                             destroy_batch, &out->entry);
   if (!out->batch)
-    return tc_error_set(err, TC_RESOURCE_EXHAUSTED, "out of memory caching a batch");
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory caching a batch");
   return TC_OK;
 }
 
-void tc_table_unpin(tc_table *t, tc_batch_pin *pin) {
+void ts_table_unpin(ts_table *t, ts_batch_pin *pin) {
   if (pin->entry)
-    tc_cache_release(t->cache, pin->entry);
+    ts_cache_release(t->cache, pin->entry);
   pin->entry = NULL;
   pin->batch = NULL;
 }

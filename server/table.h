@@ -1,11 +1,11 @@
 /* table.h: one table, the Arrow files of one name, as a single sequence of rows 0..num_rows-1.
  *
- * A table is immutable once opened: when its files change the catalog opens a new tc_table with a new
+ * A table is immutable once opened: when its files change the catalog opens a new ts_table with a new
  * version, and calls that hold the old one finish on it (the old mapping stays valid when files are
  * replaced by rename, as every Arrow writer does). Reference-counted; thread-safe.
  */
-#ifndef TC_TABLE_H
-#define TC_TABLE_H
+#ifndef TS_TABLE_H
+#define TS_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,40 +14,40 @@
 #include "cache.h"
 #include "status.h"
 
-typedef struct tc_table tc_table;
+typedef struct ts_table ts_table;
 
 /* Opens the table NAME of FILES (paths relative to DATA_DIR, in row order). All files must have the same
  * schema. The version is derived from each file's path, size, mtime and inode. Errors are DATA_LOSS or
  * FAILED_PRECONDITION with a message naming the file. */
-tc_status tc_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files,
-                        tc_cache *cache, tc_table **out, tc_error *err);
-void tc_table_ref(tc_table *t);
-void tc_table_unref(tc_table *t);
+ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files,
+                        ts_cache *cache, ts_table **out, ts_error *err);
+void ts_table_ref(ts_table *t);
+void ts_table_unref(ts_table *t);
 
-const char *tc_table_name(const tc_table *t);
-const char *tc_table_version(const tc_table *t);
-const at_schema *tc_table_schema(const tc_table *t);
-int64_t tc_table_num_rows(const tc_table *t);
-size_t tc_table_num_files(const tc_table *t);
-const char *tc_table_file(const tc_table *t, size_t i);
-int64_t tc_table_num_bytes(const tc_table *t);
+const char *ts_table_name(const ts_table *t);
+const char *ts_table_version(const ts_table *t);
+const at_schema *ts_table_schema(const ts_table *t);
+int64_t ts_table_num_rows(const ts_table *t);
+size_t ts_table_num_files(const ts_table *t);
+const char *ts_table_file(const ts_table *t, size_t i);
+int64_t ts_table_num_bytes(const ts_table *t);
 
-/* Version string of FILES as tc_table_open would compute it (stat only, no reading): the catalog's cheap
+/* Version string of FILES as ts_table_open would compute it (stat only, no reading): the catalog's cheap
  * change check. Writes 33 bytes (32 hex digits + NUL) into out; -1 if a file cannot be stat'ed. */
-int tc_table_files_version(const char *data_dir, char *const *files, size_t n_files, char out[33]);
+int ts_table_files_version(const char *data_dir, char *const *files, size_t n_files, char out[33]);
 
 /* A pinned record batch of the table: rows [first_row, end_row) of the table. */
-typedef struct tc_batch_pin {
+typedef struct ts_batch_pin {
   const at_batch *batch;
   int64_t first_row, end_row;
-  tc_cache_entry *entry;  /* NULL for batches that are views into the file mapping */
-} tc_batch_pin;
+  ts_cache_entry *entry;  /* NULL for batches that are views into the file mapping */
+} ts_batch_pin;
 
-int64_t tc_table_num_batches(const tc_table *t);
+int64_t ts_table_num_batches(const ts_table *t);
 /* Index of the batch that holds ROW (0 <= row < num_rows). */
-int64_t tc_table_batch_of(const tc_table *t, int64_t row);
+int64_t ts_table_batch_of(const ts_table *t, int64_t row);
 /* Pins batch B (decoding it, or taking it from the cache). DATA_LOSS naming the file if it is corrupt. */
-tc_status tc_table_pin(tc_table *t, int64_t b, tc_batch_pin *out, tc_error *err);
-void tc_table_unpin(tc_table *t, tc_batch_pin *pin);
+ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err);
+void ts_table_unpin(ts_table *t, ts_batch_pin *pin);
 
 #endif

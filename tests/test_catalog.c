@@ -16,8 +16,8 @@
 
 typedef struct fx {
   char dir[256];
-  tc_cache *cache;
-  tc_catalog *cat;
+  ts_cache *cache;
+  ts_catalog *cat;
 } fx;
 
 static void write_example(const char *dir, const char *rel, int64_t rows) {
@@ -45,16 +45,16 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "/tmp/catalogXXXXXX");
   if (!mkdtemp(f->dir))
     return -1;
-  f->cache = tc_cache_new(1 << 20);
-  f->cat = tc_catalog_new(f->dir, f->cache);
+  f->cache = ts_cache_new(1 << 20);
+  f->cat = ts_catalog_new(f->dir, f->cache);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fx *f = *state;
-  tc_catalog_free(f->cat);
-  tc_cache_free(f->cache);
+  ts_catalog_free(f->cat);
+  ts_cache_free(f->cache);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   int rc = system(cmd);
@@ -62,12 +62,12 @@ static int teardown(void **state) {
   return rc == 0 ? 0 : -1;
 }
 
-static tc_status get(fx *f, const char *name, int64_t *rows, tc_error *err) {
-  tc_table *t;
-  tc_status st = tc_catalog_get(f->cat, name, &t, err);
+static ts_status get(fx *f, const char *name, int64_t *rows, ts_error *err) {
+  ts_table *t;
+  ts_status st = ts_catalog_get(f->cat, name, &t, err);
   if (st == TC_OK) {
-    *rows = tc_table_num_rows(t);
-    tc_table_unref(t);
+    *rows = ts_table_num_rows(t);
+    ts_table_unref(t);
   }
   return st;
 }
@@ -88,26 +88,26 @@ static void test_layout_to_names(void **state) {
   write_example(f->dir, ".hidden.arrow", 1);
   FILE *j = fopen("/dev/null", "r");
   fclose(j);
-  tc_catalog_refresh(f->cat);
-  tc_table **v;
+  ts_catalog_refresh(f->cat);
+  ts_table **v;
   size_t n;
-  tc_error err = {0};
-  assert_int_equal(tc_catalog_list(f->cat, &v, &n, &err), TC_OK);
+  ts_error err = {0};
+  assert_int_equal(ts_catalog_list(f->cat, &v, &n, &err), TC_OK);
   const char *want[] = {"a", "b", "c", "frags", "squad/test", "squad/train"};
   const int64_t rows[] = {10, 11, 12, 11, 3, 7};
   assert_int_equal(n, 6);
   for (size_t i = 0; i < n; i++) {
-    assert_string_equal(tc_table_name(v[i]), want[i]);
-    assert_int_equal(tc_table_num_rows(v[i]), rows[i]);
+    assert_string_equal(ts_table_name(v[i]), want[i]);
+    assert_int_equal(ts_table_num_rows(v[i]), rows[i]);
   }
-  assert_string_equal(tc_table_file(v[3], 0), "frags/part-0.arrow");
-  assert_string_equal(tc_table_file(v[3], 1), "frags/part-1.arrow");
-  tc_catalog_list_free(v, n);
+  assert_string_equal(ts_table_file(v[3], 0), "frags/part-0.arrow");
+  assert_string_equal(ts_table_file(v[3], 1), "frags/part-1.arrow");
+  ts_catalog_list_free(v, n);
   int64_t r;
-  assert_int_equal(get(f, ".hidden", &r, &err), TC_INVALID_ARGUMENT);
-  assert_int_equal(get(f, "squad", &r, &err), TC_NOT_FOUND);
-  assert_int_equal(get(f, "../catalog", &r, &err), TC_INVALID_ARGUMENT);
-  assert_int_equal(get(f, "squad/../a", &r, &err), TC_INVALID_ARGUMENT);
+  assert_int_equal(get(f, ".hidden", &r, &err), TC_EINVALID_ARGUMENT);
+  assert_int_equal(get(f, "squad", &r, &err), TC_ENOT_FOUND);
+  assert_int_equal(get(f, "../catalog", &r, &err), TC_EINVALID_ARGUMENT);
+  assert_int_equal(get(f, "squad/../a", &r, &err), TC_EINVALID_ARGUMENT);
 }
 
 static void test_broken_file_others_serve(void **state) {
@@ -123,62 +123,62 @@ static void test_broken_file_others_serve(void **state) {
   struct stat st;
   stat(path, &st);
   assert_int_equal(truncate(path, st.st_size / 2), 0);
-  tc_catalog_refresh(f->cat);
+  ts_catalog_refresh(f->cat);
   int64_t r;
-  tc_error err = {0};
+  ts_error err = {0};
   assert_int_equal(get(f, "good", &r, &err), TC_OK);
   assert_int_equal(r, 20);
-  assert_int_equal(get(f, "bad", &r, &err), TC_DATA_LOSS);
+  assert_int_equal(get(f, "bad", &r, &err), TC_EDATA_LOSS);
   assert_non_null(strstr(err.msg, "bad.arrow"));
-  assert_int_equal(get(f, "trunc", &r, &err), TC_DATA_LOSS);
+  assert_int_equal(get(f, "trunc", &r, &err), TC_EDATA_LOSS);
   assert_non_null(strstr(err.msg, "trunc.arrow"));
-  tc_table **v;
+  ts_table **v;
   size_t n;
-  assert_int_equal(tc_catalog_list(f->cat, &v, &n, &err), TC_OK);
+  assert_int_equal(ts_catalog_list(f->cat, &v, &n, &err), TC_OK);
   assert_int_equal(n, 1);  /* only the good one is listed */
-  tc_catalog_list_free(v, n);
+  ts_catalog_list_free(v, n);
 }
 
 static void test_changes_are_seen(void **state) {
   fx *f = *state;
   write_example(f->dir, "t.arrow", 10);
-  tc_catalog_refresh(f->cat);
-  tc_table *old;
-  tc_error err = {0};
-  assert_int_equal(tc_catalog_get(f->cat, "t", &old, &err), TC_OK);
+  ts_catalog_refresh(f->cat);
+  ts_table *old;
+  ts_error err = {0};
+  assert_int_equal(ts_catalog_get(f->cat, "t", &old, &err), TC_OK);
   usleep(10000);
   write_example(f->dir, "t.arrow", 30);
   write_example(f->dir, "new.arrow", 5);
-  tc_catalog_refresh(f->cat);
-  tc_table *now;
-  assert_int_equal(tc_catalog_get(f->cat, "t", &now, &err), TC_OK);
-  assert_int_equal(tc_table_num_rows(now), 30);
-  assert_string_not_equal(tc_table_version(now), tc_table_version(old));
+  ts_catalog_refresh(f->cat);
+  ts_table *now;
+  assert_int_equal(ts_catalog_get(f->cat, "t", &now, &err), TC_OK);
+  assert_int_equal(ts_table_num_rows(now), 30);
+  assert_string_not_equal(ts_table_version(now), ts_table_version(old));
   /* A call holding the old table still reads it: it never sees a mix of versions. */
-  assert_int_equal(tc_table_num_rows(old), 10);
-  tc_table_unref(old);
-  tc_table_unref(now);
+  assert_int_equal(ts_table_num_rows(old), 10);
+  ts_table_unref(old);
+  ts_table_unref(now);
   int64_t r;
   assert_int_equal(get(f, "new", &r, &err), TC_OK);
   char path[512];
   snprintf(path, sizeof path, "%s/new.arrow", f->dir);
   unlink(path);
-  tc_catalog_refresh(f->cat);
-  assert_int_equal(get(f, "new", &r, &err), TC_NOT_FOUND);
+  ts_catalog_refresh(f->cat);
+  assert_int_equal(get(f, "new", &r, &err), TC_ENOT_FOUND);
 }
 
 static void test_unchanged_refresh_keeps_table(void **state) {
   fx *f = *state;
   write_example(f->dir, "same.arrow", 10);
-  tc_catalog_refresh(f->cat);
-  tc_table *a, *b;
-  tc_error err = {0};
-  assert_int_equal(tc_catalog_get(f->cat, "same", &a, &err), TC_OK);
-  tc_catalog_refresh(f->cat);
-  assert_int_equal(tc_catalog_get(f->cat, "same", &b, &err), TC_OK);
+  ts_catalog_refresh(f->cat);
+  ts_table *a, *b;
+  ts_error err = {0};
+  assert_int_equal(ts_catalog_get(f->cat, "same", &a, &err), TC_OK);
+  ts_catalog_refresh(f->cat);
+  assert_int_equal(ts_catalog_get(f->cat, "same", &b, &err), TC_OK);
   assert_ptr_equal(a, b);  /* not reopened */
-  tc_table_unref(a);
-  tc_table_unref(b);
+  ts_table_unref(a);
+  ts_table_unref(b);
 }
 
 static void write_text(const char *dir, const char *rel, const char *text) {
@@ -191,13 +191,13 @@ static void write_text(const char *dir, const char *rel, const char *text) {
 }
 
 static void expect_table(fx *f, const char *name, int64_t rows, const char *first_file) {
-  tc_table *t;
-  tc_error err = {0};
-  if (tc_catalog_get(f->cat, name, &t, &err) != TC_OK)
+  ts_table *t;
+  ts_error err = {0};
+  if (ts_catalog_get(f->cat, name, &t, &err) != TC_OK)
     fail_msg("table %s: %s", name, err.msg);
-  assert_int_equal(tc_table_num_rows(t), rows);
-  assert_string_equal(tc_table_file(t, 0), first_file);
-  tc_table_unref(t);
+  assert_int_equal(ts_table_num_rows(t), rows);
+  assert_string_equal(ts_table_file(t, 0), first_file);
+  ts_table_unref(t);
 }
 
 static void test_hugging_face_layouts(void **state) {
@@ -223,17 +223,17 @@ static void test_hugging_face_layouts(void **state) {
   write_example(f->dir, "cache/plain_text/my-set-train-00000-of-00002.arrow", 5);
   write_example(f->dir, "cache/plain_text/my-set-train-00001-of-00002.arrow", 6);
   write_example(f->dir, "cache/plain_text/my-set-validation.arrow", 2);
-  tc_catalog_refresh(f->cat);
+  ts_catalog_refresh(f->cat);
   expect_table(f, "squad/train", 11, "squad/train/data-00001-of-00002.arrow");
   expect_table(f, "squad/test", 3, "squad/test/data-00000-of-00001.arrow");
   expect_table(f, "cache/plain_text/train", 11, "cache/plain_text/my-set-train-00000-of-00002.arrow");
   expect_table(f, "cache/plain_text/validation", 2, "cache/plain_text/my-set-validation.arrow");
-  tc_table **v;
+  ts_table **v;
   size_t n;
-  tc_error err = {0};
-  assert_int_equal(tc_catalog_list(f->cat, &v, &n, &err), TC_OK);
+  ts_error err = {0};
+  assert_int_equal(ts_catalog_list(f->cat, &v, &n, &err), TC_OK);
   assert_int_equal(n, 4);  /* the JSON files are not tables */
-  tc_catalog_list_free(v, n);
+  ts_catalog_list_free(v, n);
 }
 
 static void test_state_json_cannot_escape(void **state) {
@@ -242,7 +242,7 @@ static void test_state_json_cannot_escape(void **state) {
   mkdirs(f->dir, "ds");
   write_example(f->dir, "ds/data-00000-of-00001.arrow", 4);
   write_text(f->dir, "ds/state.json", "{\"_data_files\": [{\"filename\": \"../secret.arrow\"}]}");
-  tc_catalog_refresh(f->cat);
+  ts_catalog_refresh(f->cat);
   expect_table(f, "ds", 4, "ds/data-00000-of-00001.arrow");  /* the folder's own files, not ../ */
 }
 

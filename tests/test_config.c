@@ -20,34 +20,34 @@ static const char *get(const char *name) {
   return NULL;
 }
 
-static int parse(tc_config *c, char **argv, const char *const *env, char *err) {
+static int parse(ts_config *c, char **argv, const char *const *env, char *err) {
   int argc = 0;
   while (argv[argc])
     argc++;
   fake_env = env;
   FILE *out = fopen("/dev/null", "w");
-  int rc = tc_config_parse(c, argc, argv, get, err, 256, out);
+  int rc = ts_config_parse(c, argc, argv, get, err, 256, out);
   fclose(out);
   return rc;
 }
 
 static void test_sizes(void **state) {
-  assert_int_equal(tc_parse_size("4096"), 4096);
-  assert_int_equal(tc_parse_size("64M"), 64LL << 20);
-  assert_int_equal(tc_parse_size("1GiB"), 1LL << 30);
-  assert_int_equal(tc_parse_size("2k"), 2048);
-  assert_int_equal(tc_parse_size("1.5G"), 3LL << 29);
-  assert_int_equal(tc_parse_size("12x"), -1);
-  assert_int_equal(tc_parse_size("-1"), -1);
-  assert_int_equal(tc_parse_size(""), -1);
+  assert_int_equal(ts_parse_size("4096"), 4096);
+  assert_int_equal(ts_parse_size("64M"), 64LL << 20);
+  assert_int_equal(ts_parse_size("1GiB"), 1LL << 30);
+  assert_int_equal(ts_parse_size("2k"), 2048);
+  assert_int_equal(ts_parse_size("1.5G"), 3LL << 29);
+  assert_int_equal(ts_parse_size("12x"), -1);
+  assert_int_equal(ts_parse_size("-1"), -1);
+  assert_int_equal(ts_parse_size(""), -1);
 }
 
 static void test_defaults_and_flags(void **state) {
-  tc_config c;
+  ts_config c;
   char err[256];
   char *argv[] = {"tablecar-server", "--data-dir", "/data", "--cache-bytes=2G", "--listen", "/tmp/x.sock",
                   "--listen", "127.0.0.1:7700", "--log-level", "debug", NULL};
-  assert_int_equal(parse(&c, argv, NULL, err), TC_CONFIG_OK);
+  assert_int_equal(parse(&c, argv, NULL, err), TS_CONFIG_OK);
   assert_string_equal(c.data_dir, "/data");
   assert_null(c.state_dir);
   assert_int_equal(c.cache_bytes, 2LL << 30);
@@ -57,18 +57,18 @@ static void test_defaults_and_flags(void **state) {
   assert_int_equal(c.n_listen, 2);
   assert_string_equal(c.listen[0], "unix:/tmp/x.sock");
   assert_string_equal(c.listen[1], "127.0.0.1:7700");
-  assert_int_equal(c.log_level, TC_DEBUG);
-  tc_config_free(&c);
+  assert_int_equal(c.log_level, TS_DEBUG);
+  ts_config_free(&c);
 }
 
 static void test_env_and_flag_precedence(void **state) {
-  tc_config c;
+  ts_config c;
   char err[256];
   const char *env[] = {"TABLECAR_DATA_DIR", "/envdata", "TABLECAR_LISTEN", "unix:/a.sock,127.0.0.1:1",
                        "TABLECAR_MAX_MESSAGE_BYTES", "1M", "TABLECAR_DRAIN_SECONDS", "2.5",
                        "TABLECAR_PERMUTATION_BYTES", "8M", "TABLECAR_SOCKET_MODE", "0666", NULL};
   char *argv[] = {"tablecar-server", "--max-message-bytes", "2M", NULL};
-  assert_int_equal(parse(&c, argv, env, err), TC_CONFIG_OK);
+  assert_int_equal(parse(&c, argv, env, err), TS_CONFIG_OK);
   assert_string_equal(c.data_dir, "/envdata");
   assert_int_equal(c.n_listen, 2);
   assert_string_equal(c.listen[0], "unix:/a.sock");
@@ -76,42 +76,42 @@ static void test_env_and_flag_precedence(void **state) {
   assert_true(c.drain_seconds == 2.5);
   assert_int_equal(c.permutation_bytes, 8 << 20);
   assert_int_equal(c.socket_mode, 0666);
-  tc_config_free(&c);
+  ts_config_free(&c);
   char *argv2[] = {"tablecar-server", "--listen", "unix:/b.sock", NULL};
-  assert_int_equal(parse(&c, argv2, env, err), TC_CONFIG_OK);
+  assert_int_equal(parse(&c, argv2, env, err), TS_CONFIG_OK);
   assert_int_equal(c.n_listen, 1);  /* flags replace TABLECAR_LISTEN */
   assert_string_equal(c.listen[0], "unix:/b.sock");
-  tc_config_free(&c);
+  ts_config_free(&c);
 }
 
 static void test_errors(void **state) {
-  tc_config c;
+  ts_config c;
   char err[256];
   char *no_dir[] = {"tablecar-server", NULL};
-  assert_int_equal(parse(&c, no_dir, NULL, err), TC_CONFIG_ERROR);
+  assert_int_equal(parse(&c, no_dir, NULL, err), TS_CONFIG_ERROR);
   assert_non_null(strstr(err, "--data-dir"));
-  tc_config_free(&c);
+  ts_config_free(&c);
   char *bad_size[] = {"tablecar-server", "--data-dir", "/d", "--cache-bytes", "lots", NULL};
-  assert_int_equal(parse(&c, bad_size, NULL, err), TC_CONFIG_ERROR);
+  assert_int_equal(parse(&c, bad_size, NULL, err), TS_CONFIG_ERROR);
   assert_non_null(strstr(err, "cache-bytes"));
-  tc_config_free(&c);
+  ts_config_free(&c);
   char *unknown[] = {"tablecar-server", "--data-dir", "/d", "--frobnicate", "1", NULL};
-  assert_int_equal(parse(&c, unknown, NULL, err), TC_CONFIG_ERROR);
-  tc_config_free(&c);
+  assert_int_equal(parse(&c, unknown, NULL, err), TS_CONFIG_ERROR);
+  ts_config_free(&c);
   char *bad_mode[] = {"tablecar-server", "--data-dir", "/d", "--socket-mode", "rw-rw----", NULL};
-  assert_int_equal(parse(&c, bad_mode, NULL, err), TC_CONFIG_ERROR);
+  assert_int_equal(parse(&c, bad_mode, NULL, err), TS_CONFIG_ERROR);
   assert_non_null(strstr(err, "socket-mode"));
-  tc_config_free(&c);
+  ts_config_free(&c);
   char *missing[] = {"tablecar-server", "--data-dir", NULL};
-  assert_int_equal(parse(&c, missing, NULL, err), TC_CONFIG_ERROR);
-  tc_config_free(&c);
+  assert_int_equal(parse(&c, missing, NULL, err), TS_CONFIG_ERROR);
+  ts_config_free(&c);
   char *help[] = {"tablecar-server", "--help", NULL};
-  assert_int_equal(parse(&c, help, NULL, err), TC_CONFIG_EXIT);
-  tc_config_free(&c);
+  assert_int_equal(parse(&c, help, NULL, err), TS_CONFIG_EXIT);
+  ts_config_free(&c);
   const char *bad_env[] = {"TABLECAR_DATA_DIR", "/d", "TABLECAR_THREADS", "0", NULL};
   char *plain[] = {"tablecar-server", NULL};
-  assert_int_equal(parse(&c, plain, bad_env, err), TC_CONFIG_ERROR);
-  tc_config_free(&c);
+  assert_int_equal(parse(&c, plain, bad_env, err), TS_CONFIG_ERROR);
+  ts_config_free(&c);
 }
 
 int main(void) {

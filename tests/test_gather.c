@@ -19,7 +19,7 @@
 
 typedef struct fx {
   char dir[256];
-  tc_cache *cache;
+  ts_cache *cache;
 } fx;
 
 static int setup(void **state) {
@@ -28,7 +28,7 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "%s/gatherXXXXXX", base && *base ? "/tmp" : "/tmp");
   if (!mkdtemp(f->dir))
     return -1;
-  f->cache = tc_cache_new(1 << 20);
+  f->cache = ts_cache_new(1 << 20);
   *state = f;
   return 0;
 }
@@ -39,19 +39,19 @@ static int teardown(void **state) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   if (system(cmd) != 0)
     return -1;
-  tc_cache_free(f->cache);
+  ts_cache_free(f->cache);
   free(f);
   return 0;
 }
 
-static tc_table *open_written(fx *f, const char *file, const fx_table *t, aw_options opt) {
+static ts_table *open_written(fx *f, const char *file, const fx_table *t, aw_options opt) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s", f->dir, file);
   assert_int_equal(fx_table_write(path, &opt, t), 0);
   char *files[] = {(char *)file};
-  tc_table *tab;
-  tc_error err = {0};
-  if (tc_table_open("t", f->dir, files, 1, f->cache, &tab, &err) != TC_OK)
+  ts_table *tab;
+  ts_error err = {0};
+  if (ts_table_open("t", f->dir, files, 1, f->cache, &tab, &err) != TC_OK)
     fail_msg("open: %s", err.msg);
   return tab;
 }
@@ -146,20 +146,20 @@ static void check_batch(const fx_table *t, const int64_t *rows, size_t n, const 
 static void gather_all_types(fx *f, aw_options opt) {
   fx_table t;
   assert_int_equal(fx_all_types(&t), 0);
-  tc_table *tab = open_written(f, opt.codec ? "c.arrow" : "u.arrow", &t, opt);
-  assert_int_equal(tc_table_num_rows(tab), FX_ALL_TYPES_ROWS);
+  ts_table *tab = open_written(f, opt.codec ? "c.arrow" : "u.arrow", &t, opt);
+  assert_int_equal(ts_table_num_rows(tab), FX_ALL_TYPES_ROWS);
   int64_t rows[] = {11, 0, 5, 5, 3, 9, 4, 10, 1, 2, 6, 7, 8, 0};
   size_t *cols, nc;
-  tc_error err = {0};
-  assert_int_equal(tc_select_columns(tc_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
+  ts_error err = {0};
+  assert_int_equal(ts_select_columns(ts_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
   assert_int_equal(nc, t.schema.n_fields);
   Tablecar__V1__Batch *b;
-  if (tc_gather(tab, rows, 14, cols, nc, 1 << 20, &b, &err) != TC_OK)
+  if (ts_gather(tab, rows, 14, cols, nc, 1 << 20, &b, &err) != TC_OK)
     fail_msg("gather: %s", err.msg);
   check_batch(&t, rows, 14, cols, nc, b);
-  tc_batch_msg_free(b);
+  ts_batch_msg_free(b);
   free(cols);
-  tc_table_unref(tab);
+  ts_table_unref(tab);
   fx_table_free(&t);
 }
 
@@ -179,16 +179,16 @@ static void test_example_rows_and_selection(void **state) {
   fx *f = *state;
   fx_table t;
   assert_int_equal(fx_example(&t, FX_EXAMPLE_SHAPE, 1000, 128), 0);
-  tc_table *tab = open_written(f, "ex.arrow", &t, (aw_options){.format = AW_FILE, .codec = AW_ZSTD});
+  ts_table *tab = open_written(f, "ex.arrow", &t, (aw_options){.format = AW_FILE, .codec = AW_ZSTD});
   char *names[] = {"caption", "image"};
   size_t *cols, nc;
-  tc_error err = {0};
-  assert_int_equal(tc_select_columns(tc_table_schema(tab), names, 2, &cols, &nc, &err), TC_OK);
+  ts_error err = {0};
+  assert_int_equal(ts_select_columns(ts_table_schema(tab), names, 2, &cols, &nc, &err), TC_OK);
   int64_t rows[64];
   for (int i = 0; i < 64; i++)
     rows[i] = (i * 389) % 1000;
   Tablecar__V1__Batch *b;
-  assert_int_equal(tc_gather(tab, rows, 64, cols, nc, 1 << 20, &b, &err), TC_OK);
+  assert_int_equal(ts_gather(tab, rows, 64, cols, nc, 1 << 20, &b, &err), TC_OK);
   for (int k = 0; k < 64; k++) {  /* recomputed from the fixture's rules */
     char buf[32];
     const char *cap = fx_example_caption(rows[k], buf);
@@ -206,14 +206,14 @@ static void test_example_rows_and_selection(void **state) {
   assert_int_equal(b->fields[1]->n_shape, 3);
   assert_int_equal(b->fields[1]->shape[0], 3);
   assert_int_equal(b->fields[1]->element_type, TABLECAR__V1__TYPE_ID__TYPE_UINT8);
-  tc_batch_msg_free(b);
+  ts_batch_msg_free(b);
   /* The cache holds the decompressed batches within its budget once unpinned. */
-  tc_cache_stats st;
-  tc_cache_get_stats(f->cache, &st);
+  ts_cache_stats st;
+  ts_cache_get_stats(f->cache, &st);
   assert_true(st.bytes <= st.max_bytes);
   assert_true(st.misses > 0);
   free(cols);
-  tc_table_unref(tab);
+  ts_table_unref(tab);
   fx_table_free(&t);
 }
 
@@ -221,28 +221,28 @@ static void test_bad_selection_and_limits(void **state) {
   fx *f = *state;
   fx_table t;
   assert_int_equal(fx_example(&t, FX_EXAMPLE_SHAPE, 300, 100), 0);
-  tc_table *tab = open_written(f, "lim.arrow", &t, (aw_options){.format = AW_FILE});
+  ts_table *tab = open_written(f, "lim.arrow", &t, (aw_options){.format = AW_FILE});
   size_t *cols, nc;
-  tc_error err = {0};
+  ts_error err = {0};
   char *unknown[] = {"nope"};
-  assert_int_equal(tc_select_columns(tc_table_schema(tab), unknown, 1, &cols, &nc, &err), TC_INVALID_ARGUMENT);
+  assert_int_equal(ts_select_columns(ts_table_schema(tab), unknown, 1, &cols, &nc, &err), TC_EINVALID_ARGUMENT);
   assert_non_null(strstr(err.msg, "nope"));
   char *twice[] = {"label", "label"};
-  assert_int_equal(tc_select_columns(tc_table_schema(tab), twice, 2, &cols, &nc, &err), TC_INVALID_ARGUMENT);
-  assert_int_equal(tc_select_columns(tc_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
+  assert_int_equal(ts_select_columns(ts_table_schema(tab), twice, 2, &cols, &nc, &err), TC_EINVALID_ARGUMENT);
+  assert_int_equal(ts_select_columns(ts_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
   int64_t rows[300];
   for (int i = 0; i < 300; i++)
     rows[i] = 299 - i;
   Tablecar__V1__Batch *b = NULL;
   /* 300 rows x ~200 bytes do not fit 16 KiB. */
-  assert_int_equal(tc_gather(tab, rows, 300, cols, nc, 16 << 10, &b, &err), TC_RESOURCE_EXHAUSTED);
+  assert_int_equal(ts_gather(tab, rows, 300, cols, nc, 16 << 10, &b, &err), TC_ERESOURCE_EXHAUSTED);
   assert_null(b);
   assert_non_null(strstr(err.msg, "max-message-bytes"));
-  assert_int_equal(tc_gather(tab, rows, 300, cols, nc, 1 << 20, &b, &err), TC_OK);
+  assert_int_equal(ts_gather(tab, rows, 300, cols, nc, 1 << 20, &b, &err), TC_OK);
   check_batch(&t, rows, 300, cols, nc, b);
-  tc_batch_msg_free(b);
+  ts_batch_msg_free(b);
   free(cols);
-  tc_table_unref(tab);
+  ts_table_unref(tab);
   fx_table_free(&t);
 }
 
@@ -250,19 +250,19 @@ static void test_row_hashes(void **state) {
   fx *f = *state;
   fx_table t;
   assert_int_equal(fx_example(&t, FX_EXAMPLE_SHAPE, 200, 64), 0);
-  tc_table *tab = open_written(f, "h.arrow", &t, (aw_options){.format = AW_STREAM});
+  ts_table *tab = open_written(f, "h.arrow", &t, (aw_options){.format = AW_STREAM});
   size_t label = 1, image = 0, caption = 2;
   uint64_t h[200];
-  tc_error err = {0};
-  assert_int_equal(tc_row_hashes(tab, &label, 1, h, &err), TC_OK);
+  ts_error err = {0};
+  assert_int_equal(ts_row_hashes(tab, &label, 1, h, &err), TC_OK);
   for (int i = 10; i < 200; i++)  /* label = i % 10: equal labels, equal hashes */
     assert_true(h[i] == h[i % 10]);
   assert_true(h[1] != h[2]);
-  assert_int_equal(tc_row_hashes(tab, &caption, 1, h, &err), TC_OK);
+  assert_int_equal(ts_row_hashes(tab, &caption, 1, h, &err), TC_OK);
   assert_true(h[3] == h[10]);      /* both null */
   assert_true(h[0] != h[1]);
-  assert_int_equal(tc_row_hashes(tab, &image, 1, h, &err), TC_INVALID_ARGUMENT);
-  tc_table_unref(tab);
+  assert_int_equal(ts_row_hashes(tab, &image, 1, h, &err), TC_EINVALID_ARGUMENT);
+  ts_table_unref(tab);
   fx_table_free(&t);
 }
 
@@ -278,27 +278,27 @@ static void test_multi_fragment_table(void **state) {
   opt.codec = AW_LZ4;
   assert_int_equal(fx_table_write(path, &opt, &t), 0);
   char *files[] = {"a.arrow", "b.arrow"};
-  tc_table *tab;
-  tc_error err = {0};
-  assert_int_equal(tc_table_open("two", f->dir, files, 2, f->cache, &tab, &err), TC_OK);
-  assert_int_equal(tc_table_num_rows(tab), 200);
-  assert_int_equal(tc_table_num_batches(tab), 8);
+  ts_table *tab;
+  ts_error err = {0};
+  assert_int_equal(ts_table_open("two", f->dir, files, 2, f->cache, &tab, &err), TC_OK);
+  assert_int_equal(ts_table_num_rows(tab), 200);
+  assert_int_equal(ts_table_num_batches(tab), 8);
   int64_t rows[] = {199, 100, 99, 0, 150};
   size_t label = 1;
   Tablecar__V1__Batch *b;
-  assert_int_equal(tc_gather(tab, rows, 5, &label, 1, 1 << 20, &b, &err), TC_OK);
+  assert_int_equal(ts_gather(tab, rows, 5, &label, 1, 1 << 20, &b, &err), TC_OK);
   for (int k = 0; k < 5; k++)
     assert_int_equal(((int64_t *)(void *)b->columns[0]->values.data)[k], fx_example_label(rows[k] % 100));
-  tc_batch_msg_free(b);
+  ts_batch_msg_free(b);
   char before[33], after[33];
-  strcpy(before, tc_table_version(tab));
-  tc_table_unref(tab);
+  strcpy(before, ts_table_version(tab));
+  ts_table_unref(tab);
   /* Changing a fragment changes the version. */
   usleep(10000);
   snprintf(path, sizeof path, "%s/b.arrow", f->dir);
   opt.codec = AW_NONE;
   assert_int_equal(fx_table_write(path, &opt, &t), 0);
-  assert_int_equal(tc_table_files_version(f->dir, files, 2, after), 0);
+  assert_int_equal(ts_table_files_version(f->dir, files, 2, after), 0);
   assert_string_not_equal(before, after);
   fx_table_free(&t);
 }
@@ -315,16 +315,16 @@ static void test_schema_mismatch_and_corrupt(void **state) {
   snprintf(path, sizeof path, "%s/x2.arrow", f->dir);
   assert_int_equal(fx_table_write(path, &opt, &all), 0);
   char *files[] = {"x1.arrow", "x2.arrow"};
-  tc_table *tab;
-  tc_error err = {0};
-  assert_int_equal(tc_table_open("mixed", f->dir, files, 2, f->cache, &tab, &err), TC_FAILED_PRECONDITION);
+  ts_table *tab;
+  ts_error err = {0};
+  assert_int_equal(ts_table_open("mixed", f->dir, files, 2, f->cache, &tab, &err), TC_EFAILED_PRECONDITION);
   assert_non_null(strstr(err.msg, "x2.arrow"));
   snprintf(path, sizeof path, "%s/junk.arrow", f->dir);
   FILE *j = fopen(path, "w");
   fputs("this is not an arrow file at all, not even close", j);
   fclose(j);
   char *junk[] = {"junk.arrow"};
-  assert_int_equal(tc_table_open("junk", f->dir, junk, 1, f->cache, &tab, &err), TC_DATA_LOSS);
+  assert_int_equal(ts_table_open("junk", f->dir, junk, 1, f->cache, &tab, &err), TC_EDATA_LOSS);
   assert_non_null(strstr(err.msg, "junk.arrow"));
   fx_table_free(&ex);
   fx_table_free(&all);

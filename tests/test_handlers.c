@@ -18,10 +18,10 @@
 typedef struct fx {
   char dir[256], data[300], state[300];
   size_t perm_budget;  /* 0: plenty */
-  tc_cache *cache;
-  tc_catalog *cat;
-  tc_perms *perms;
-  tc_ctx ctx;
+  ts_cache *cache;
+  ts_catalog *cat;
+  ts_perms *perms;
+  ts_ctx ctx;
 } fx;
 
 static void write_example(fx *f, const char *name, int64_t rows) {
@@ -37,15 +37,15 @@ static void write_example(fx *f, const char *name, int64_t rows) {
 }
 
 static void start(fx *f) {
-  f->cat = tc_catalog_new(f->data, f->cache);
-  f->perms = tc_perms_new(f->state, f->cat, f->perm_budget ? f->perm_budget : (size_t)1 << 30);
-  tc_catalog_refresh(f->cat);
-  f->ctx = (tc_ctx){.catalog = f->cat, .perms = f->perms, .max_message_bytes = 1 << 20};
+  f->cat = ts_catalog_new(f->data, f->cache);
+  f->perms = ts_perms_new(f->state, f->cat, f->perm_budget ? f->perm_budget : (size_t)1 << 30);
+  ts_catalog_refresh(f->cat);
+  f->ctx = (ts_ctx){.catalog = f->cat, .perms = f->perms, .max_message_bytes = 1 << 20};
 }
 
 static void stop(fx *f) {
-  tc_perms_free(f->perms);
-  tc_catalog_free(f->cat);
+  ts_perms_free(f->perms);
+  ts_catalog_free(f->cat);
 }
 
 static int setup(void **state) {
@@ -57,7 +57,7 @@ static int setup(void **state) {
   snprintf(f->state, sizeof f->state, "%s/state", f->dir);
   mkdir(f->data, 0755);
   mkdir(f->state, 0755);
-  f->cache = tc_cache_new(8 << 20);
+  f->cache = ts_cache_new(8 << 20);
   write_example(f, "ex.arrow", 1000);
   start(f);
   *state = f;
@@ -67,7 +67,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fx *f = *state;
   stop(f);
-  tc_cache_free(f->cache);
+  ts_cache_free(f->cache);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   int rc = system(cmd);
@@ -75,10 +75,10 @@ static int teardown(void **state) {
   return rc == 0 ? 0 : -1;
 }
 
-static Tablecar__V1__PermutationInfo *create(fx *f, Tablecar__V1__CreatePermutationRequest *r, tc_status want) {
+static Tablecar__V1__PermutationInfo *create(fx *f, Tablecar__V1__CreatePermutationRequest *r, ts_status want) {
   ProtobufCMessage *out = NULL;
-  tc_error err = {0};
-  tc_status st = tc_h_create_permutation(&f->ctx, &r->base, &out, &err);
+  ts_error err = {0};
+  ts_status st = ts_h_create_permutation(&f->ctx, &r->base, &out, &err);
   if (st != want)
     fail_msg("create: status %d (%s), wanted %d", st, err.msg, want);
   if (st != TC_OK)
@@ -87,7 +87,7 @@ static Tablecar__V1__PermutationInfo *create(fx *f, Tablecar__V1__CreatePermutat
 }
 
 static Tablecar__V1__Batch *read_batch(fx *f, const char *id, const char *split, int64_t off, int64_t n,
-                                       tc_status want) {
+                                       ts_status want) {
   Tablecar__V1__ReadBatchRequest r = TABLECAR__V1__READ_BATCH_REQUEST__INIT;
   r.permutation = (char *)id;
   r.split = (char *)split;
@@ -97,8 +97,8 @@ static Tablecar__V1__Batch *read_batch(fx *f, const char *id, const char *split,
   r.columns = &label;
   r.n_columns = 1;
   ProtobufCMessage *out = NULL;
-  tc_error err = {0};
-  tc_status st = tc_h_read_batch(&f->ctx, &r.base, &out, &err);
+  ts_error err = {0};
+  ts_status st = ts_h_read_batch(&f->ctx, &r.base, &out, &err);
   if (st != want)
     fail_msg("read_batch: status %d (%s), wanted %d", st, err.msg, want);
   return (Tablecar__V1__Batch *)out;
@@ -162,7 +162,7 @@ static void test_permutation_survives_restart(void **state) {
   usleep(10000);
   write_example(f, "ex.arrow", 500);
   start(f);
-  read_batch(f, a->id, "train", 0, 1, TC_FAILED_PRECONDITION);
+  read_batch(f, a->id, "train", 0, 1, TC_EFAILED_PRECONDITION);
   Tablecar__V1__PermutationInfo *c = create(f, &r, TC_OK);
   assert_string_not_equal(a->id, c->id);
   free(before);
@@ -185,14 +185,14 @@ static void test_read_batch_validation(void **state) {
   Tablecar__V1__Batch *last = read_batch(f, p->id, "0", 990, 100, TC_OK);
   assert_int_equal(last->num_rows, 10);  /* the last batch is partial */
   free_msg(last);
-  read_batch(f, p->id, "0", 1000, 1, TC_OUT_OF_RANGE);
-  read_batch(f, p->id, "0", -1, 1, TC_INVALID_ARGUMENT);
-  read_batch(f, p->id, "0", 0, 0, TC_INVALID_ARGUMENT);
-  read_batch(f, p->id, "nope", 0, 1, TC_NOT_FOUND);
-  read_batch(f, p->id, "1", 0, 1, TC_NOT_FOUND);
-  read_batch(f, "0123456789abcdef0123456789abcdef", "0", 0, 1, TC_NOT_FOUND);
-  read_batch(f, "../../etc/passwd", "0", 0, 1, TC_INVALID_ARGUMENT);
-  read_batch(f, "", "0", 0, 1, TC_INVALID_ARGUMENT);
+  read_batch(f, p->id, "0", 1000, 1, TC_EOUT_OF_RANGE);
+  read_batch(f, p->id, "0", -1, 1, TC_EINVALID_ARGUMENT);
+  read_batch(f, p->id, "0", 0, 0, TC_EINVALID_ARGUMENT);
+  read_batch(f, p->id, "nope", 0, 1, TC_ENOT_FOUND);
+  read_batch(f, p->id, "1", 0, 1, TC_ENOT_FOUND);
+  read_batch(f, "0123456789abcdef0123456789abcdef", "0", 0, 1, TC_ENOT_FOUND);
+  read_batch(f, "../../etc/passwd", "0", 0, 1, TC_EINVALID_ARGUMENT);
+  read_batch(f, "", "0", 0, 1, TC_EINVALID_ARGUMENT);
   free_msg(p);
 }
 
@@ -200,9 +200,9 @@ static void test_create_validation(void **state) {
   fx *f = *state;
   Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
   r.table = "missing";
-  create(f, &r, TC_NOT_FOUND);
+  create(f, &r, TC_ENOT_FOUND);
   r.table = "../ex";
-  create(f, &r, TC_INVALID_ARGUMENT);
+  create(f, &r, TC_EINVALID_ARGUMENT);
   r.table = "ex";
   Tablecar__V1__SequentialSplit seq = TABLECAR__V1__SEQUENTIAL_SPLIT__INIT;
   int64_t counts[] = {600, 500};
@@ -210,14 +210,14 @@ static void test_create_validation(void **state) {
   seq.n_counts = 2;
   r.split_case = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_SEQUENTIAL;
   r.sequential = &seq;
-  create(f, &r, TC_INVALID_ARGUMENT);  /* counts > rows */
+  create(f, &r, TC_EINVALID_ARGUMENT);  /* counts > rows */
   counts[1] = 400;
   char *names[] = {"a", "a"};
   r.split_names = names;
   r.n_split_names = 2;
-  create(f, &r, TC_INVALID_ARGUMENT);  /* a name twice */
+  create(f, &r, TC_EINVALID_ARGUMENT);  /* a name twice */
   r.n_split_names = 1;
-  create(f, &r, TC_INVALID_ARGUMENT);  /* a name count that does not match */
+  create(f, &r, TC_EINVALID_ARGUMENT);  /* a name count that does not match */
   r.n_split_names = 0;
   Tablecar__V1__HashSplit hs = TABLECAR__V1__HASH_SPLIT__INIT;
   char *cols[] = {"image"};
@@ -228,9 +228,9 @@ static void test_create_validation(void **state) {
   hs.n_weights = 2;
   r.split_case = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH;
   r.hash = &hs;
-  create(f, &r, TC_INVALID_ARGUMENT);  /* an image cannot be hashed */
+  create(f, &r, TC_EINVALID_ARGUMENT);  /* an image cannot be hashed */
   cols[0] = "nope";
-  create(f, &r, TC_INVALID_ARGUMENT);
+  create(f, &r, TC_EINVALID_ARGUMENT);
   cols[0] = "caption";
   Tablecar__V1__PermutationInfo *p = create(f, &r, TC_OK);
   assert_int_equal(p->splits[0]->num_rows + p->splits[1]->num_rows, 1000);
@@ -257,12 +257,12 @@ static void test_stream_shards_cover(void **state) {
     s.batch_size = 50;
     s.shard_index = shard;
     s.shard_count = 3;
-    tc_stream *st;
-    tc_error err = {0};
-    assert_int_equal(tc_h_stream_open(&f->ctx, &s.base, &st, &err), TC_OK);
+    ts_stream *st;
+    ts_error err = {0};
+    assert_int_equal(ts_h_stream_open(&f->ctx, &s.base, &st, &err), TC_OK);
     ProtobufCMessage *m;
     int64_t j = 0;
-    while (tc_h_stream_next(st, &m, &err) == TC_OK && m) {
+    while (ts_h_stream_next(st, &m, &err) == TC_OK && m) {
       Tablecar__V1__Batch *b = (Tablecar__V1__Batch *)m;
       assert_int_equal(b->offset, j);
       for (int64_t k = 0; k < b->num_rows; k++, j++) {
@@ -272,7 +272,7 @@ static void test_stream_shards_cover(void **state) {
       }
       free_msg(m);
     }
-    tc_h_stream_close(st);
+    ts_h_stream_close(st);
   }
   for (int64_t pos = 0; pos < 1000; pos++)
     assert_int_equal(seen[order[pos]], pos >= 10 && pos < 990 ? 1 : 0);
@@ -281,13 +281,13 @@ static void test_stream_shards_cover(void **state) {
   bad.split = "0";
   bad.batch_size = 1;
   bad.end = 1001;
-  tc_stream *st;
-  tc_error err = {0};
-  assert_int_equal(tc_h_stream_open(&f->ctx, &bad.base, &st, &err), TC_OUT_OF_RANGE);
+  ts_stream *st;
+  ts_error err = {0};
+  assert_int_equal(ts_h_stream_open(&f->ctx, &bad.base, &st, &err), TC_EOUT_OF_RANGE);
   bad.end = 0;
   bad.shard_index = 2;
   bad.shard_count = 2;
-  assert_int_equal(tc_h_stream_open(&f->ctx, &bad.base, &st, &err), TC_INVALID_ARGUMENT);
+  assert_int_equal(ts_h_stream_open(&f->ctx, &bad.base, &st, &err), TC_EINVALID_ARGUMENT);
   free(order);
   free_msg(p);
 }
@@ -300,23 +300,23 @@ static void test_take_rows(void **state) {
   r.indices = idx;
   r.n_indices = 4;
   ProtobufCMessage *out = NULL;
-  tc_error err = {0};
-  assert_int_equal(tc_h_take_rows(&f->ctx, &r.base, &out, &err), TC_OK);
+  ts_error err = {0};
+  assert_int_equal(ts_h_take_rows(&f->ctx, &r.base, &out, &err), TC_OK);
   Tablecar__V1__Batch *b = (Tablecar__V1__Batch *)out;
   assert_int_equal(b->n_columns, 4);
   assert_int_equal(((int64_t *)(void *)b->columns[1]->values.data)[1], fx_example_label(999));
   r.version = "not-the-version";
-  assert_int_equal(tc_h_take_rows(&f->ctx, &r.base, &out, &err), TC_FAILED_PRECONDITION);
+  assert_int_equal(ts_h_take_rows(&f->ctx, &r.base, &out, &err), TC_EFAILED_PRECONDITION);
   r.version = b->version;
   ProtobufCMessage *same = NULL;
-  assert_int_equal(tc_h_take_rows(&f->ctx, &r.base, &same, &err), TC_OK);
+  assert_int_equal(ts_h_take_rows(&f->ctx, &r.base, &same, &err), TC_OK);
   free_msg(same);
   free_msg(b);
   r.version = "";
   idx[2] = 1000;
-  assert_int_equal(tc_h_take_rows(&f->ctx, &r.base, &out, &err), TC_OUT_OF_RANGE);
+  assert_int_equal(ts_h_take_rows(&f->ctx, &r.base, &out, &err), TC_EOUT_OF_RANGE);
   idx[2] = -1;
-  assert_int_equal(tc_h_take_rows(&f->ctx, &r.base, &out, &err), TC_OUT_OF_RANGE);
+  assert_int_equal(ts_h_take_rows(&f->ctx, &r.base, &out, &err), TC_EOUT_OF_RANGE);
 }
 
 /* Over the budget, the least recently used permutations are dropped and made again, in the same order. */
@@ -335,13 +335,13 @@ static void test_permutation_budget(void **state) {
     sh.seed = 100 + (uint64_t)k;
     info[k] = create(f, &r, TC_OK);
     first[k] = split_ids(f, info[k]->id, "0", 1000);
-    assert_true(tc_perms_built_bytes(f->perms) <= 6000);
+    assert_true(ts_perms_built_bytes(f->perms) <= 6000);
   }
   assert_memory_not_equal(first[0], first[1], 1000 * sizeof(int64_t));  /* seeds matter */
   for (int k = 0; k < 3; k++) {  /* each one made again on demand, identical */
     int64_t *again = split_ids(f, info[k]->id, "0", 1000);
     assert_memory_equal(again, first[k], 1000 * sizeof(int64_t));
-    assert_true(tc_perms_built_bytes(f->perms) <= 6000);
+    assert_true(ts_perms_built_bytes(f->perms) <= 6000);
     free(again);
     free(first[k]);
     free_msg(info[k]);
@@ -360,18 +360,18 @@ static void test_hostile_requests(void **state) {
   buf[n++] = 1;
   Tablecar__V1__CreatePermutationRequest *odd = tablecar__v1__create_permutation_request__unpack(NULL, n, buf);
   assert_non_null(odd);
-  create(f, odd, TC_INVALID_ARGUMENT);
+  create(f, odd, TC_EINVALID_ARGUMENT);
   free_msg(odd);
   Tablecar__V1__PermutationInfo *p = create(f, &r, TC_OK);
   f->ctx.max_message_bytes = 4096;  /* 512 row ids */
-  read_batch(f, p->id, "0", 0, INT64_MAX, TC_RESOURCE_EXHAUSTED);
+  read_batch(f, p->id, "0", 0, INT64_MAX, TC_ERESOURCE_EXHAUSTED);
   Tablecar__V1__StreamBatchesRequest sr = TABLECAR__V1__STREAM_BATCHES_REQUEST__INIT;
   sr.permutation = p->id;
   sr.split = "0";
   sr.batch_size = INT64_MAX;
-  tc_stream *st;
-  tc_error err = {0};
-  assert_int_equal(tc_h_stream_open(&f->ctx, &sr.base, &st, &err), TC_RESOURCE_EXHAUSTED);
+  ts_stream *st;
+  ts_error err = {0};
+  assert_int_equal(ts_h_stream_open(&f->ctx, &sr.base, &st, &err), TC_ERESOURCE_EXHAUSTED);
   free_msg(p);
 }
 
@@ -381,14 +381,14 @@ static void test_prune_after_change(void **state) {
   Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
   r.table = "ex";
   free_msg(create(f, &r, TC_OK));
-  assert_true(tc_perms_built_bytes(f->perms) > 0);
-  tc_perms_prune(f->perms);
-  assert_true(tc_perms_built_bytes(f->perms) > 0);  /* unchanged table: kept */
+  assert_true(ts_perms_built_bytes(f->perms) > 0);
+  ts_perms_prune(f->perms);
+  assert_true(ts_perms_built_bytes(f->perms) > 0);  /* unchanged table: kept */
   usleep(10000);
   write_example(f, "ex.arrow", 10);
-  tc_catalog_refresh(f->cat);
-  tc_perms_prune(f->perms);
-  assert_int_equal(tc_perms_built_bytes(f->perms), 0);
+  ts_catalog_refresh(f->cat);
+  ts_perms_prune(f->perms);
+  assert_int_equal(ts_perms_built_bytes(f->perms), 0);
 }
 
 int main(void) {

@@ -9,8 +9,8 @@
  * and is read-only once at_file_open returns, which is what makes at_file_read_batch thread-safe. Each
  * batch has its own arena for its at_array tree and for the buffers it had to decode.
  */
-#ifndef TC_ARROW_INTERNAL_H
-#define TC_ARROW_INTERNAL_H
+#ifndef TS_ARROW_INTERNAL_H
+#define TS_ARROW_INTERNAL_H
 
 #include "arrow_file.h"
 #include "flatbuf.h"

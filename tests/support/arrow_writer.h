@@ -4,8 +4,8 @@
  * arrays by hand, writes them, reads them back with at_file_* and compares. It is written from the Arrow
  * columnar spec, independently of the reader; tests also read files made by apache-arrow and polars.
  */
-#ifndef TC_ARROW_WRITER_H
-#define TC_ARROW_WRITER_H
+#ifndef TS_ARROW_WRITER_H
+#define TS_ARROW_WRITER_H
 
 #include "arrow_file.h"
 

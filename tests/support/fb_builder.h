@@ -11,8 +11,8 @@
  * Scalars are written even when they equal the schema default (the reader sees them either way; writing
  * them spares us knowing each default).
  */
-#ifndef TC_FB_BUILDER_H
-#define TC_FB_BUILDER_H
+#ifndef TS_FB_BUILDER_H
+#define TS_FB_BUILDER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -17,8 +17,8 @@
  * builder named after it in fixtures.c (fixed_cols, var_cols, nested columns); tests compare with the
  * arrays that were built rather than recompute them. Column 0, "id" (int64, not nullable), is i.
  */
-#ifndef TC_FIXTURES_H
-#define TC_FIXTURES_H
+#ifndef TS_FIXTURES_H
+#define TS_FIXTURES_H
 
 #include "arrow_writer.h"
 
