@@ -17,52 +17,52 @@ static int arr_ok(size_t n, const void *p) { return n == 0 || p != NULL; }
 
 static int begin(tc_client *cl) {
   if (!cl) return TC_EINVAL;
-  tc_clearerr(cl);
+  tc__clearerr(cl);
   return TC_OK;
 }
 
 static int call_msg(tc_client *cl, const char *path, const ProtobufCMessage *req, const tc_call_opts *co,
-                    tc_msg **resp) {
-  size_t len = tc_encode(cl, req);
-  if (!len) return tc_seterr(cl, TC_ENOMEM, "out of memory encoding the request");
-  return tc_unary(cl, path, len, co, resp);
+                    tc__msg **resp) {
+  size_t len = tc__encode(cl, req);
+  if (!len) return tc__seterr(cl, TC_ENOMEM, "out of memory encoding the request");
+  return tc__unary(cl, path, len, co, resp);
 }
 
 /* ---- tables ---- */
 
 int tc_list_tables(tc_client *cl, const tc_call_opts *co, tc_table_list **out) {
   int rc = begin(cl);
-  if (rc || !out) return rc ? rc : tc_seterr(cl, TC_EINVAL, "out is NULL");
+  if (rc || !out) return rc ? rc : tc__seterr(cl, TC_EINVAL, "out is NULL");
   *out = NULL;
   Tablecar__V1__ListTablesRequest r = TABLECAR__V1__LIST_TABLES_REQUEST__INIT;
-  tc_msg *m;
+  tc__msg *m;
   rc = call_msg(cl, SVC "ListTables", &r.base, co, &m);
-  return rc ? rc : tc_table_list_parse(m, out, cl->err, sizeof cl->err);
+  return rc ? rc : tc__table_list_parse(m, out, cl->err, sizeof cl->err);
 }
 
 int tc_describe_table(tc_client *cl, const char *table, const tc_call_opts *co, tc_table_info **out) {
   int rc = begin(cl);
-  if (rc || !out) return rc ? rc : tc_seterr(cl, TC_EINVAL, "out is NULL");
+  if (rc || !out) return rc ? rc : tc__seterr(cl, TC_EINVAL, "out is NULL");
   *out = NULL;
   Tablecar__V1__DescribeTableRequest r = TABLECAR__V1__DESCRIBE_TABLE_REQUEST__INIT;
   r.table = STR(table);
-  tc_msg *m;
+  tc__msg *m;
   rc = call_msg(cl, SVC "DescribeTable", &r.base, co, &m);
-  return rc ? rc : tc_table_info_parse(m, out, cl->err, sizeof cl->err);
+  return rc ? rc : tc__table_info_parse(m, out, cl->err, sizeof cl->err);
 }
 
 static int batch_call(tc_client *cl, const char *path, const ProtobufCMessage *req, const tc_call_opts *co,
                       tc_batch **out) {
-  tc_msg *m;
+  tc__msg *m;
   int rc = call_msg(cl, path, req, co, &m);
-  return rc ? rc : tc_batch_parse(m, out, cl->err, sizeof cl->err);
+  return rc ? rc : tc__batch_parse(m, out, cl->err, sizeof cl->err);
 }
 
 int tc_take_rows(tc_client *cl, const tc_take_rows_req *req, const tc_call_opts *co, tc_batch **out) {
   int rc = begin(cl);
   if (rc) return rc;
   if (!out || !req || !arr_ok(req->n_indices, req->indices) || !arr_ok(req->n_columns, req->columns))
-    return tc_seterr(cl, TC_EINVAL, "bad arguments to tc_take_rows");
+    return tc__seterr(cl, TC_EINVAL, "bad arguments to tc_take_rows");
   *out = NULL;
   Tablecar__V1__TakeRowsRequest r = TABLECAR__V1__TAKE_ROWS_REQUEST__INIT;
   r.table = STR(req->table);
@@ -78,7 +78,7 @@ int tc_read_batch(tc_client *cl, const tc_read_batch_req *req, const tc_call_opt
   int rc = begin(cl);
   if (rc) return rc;
   if (!out || !req || !arr_ok(req->n_columns, req->columns))
-    return tc_seterr(cl, TC_EINVAL, "bad arguments to tc_read_batch");
+    return tc__seterr(cl, TC_EINVAL, "bad arguments to tc_read_batch");
   *out = NULL;
   Tablecar__V1__ReadBatchRequest r = TABLECAR__V1__READ_BATCH_REQUEST__INIT;
   r.permutation = STR(req->permutation);
@@ -94,22 +94,22 @@ int tc_read_batch(tc_client *cl, const tc_read_batch_req *req, const tc_call_opt
 
 typedef struct perm_priv {
   tc_permutation_info pub;
-  tc_arena arena;
+  tc__arena arena;
 } perm_priv;
 
 void tc_permutation_info_free(tc_permutation_info *info) {
-  if (info) tc_arena_free(&((perm_priv *)info)->arena);
+  if (info) tc__arena_free(&((perm_priv *)info)->arena);
 }
 
-static const char *dup(tc_arena *a, const char *s, int *fail) {
-  char *p = tc_arena_strndup(a, s ? s : "", s ? strlen(s) : 0);
+static const char *dup(tc__arena *a, const char *s, int *fail) {
+  char *p = tc__arena_strndup(a, s ? s : "", s ? strlen(s) : 0);
   if (!p) *fail = 1;
   return p ? p : "";
 }
 
-static const char *const *dupv(tc_arena *a, char **v, size_t n, int *fail) {
+static const char *const *dupv(tc__arena *a, char **v, size_t n, int *fail) {
   if (n == 0) return NULL;
-  const char **p = tc_arena_alloc(a, n * sizeof *p);
+  const char **p = tc__arena_alloc(a, n * sizeof *p);
   if (!p) {
     *fail = 1;
     return NULL;
@@ -118,15 +118,15 @@ static const char *const *dupv(tc_arena *a, char **v, size_t n, int *fail) {
   return p;
 }
 
-static const void *dupmem(tc_arena *a, const void *src, size_t n, size_t size, int *fail) {
+static const void *dupmem(tc__arena *a, const void *src, size_t n, size_t size, int *fail) {
   if (n == 0) return NULL;
-  void *p = tc_arena_alloc(a, n * size);
+  void *p = tc__arena_alloc(a, n * size);
   if (!p) *fail = 1;
   else memcpy(p, src, n * size);
   return p;
 }
 
-static void convert_split(tc_arena *a, const Tablecar__V1__CreatePermutationRequest *in, tc_permutation_spec *s,
+static void convert_split(tc__arena *a, const Tablecar__V1__CreatePermutationRequest *in, tc_permutation_spec *s,
                           int *fail) {
   switch (in->split_case) {
   case TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_RANDOM:
@@ -159,7 +159,7 @@ static void convert_split(tc_arena *a, const Tablecar__V1__CreatePermutationRequ
   }
 }
 
-static void convert_spec(tc_arena *a, const Tablecar__V1__CreatePermutationRequest *in, tc_permutation_spec *s,
+static void convert_spec(tc__arena *a, const Tablecar__V1__CreatePermutationRequest *in, tc_permutation_spec *s,
                          int *fail) {
   s->table = dup(a, in ? in->table : NULL, fail);
   if (!in) return;
@@ -174,11 +174,11 @@ static void convert_spec(tc_arena *a, const Tablecar__V1__CreatePermutationReque
 }
 
 static int convert_perm(tc_client *cl, const Tablecar__V1__PermutationInfo *in, tc_permutation_info **out) {
-  tc_arena a = {NULL};
-  perm_priv *pp = tc_arena_alloc(&a, sizeof *pp);
-  if (!pp) return tc_seterr(cl, TC_ENOMEM, "out of memory");
+  tc__arena a = {NULL};
+  perm_priv *pp = tc__arena_alloc(&a, sizeof *pp);
+  if (!pp) return tc__seterr(cl, TC_ENOMEM, "out of memory");
   pp->arena = a;
-  tc_arena *ar = &pp->arena;
+  tc__arena *ar = &pp->arena;
   tc_permutation_info *p = &pp->pub;
   int fail = 0;
   p->id = dup(ar, in->id, &fail);
@@ -187,7 +187,7 @@ static int convert_perm(tc_client *cl, const Tablecar__V1__PermutationInfo *in, 
   p->num_rows = in->num_rows;
   p->n_splits = in->n_splits;
   if (in->n_splits) {
-    tc_split_info *sp = tc_arena_alloc(ar, in->n_splits * sizeof *sp);
+    tc_split_info *sp = tc__arena_alloc(ar, in->n_splits * sizeof *sp);
     if (!sp) fail = 1;
     for (size_t i = 0; sp && i < in->n_splits; i++) {
       sp[i].name = dup(ar, in->splits[i]->name, &fail);
@@ -197,8 +197,8 @@ static int convert_perm(tc_client *cl, const Tablecar__V1__PermutationInfo *in, 
   }
   convert_spec(ar, in->spec, &p->spec, &fail);
   if (fail) {
-    tc_arena_free(ar);
-    return tc_seterr(cl, TC_ENOMEM, "out of memory");
+    tc__arena_free(ar);
+    return tc__seterr(cl, TC_ENOMEM, "out of memory");
   }
   *out = p;
   return TC_OK;
@@ -206,12 +206,12 @@ static int convert_perm(tc_client *cl, const Tablecar__V1__PermutationInfo *in, 
 
 static int perm_call(tc_client *cl, const char *path, const ProtobufCMessage *req, const tc_call_opts *co,
                      tc_permutation_info **out) {
-  tc_msg *m;
+  tc__msg *m;
   int rc = call_msg(cl, path, req, co, &m);
   if (rc) return rc;
   Tablecar__V1__PermutationInfo *pi = tablecar__v1__permutation_info__unpack(NULL, m->len, m->data);
   free(m);
-  if (!pi) return tc_seterr(cl, TC_EPROTO, "malformed PermutationInfo");
+  if (!pi) return tc__seterr(cl, TC_EPROTO, "malformed PermutationInfo");
   rc = convert_perm(cl, pi, out);
   tablecar__v1__permutation_info__free_unpacked(pi, NULL);
   return rc;
@@ -261,7 +261,7 @@ int tc_create_permutation(tc_client *cl, const tc_permutation_spec *spec, const 
                           tc_permutation_info **out) {
   int rc = begin(cl);
   if (rc) return rc;
-  if (!out || !spec) return tc_seterr(cl, TC_EINVAL, "bad arguments to tc_create_permutation");
+  if (!out || !spec) return tc__seterr(cl, TC_EINVAL, "bad arguments to tc_create_permutation");
   *out = NULL;
   Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
   Tablecar__V1__Shuffle sh = TABLECAR__V1__SHUFFLE__INIT;
@@ -275,7 +275,7 @@ int tc_create_permutation(tc_client *cl, const tc_permutation_spec *spec, const 
     r.shuffle = &sh;
   }
   if (encode_split(spec, &r, &rs, &ss, &hs) || !arr_ok(spec->n_split_names, spec->split_names))
-    return tc_seterr(cl, TC_EINVAL, "bad split in tc_permutation_spec");
+    return tc__seterr(cl, TC_EINVAL, "bad split in tc_permutation_spec");
   r.n_split_names = spec->n_split_names;
   r.split_names = STRV(spec->split_names);
   return perm_call(cl, SVC "CreatePermutation", &r.base, co, out);
@@ -283,7 +283,7 @@ int tc_create_permutation(tc_client *cl, const tc_permutation_spec *spec, const 
 
 int tc_describe_permutation(tc_client *cl, const char *id, const tc_call_opts *co, tc_permutation_info **out) {
   int rc = begin(cl);
-  if (rc || !out) return rc ? rc : tc_seterr(cl, TC_EINVAL, "out is NULL");
+  if (rc || !out) return rc ? rc : tc__seterr(cl, TC_EINVAL, "out is NULL");
   *out = NULL;
   Tablecar__V1__DescribePermutationRequest r = TABLECAR__V1__DESCRIBE_PERMUTATION_REQUEST__INIT;
   r.id = STR(id);
@@ -294,16 +294,16 @@ int tc_describe_permutation(tc_client *cl, const char *id, const tc_call_opts *c
 
 int tc_health_check(tc_client *cl, const char *service, const tc_call_opts *co, int *status) {
   int rc = begin(cl);
-  if (rc || !status) return rc ? rc : tc_seterr(cl, TC_EINVAL, "status is NULL");
+  if (rc || !status) return rc ? rc : tc__seterr(cl, TC_EINVAL, "status is NULL");
   *status = TC_HEALTH_UNKNOWN;
   Grpc__Health__V1__HealthCheckRequest r = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
   r.service = STR(service);
-  tc_msg *m;
+  tc__msg *m;
   rc = call_msg(cl, "/grpc.health.v1.Health/Check", &r.base, co, &m);
   if (rc) return rc;
   Grpc__Health__V1__HealthCheckResponse *h = grpc__health__v1__health_check_response__unpack(NULL, m->len, m->data);
   free(m);
-  if (!h) return tc_seterr(cl, TC_EPROTO, "malformed HealthCheckResponse");
+  if (!h) return tc__seterr(cl, TC_EPROTO, "malformed HealthCheckResponse");
   *status = (int)h->status;
   grpc__health__v1__health_check_response__free_unpacked(h, NULL);
   return TC_OK;

@@ -5,17 +5,17 @@
 
 #include "internal.h"
 
-#define TC_CHUNK_MIN 4096
-#define TC_ALIGN 16
+#define TC__CHUNK_MIN 4096
+#define TC__ALIGN 16
 
-struct tc_chunk {
-  tc_chunk *next;
+struct tc__chunk {
+  tc__chunk *next;
   size_t used, cap;
-  _Alignas(TC_ALIGN) unsigned char data[];
+  _Alignas(TC__ALIGN) unsigned char data[];
 };
 
-static tc_chunk *chunk_new(size_t cap) {
-  tc_chunk *c = malloc(sizeof *c + cap);
+static tc__chunk *chunk_new(size_t cap) {
+  tc__chunk *c = malloc(sizeof *c + cap);
   if (!c) return NULL;
   c->next = NULL;
   c->used = 0;
@@ -23,15 +23,15 @@ static tc_chunk *chunk_new(size_t cap) {
   return c;
 }
 
-void *tc_arena_alloc(tc_arena *a, size_t size) {
-  size = (size + TC_ALIGN - 1) & ~(size_t)(TC_ALIGN - 1);
-  if (size == 0) size = TC_ALIGN;
-  tc_chunk *c = a->head;
+void *tc__arena_alloc(tc__arena *a, size_t size) {
+  size = (size + TC__ALIGN - 1) & ~(size_t)(TC__ALIGN - 1);
+  if (size == 0) size = TC__ALIGN;
+  tc__chunk *c = a->head;
   if (!c || c->cap - c->used < size) {
     /* Chunks grow so that a result with many pieces needs few mallocs. */
-    size_t cap = c ? c->cap * 2 : TC_CHUNK_MIN;
+    size_t cap = c ? c->cap * 2 : TC__CHUNK_MIN;
     if (cap < size) cap = size;
-    tc_chunk *n = chunk_new(cap);
+    tc__chunk *n = chunk_new(cap);
     if (!n) return NULL;
     n->next = c;
     a->head = c = n;
@@ -42,20 +42,20 @@ void *tc_arena_alloc(tc_arena *a, size_t size) {
   return p;
 }
 
-char *tc_arena_strndup(tc_arena *a, const void *s, size_t n) {
-  if (n >= SIZE_MAX - TC_ALIGN) return NULL;
-  char *p = tc_arena_alloc(a, n + 1);
+char *tc__arena_strndup(tc__arena *a, const void *s, size_t n) {
+  if (n >= SIZE_MAX - TC__ALIGN) return NULL;
+  char *p = tc__arena_alloc(a, n + 1);
   if (!p) return NULL;
   if (n) memcpy(p, s, n);
   p[n] = '\0';
   return p;
 }
 
-void tc_arena_free(tc_arena *a) {
+void tc__arena_free(tc__arena *a) {
   /* The arena struct may live inside its own first chunk: read everything before freeing. */
-  tc_chunk *c = a->head;
+  tc__chunk *c = a->head;
   while (c) {
-    tc_chunk *next = c->next;
+    tc__chunk *next = c->next;
     free(c);
     c = next;
   }

@@ -14,11 +14,11 @@
 
 #include "internal.h"
 
-int tc_is_retriable(int status) { return status == TC_EUNAVAILABLE || status == TC_ECONNECT_RETRY; }
+int tc__is_retriable(int status) { return status == TC_EUNAVAILABLE || status == TC__ECONNECT_RETRY; }
 
-int tc_call_deadline(const tc_client *cl, const tc_call_opts *co, int64_t *deadline) {
+int tc__call_deadline(const tc_client *cl, const tc_call_opts *co, int64_t *deadline) {
   int64_t t = co && co->timeout_ms ? co->timeout_ms : cl->opts.timeout_ms;
-  *deadline = tc_deadline(t);
+  *deadline = tc__deadline(t);
   return TC_OK;
 }
 
@@ -32,22 +32,22 @@ static double rng_uniform(tc_client *cl) {
   return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
 }
 
-int tc_backoff_sleep(tc_client *cl, int attempt, int64_t deadline) {
+int tc__backoff_sleep(tc_client *cl, int attempt, int64_t deadline) {
   const tc_options *o = &cl->opts;
   double d = (double)o->backoff_initial_ms;
   for (int i = 0; i < attempt && d < (double)o->backoff_max_ms; i++) d *= o->backoff_multiplier;
   if (d > (double)o->backoff_max_ms) d = (double)o->backoff_max_ms;
   d *= 1.0 + o->backoff_jitter * (2.0 * rng_uniform(cl) - 1.0);
   int64_t ms = d < 1 ? 1 : d >= 0x1p62 ? INT64_C(1) << 62 : (int64_t)d; /* backoff_max_ms may be huge */
-  int64_t now = tc_now_ms();
-  if (deadline != TC_NO_DEADLINE && ms >= deadline - now) return -1;
+  int64_t now = tc__now_ms();
+  if (deadline != TC__NO_DEADLINE && ms >= deadline - now) return -1;
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }
   return 0;
 }
 
-size_t tc_encode(tc_client *cl, const ProtobufCMessage *msg) {
+size_t tc__encode(tc_client *cl, const ProtobufCMessage *msg) {
   size_t n = msg ? protobuf_c_message_get_packed_size(msg) : 0;
   if (n > UINT32_MAX) return 0;
   if (5 + n > cl->scratch_cap) {
@@ -58,59 +58,59 @@ size_t tc_encode(tc_client *cl, const ProtobufCMessage *msg) {
     cl->scratch = p;
     cl->scratch_cap = cap;
   }
-  tc_grpc_prefix(cl->scratch, n);
+  tc__grpc_prefix(cl->scratch, n);
   if (n) protobuf_c_message_pack(msg, cl->scratch + 5);
   return 5 + n;
 }
 
 /* One attempt. *transparent: the failure says nothing about the server (stale connection, refused
  * stream), so one immediate retry is harmless. */
-static int unary_once(tc_client *cl, const char *path, size_t len, int64_t deadline, tc_msg **resp,
+static int unary_once(tc_client *cl, const char *path, size_t len, int64_t deadline, tc__msg **resp,
                       int *transparent) {
   *transparent = 0;
-  int rc = tc_conn_ensure(cl, deadline);
+  int rc = tc__conn_ensure(cl, deadline);
   if (rc) return rc;
   int reused = cl->conn.reused;
-  tc_call c;
-  tc_call_init(&c, cl);
+  tc__call c;
+  tc__call_init(&c, cl);
   c.unary = 1;
-  rc = tc_call_start(&c, path, cl->scratch, len, deadline, 1);
-  if (!rc) rc = tc_call_wait(&c, deadline, 0);
-  if (!rc) rc = tc_call_status(&c);
+  rc = tc__call_start(&c, path, cl->scratch, len, deadline, 1);
+  if (!rc) rc = tc__call_wait(&c, deadline, 0);
+  if (!rc) rc = tc__call_status(&c);
   if (!rc && c.q.count != 1) /* none (more than one failed as the second arrived) */
-    rc = tc_seterr(cl, TC_EINTERNAL, "%zu response messages for a unary call", c.q.count);
-  if (!rc && tc_deframer_partial(&c.df)) rc = tc_seterr(cl, TC_EINTERNAL, "truncated response message");
+    rc = tc__seterr(cl, TC_EINTERNAL, "%zu response messages for a unary call", c.q.count);
+  if (!rc && tc__deframer_partial(&c.df)) rc = tc__seterr(cl, TC_EINTERNAL, "truncated response message");
   if (!rc) {
-    *resp = tc_call_pop(&c);
+    *resp = tc__call_pop(&c);
     cl->conn.reused = 1;
   }
   if (c.refused || (c.lost && reused && c.received == 0)) *transparent = 1;
-  tc_call_end(&c);
+  tc__call_end(&c);
   return rc;
 }
 
-int tc_unary(tc_client *cl, const char *path, size_t len, const tc_call_opts *co, tc_msg **resp) {
+int tc__unary(tc_client *cl, const char *path, size_t len, const tc_call_opts *co, tc__msg **resp) {
   int64_t deadline;
-  tc_call_deadline(cl, co, &deadline);
+  tc__call_deadline(cl, co, &deadline);
   int no_retry = (co && co->no_retry) || !cl->opts.retry;
   int transparent_used = 0;
   for (int attempt = 0;;) {
     int transparent;
     int rc = unary_once(cl, path, len, deadline, resp, &transparent);
     if (rc == TC_OK) {
-      tc_clearerr(cl);
+      tc__clearerr(cl);
       return TC_OK;
     }
-    if (!tc_is_retriable(rc)) return rc;
+    if (!tc__is_retriable(rc)) return rc;
     if (transparent && !transparent_used) {
       transparent_used = 1;
       continue;
     }
-    if (no_retry) return rc == TC_ECONNECT_RETRY ? TC_ECONNECT : rc;
-    if (tc_backoff_sleep(cl, attempt++, deadline)) {
+    if (no_retry) return rc == TC__ECONNECT_RETRY ? TC_ECONNECT : rc;
+    if (tc__backoff_sleep(cl, attempt++, deadline)) {
       char last[sizeof cl->err];
       memcpy(last, cl->err, sizeof last);
-      return tc_seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s",
+      return tc__seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s",
                        attempt, last);
     }
   }

@@ -38,7 +38,7 @@ int tc_client_new(const char *target, const tc_options *opts, tc_client **out) {
   else tc_options_init(&cl->opts);
   cl->conn.fd = -1;
   cl->pid = getpid();
-  if (check_options(&cl->opts) || tc_target_parse(target, &cl->target, cl->err, sizeof cl->err)) {
+  if (check_options(&cl->opts) || tc__target_parse(target, &cl->target, cl->err, sizeof cl->err)) {
     free(cl);
     return TC_EINVAL;
   }
@@ -60,8 +60,8 @@ int tc_client_new(const char *target, const tc_options *opts, tc_client **out) {
 
 void tc_client_free(tc_client *cl) {
   if (!cl) return;
-  tc_conn_check_pid(cl); /* in a child: only close() the inherited socket */
-  tc_conn_close(cl);
+  tc__conn_check_pid(cl); /* in a child: only close() the inherited socket */
+  tc__conn_close(cl);
   free(cl->scratch);
   free(cl->authority);
   free(cl);

@@ -30,7 +30,7 @@ const char *tc_strerror(int status) {
     TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
 #undef TC_XX_GRPC
 #undef TC_XX_LOCAL
-  case TC_ECONNECT_RETRY: return tc_strerror(TC_ECONNECT);
+  case TC__ECONNECT_RETRY: return tc_strerror(TC_ECONNECT);
   default: return "unknown status";
   }
 }
@@ -42,7 +42,7 @@ static int hexval(char c) {
   return -1;
 }
 
-size_t tc_percent_decode(const char *in, size_t n, char *out, size_t outcap) {
+size_t tc__percent_decode(const char *in, size_t n, char *out, size_t outcap) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     char ch = in[i];
@@ -61,7 +61,7 @@ size_t tc_percent_decode(const char *in, size_t n, char *out, size_t outcap) {
 }
 
 /* https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md */
-int tc_http_to_grpc(int http_status) {
+int tc__http_to_grpc(int http_status) {
   switch (http_status) {
   case 400: return TC_EINTERNAL;
   case 401: return TC_EUNAUTHENTICATED;
@@ -76,7 +76,7 @@ int tc_http_to_grpc(int http_status) {
 }
 
 /* RST_STREAM codes, as gRPC maps them (doc/PROTOCOL-HTTP2.md, "Errors"). */
-int tc_h2_error_to_grpc(uint32_t e) {
+int tc__h2_error_to_grpc(uint32_t e) {
   switch (e) {
   case NGHTTP2_REFUSED_STREAM: return TC_EUNAVAILABLE;
   case NGHTTP2_CANCEL: return TC_ECANCELLED;
@@ -86,7 +86,7 @@ int tc_h2_error_to_grpc(uint32_t e) {
   }
 }
 
-int tc_seterr(tc_client *cl, int status, const char *fmt, ...) {
+int tc__seterr(tc_client *cl, int status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(cl->err, sizeof cl->err, fmt, ap);
@@ -94,18 +94,18 @@ int tc_seterr(tc_client *cl, int status, const char *fmt, ...) {
   return status;
 }
 
-void tc_clearerr(tc_client *cl) { cl->err[0] = '\0'; }
+void tc__clearerr(tc_client *cl) { cl->err[0] = '\0'; }
 
 const char *tc_last_error(const tc_client *client) { return client ? client->err : ""; }
 
-int64_t tc_now_ms(void) {
+int64_t tc__now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t tc_deadline(int64_t timeout_ms) {
-  if (timeout_ms < 0) return TC_NO_DEADLINE;
-  int64_t now = tc_now_ms();  /* saturates: INT64_MAX must not wrap to the past */
-  return timeout_ms >= TC_NO_DEADLINE - now ? TC_NO_DEADLINE : now + timeout_ms;
+int64_t tc__deadline(int64_t timeout_ms) {
+  if (timeout_ms < 0) return TC__NO_DEADLINE;
+  int64_t now = tc__now_ms();  /* saturates: INT64_MAX must not wrap to the past */
+  return timeout_ms >= TC__NO_DEADLINE - now ? TC__NO_DEADLINE : now + timeout_ms;
 }

@@ -6,21 +6,21 @@
 
 #include "internal.h"
 
-void tc_deframer_init(tc_deframer *d, size_t max) {
+void tc__deframer_init(tc__deframer *d, size_t max) {
   memset(d, 0, sizeof *d);
   d->max = max;
 }
 
-void tc_deframer_free(tc_deframer *d) {
+void tc__deframer_free(tc__deframer *d) {
   free(d->cur);
   d->cur = NULL;
   d->hdr_got = 0;
   d->got = 0;
 }
 
-int tc_deframer_partial(const tc_deframer *d) { return d->hdr_got > 0 || d->cur != NULL; }
+int tc__deframer_partial(const tc__deframer *d) { return d->hdr_got > 0 || d->cur != NULL; }
 
-void tc_msgq_push(tc_msgq *q, tc_msg *m) {
+void tc__msgq_push(tc__msgq *q, tc__msg *m) {
   m->next = NULL;
   if (q->tail) q->tail->next = m;
   else q->head = m;
@@ -28,8 +28,8 @@ void tc_msgq_push(tc_msgq *q, tc_msg *m) {
   q->count++;
 }
 
-tc_msg *tc_msgq_pop(tc_msgq *q) {
-  tc_msg *m = q->head;
+tc__msg *tc__msgq_pop(tc__msgq *q) {
+  tc__msg *m = q->head;
   if (!m) return NULL;
   q->head = m->next;
   if (!q->head) q->tail = NULL;
@@ -38,13 +38,13 @@ tc_msg *tc_msgq_pop(tc_msgq *q) {
   return m;
 }
 
-void tc_msgq_free(tc_msgq *q) {
-  tc_msg *m;
-  while ((m = tc_msgq_pop(q))) free(m);
+void tc__msgq_free(tc__msgq *q) {
+  tc__msg *m;
+  while ((m = tc__msgq_pop(q))) free(m);
 }
 
 /* The header is complete: check it and allocate the message. */
-static int start_message(tc_deframer *d) {
+static int start_message(tc__deframer *d) {
   const unsigned char *h = d->hdr;
   size_t len = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | (size_t)h[4];
   if (h[0] & 1) return TC_EPROTO; /* compressed, though we never sent grpc-accept-encoding */
@@ -52,7 +52,7 @@ static int start_message(tc_deframer *d) {
     d->bad_len = len;
     return TC_ERESOURCE_EXHAUSTED;
   }
-  tc_msg *m = malloc(sizeof *m + (len ? len : 1));
+  tc__msg *m = malloc(sizeof *m + (len ? len : 1));
   if (!m) return TC_ENOMEM;
   m->next = NULL;
   m->len = len;
@@ -61,7 +61,7 @@ static int start_message(tc_deframer *d) {
   return TC_OK;
 }
 
-int tc_deframe(tc_deframer *d, const uint8_t *p, size_t n, tc_msgq *q) {
+int tc__deframe(tc__deframer *d, const uint8_t *p, size_t n, tc__msgq *q) {
   while (n > 0) {
     if (!d->cur) {
       size_t k = 5 - d->hdr_got;
@@ -81,7 +81,7 @@ int tc_deframe(tc_deframer *d, const uint8_t *p, size_t n, tc_msgq *q) {
     p += k;
     n -= k;
     if (d->got == d->cur->len) {
-      tc_msgq_push(q, d->cur);
+      tc__msgq_push(q, d->cur);
       d->cur = NULL;
       d->hdr_got = 0;
       d->got = 0;
@@ -90,7 +90,7 @@ int tc_deframe(tc_deframer *d, const uint8_t *p, size_t n, tc_msgq *q) {
   return TC_OK;
 }
 
-void tc_grpc_prefix(uint8_t out[5], size_t len) {
+void tc__grpc_prefix(uint8_t out[5], size_t len) {
   out[0] = 0;
   out[1] = (uint8_t)(len >> 24);
   out[2] = (uint8_t)(len >> 16);
@@ -114,7 +114,7 @@ static size_t fmt_timeout(int64_t v, char unit, char out[16]) {
 
 /* The spec allows at most 8 digits: use the finest unit that fits, rounding up so that the server never
  * gives up before we do. */
-size_t tc_grpc_timeout(int64_t ms, char out[16]) {
+size_t tc__grpc_timeout(int64_t ms, char out[16]) {
   static const struct {
     int64_t div;
     char unit;

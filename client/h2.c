@@ -7,7 +7,7 @@
  * Flow control is manual (NGHTTP2_OPT_NO_AUTO_WINDOW_UPDATE): connection-level credit is returned as soon as
  * data is received (every byte is owned by some call from then on, and a stalled stream must not block the
  * others). Stream-level credit: a unary call returns it at once (it takes one message, and fails at a
- * second). A stream returns it for each message the application takes (tc_call_pop), and, while the
+ * second). A stream returns it for each message the application takes (tc__call_pop), and, while the
  * application waits with nothing queued, for the bytes of the message being received (one larger than the
  * window must still arrive); complete messages still queued keep theirs, so a stream never buffers more
  * than its window, however many other calls run on the connection meanwhile.
@@ -30,8 +30,8 @@
 #define WBUF_SOFT (256 * 1024) /* stop serializing and send when this much is pending */
 #define MAX_FRAME 16777215     /* 16 MiB - 1, the largest frame HTTP/2 allows */
 
-static tc_call *find_call(tc_client *cl, int32_t sid) {
-  for (tc_call *c = cl->calls; c; c = c->next)
+static tc__call *find_call(tc_client *cl, int32_t sid) {
+  for (tc__call *c = cl->calls; c; c = c->next)
     if (c->sid == sid && c->gen == cl->conn.gen) return c;
   return NULL;
 }
@@ -39,7 +39,7 @@ static tc_call *find_call(tc_client *cl, int32_t sid) {
 /* ---- connection lifetime ---- */
 
 static void conn_drop(tc_client *cl) {
-  tc_conn *k = &cl->conn;
+  tc__conn *k = &cl->conn;
   if (k->ng) nghttp2_session_del(k->ng); /* frees memory only: nothing is sent */
   if (k->fd >= 0) close(k->fd);          /* never shutdown(): a parent may share the socket */
   k->ng = NULL;
@@ -50,7 +50,7 @@ static void conn_drop(tc_client *cl) {
   k->why[0] = '\0';
 }
 
-void tc_conn_close(tc_client *cl) {
+void tc__conn_close(tc_client *cl) {
   conn_drop(cl);
   free(cl->conn.rbuf);
   free(cl->conn.wbuf);
@@ -60,13 +60,13 @@ void tc_conn_close(tc_client *cl) {
 
 /* The connection failed: every call on it is lost. Returns TC_EUNAVAILABLE. */
 static int conn_fail(tc_client *cl, int e, const char *what) {
-  if (e) tc_seterr(cl, 0, "connection to %s lost (%s): %s", cl->target.authority, what, strerror(e));
-  else tc_seterr(cl, 0, "connection to %s lost: %s", cl->target.authority, what);
+  if (e) tc__seterr(cl, 0, "connection to %s lost (%s): %s", cl->target.authority, what, strerror(e));
+  else tc__seterr(cl, 0, "connection to %s lost: %s", cl->target.authority, what);
   conn_drop(cl);
   return TC_EUNAVAILABLE;
 }
 
-void tc_conn_check_pid(tc_client *cl) {
+void tc__conn_check_pid(tc_client *cl) {
   pid_t pid = getpid();
   if (pid == cl->pid) return;
   cl->pid = pid;
@@ -75,7 +75,7 @@ void tc_conn_check_pid(tc_client *cl) {
   if (!cl->rng) cl->rng = 1;
   /* Streams inherited from the parent were never seen by the server from this process: they resume at
    * once on the child's own connection. */
-  for (tc_call *c = cl->calls; c; c = c->next) c->refused = 1;
+  for (tc__call *c = cl->calls; c; c = c->next) c->refused = 1;
   if (cl->conn.fd >= 0) conn_drop(cl);
 }
 
@@ -95,7 +95,7 @@ static int parse_status(const uint8_t *v, size_t n) {
 
 static int on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen, uint8_t flags, void *ud) {
-  tc_call *c = find_call(ud, fr->hd.stream_id);
+  tc__call *c = find_call(ud, fr->hd.stream_id);
   if (!c) return 0;
   if (IS(name, nlen, ":status")) {
     c->http_status = parse_status(value, vlen);
@@ -105,7 +105,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t
   } else if (IS(name, nlen, "grpc-message")) {
     free(c->grpc_message);
     c->grpc_message = malloc(vlen + 1);
-    if (c->grpc_message) tc_percent_decode((const char *)value, vlen, c->grpc_message, vlen + 1);
+    if (c->grpc_message) tc__percent_decode((const char *)value, vlen, c->grpc_message, vlen + 1);
   } else if (IS(name, nlen, "content-type")) {
     c->grpc_content = vlen >= 16 && memcmp(value, "application/grpc", 16) == 0;
   }
@@ -113,7 +113,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t
 }
 
 /* Returns n bytes of stream-level credit (n <= c->unconsumed). */
-static void call_credit(tc_call *c, size_t n) {
+static void call_credit(tc__call *c, size_t n) {
   tc_client *cl = c->cl;
   if (n && c->sid && c->gen == cl->conn.gen && cl->conn.ng)
     nghttp2_session_consume_stream(cl->conn.ng, c->sid, n);
@@ -124,7 +124,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
                    void *ud) {
   tc_client *cl = ud;
   nghttp2_session_consume_connection(ng, len);
-  tc_call *c = find_call(cl, sid);
+  tc__call *c = find_call(cl, sid);
   if (!c) { /* an abandoned stream, reset already */
     nghttp2_session_consume_stream(ng, sid, len);
     return 0;
@@ -134,7 +134,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
    * status says what happened. */
   if (!c->err && c->http_status == 200 && c->grpc_content) {
     c->held += len;
-    int rc = tc_deframe(&c->df, data, len, &c->q);
+    int rc = tc__deframe(&c->df, data, len, &c->q);
     if (!rc && c->unary && c->q.count > 1) rc = TC_EINTERNAL; /* as gRPC: fail now, do not buffer more */
     if (rc) {
       c->err = rc;
@@ -157,7 +157,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code, void *ud) {
-  tc_call *c = find_call(ud, sid);
+  tc__call *c = find_call(ud, sid);
   if (!c) return 0;
   c->closed = 1;
   c->h2_error = error_code;
@@ -180,7 +180,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr, void *ud)
    * them safe to retry even if they were not idempotent. No new stream goes on this connection. */
   cl->conn.goaway = 1;
   note_goaway(cl, &fr->goaway, "received:");
-  for (tc_call *c = cl->calls; c; c = c->next)
+  for (tc__call *c = cl->calls; c; c = c->next)
     if (c->gen == cl->conn.gen && c->sid > fr->goaway.last_stream_id) c->refused = 1;
   return 0;
 }
@@ -190,7 +190,7 @@ static int on_frame_not_send(nghttp2_session *ng, const nghttp2_frame *fr, int l
   tc_client *cl = ud;
   /* nghttp2 starts no stream on this session any more (it is closing): the next call needs a new one */
   cl->conn.broken = 1;
-  tc_call *c = find_call(cl, fr->hd.stream_id);
+  tc__call *c = find_call(cl, fr->hd.stream_id);
   if (c) {
     c->closed = 1;
     c->refused = 1; /* never left this process */
@@ -205,7 +205,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *fr, void *ud)
 
 static ssize_t read_request(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
                             nghttp2_data_source *src, void *ud) {
-  tc_call *c = find_call(ud, sid);
+  tc__call *c = find_call(ud, sid);
   if (!c) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
@@ -249,24 +249,24 @@ static int session_new(tc_client *cl) {
   return rv ? TC_ENOMEM : TC_OK;
 }
 
-int tc_conn_ensure(tc_client *cl, int64_t deadline) {
-  tc_conn *k = &cl->conn;
-  tc_conn_check_pid(cl);
+int tc__conn_ensure(tc_client *cl, int64_t deadline) {
+  tc__conn *k = &cl->conn;
+  tc__conn_check_pid(cl);
   if (k->fd >= 0 && (k->goaway || k->broken)) conn_drop(cl);
   if (k->fd >= 0) return TC_OK;
   if (!k->rbuf) {
     k->rbuf = malloc(RBUF_SIZE);
-    if (!k->rbuf) return tc_seterr(cl, TC_ENOMEM, "out of memory");
+    if (!k->rbuf) return tc__seterr(cl, TC_ENOMEM, "out of memory");
     k->rcap = RBUF_SIZE;
   }
   int fd;
-  int rc = tc_target_connect(&cl->target, deadline, &fd, cl->err, sizeof cl->err);
+  int rc = tc__target_connect(&cl->target, deadline, &fd, cl->err, sizeof cl->err);
   if (rc) return rc;
   k->fd = fd;
   rc = session_new(cl);
   if (rc) {
     conn_drop(cl);
-    return tc_seterr(cl, rc, "out of memory creating the HTTP/2 session");
+    return tc__seterr(cl, rc, "out of memory creating the HTTP/2 session");
   }
   k->gen = ++cl->gen_counter;
   k->pid = cl->pid;
@@ -275,7 +275,7 @@ int tc_conn_ensure(tc_client *cl, int64_t deadline) {
 
 /* ---- I/O ---- */
 
-static int wbuf_append(tc_conn *k, const uint8_t *d, size_t n) {
+static int wbuf_append(tc__conn *k, const uint8_t *d, size_t n) {
   if (k->woff > 0) { /* keep the pending bytes at the front */
     memmove(k->wbuf, k->wbuf + k->woff, k->wlen - k->woff);
     k->wlen -= k->woff;
@@ -299,14 +299,14 @@ static int wbuf_append(tc_conn *k, const uint8_t *d, size_t n) {
  * left. Nothing would read the socket again and a call would wait until its deadline: the connection failed
  * (TC_EUNAVAILABLE, as any lost connection: idempotent calls retry on a new one). */
 static int conn_check_done(tc_client *cl) {
-  tc_conn *k = &cl->conn;
+  tc__conn *k = &cl->conn;
   if (nghttp2_session_want_read(k->ng) || nghttp2_session_want_write(k->ng)) return TC_OK;
   return conn_fail(cl, 0, k->why[0] ? k->why : "the HTTP/2 session ended");
 }
 
 /* Serializes what nghttp2 has to send and writes as much as the socket takes without blocking. */
 static int conn_flush(tc_client *cl) {
-  tc_conn *k = &cl->conn;
+  tc__conn *k = &cl->conn;
   for (;;) {
     while (k->wlen - k->woff < WBUF_SOFT) {
       const uint8_t *d;
@@ -315,7 +315,7 @@ static int conn_flush(tc_client *cl) {
       if (n == 0) break;
       if (wbuf_append(k, d, (size_t)n)) {
         conn_drop(cl);
-        return tc_seterr(cl, TC_ENOMEM, "out of memory");
+        return tc__seterr(cl, TC_ENOMEM, "out of memory");
       }
     }
     if (k->woff == k->wlen) {
@@ -336,12 +336,12 @@ static int conn_flush(tc_client *cl) {
 /* Waits for input (or for room to write) until deadline, and feeds what arrives to nghttp2. Returns TC_OK
  * when something may have changed; TC_EDEADLINE_EXCEEDED; or an error (the connection is gone). */
 static int conn_read(tc_client *cl, int64_t deadline) {
-  tc_conn *k = &cl->conn;
-  int64_t now = tc_now_ms();
-  if (deadline != TC_NO_DEADLINE && now >= deadline) return TC_EDEADLINE_EXCEEDED;
+  tc__conn *k = &cl->conn;
+  int64_t now = tc__now_ms();
+  if (deadline != TC__NO_DEADLINE && now >= deadline) return TC_EDEADLINE_EXCEEDED;
   short revents = POLLIN;
   if (!k->rfull) { /* else more is probably waiting: skip the poll */
-    int64_t left = deadline == TC_NO_DEADLINE ? -1 : deadline - now;
+    int64_t left = deadline == TC__NO_DEADLINE ? -1 : deadline - now;
     struct pollfd p = {.fd = k->fd, .events = POLLIN};
     if (k->woff < k->wlen) p.events |= POLLOUT;
     int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
@@ -373,14 +373,14 @@ static int conn_read(tc_client *cl, int64_t deadline) {
 
 /* ---- calls ---- */
 
-void tc_call_init(tc_call *c, tc_client *cl) {
+void tc__call_init(tc__call *c, tc_client *cl) {
   memset(c, 0, sizeof *c);
   c->cl = cl;
   c->grpc_status = -1;
-  tc_deframer_init(&c->df, cl->opts.max_recv_message_bytes);
+  tc__deframer_init(&c->df, cl->opts.max_recv_message_bytes);
 }
 
-static void call_link(tc_call *c) {
+static void call_link(tc__call *c) {
   tc_client *cl = c->cl;
   c->prev = NULL;
   c->next = cl->calls;
@@ -388,7 +388,7 @@ static void call_link(tc_call *c) {
   cl->calls = c;
 }
 
-static void call_unlink(tc_call *c) {
+static void call_unlink(tc__call *c) {
   tc_client *cl = c->cl;
   if (!c->prev && cl->calls != c) return; /* not linked */
   if (c->prev) c->prev->next = c->next;
@@ -400,10 +400,10 @@ static void call_unlink(tc_call *c) {
 #define NV(n, v, f)                                                                                        \
   { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME | (f) }
 
-int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
+int tc__call_start(tc__call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
                   int send_timeout) {
   tc_client *cl = c->cl;
-  tc_conn *k = &cl->conn;
+  tc__conn *k = &cl->conn;
   char timeout[16];
   /* Names and the values that outlive the call are not copied; the timeout is on the stack. */
   nghttp2_nv nv[8] = {
@@ -416,8 +416,8 @@ int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, 
       NV("user-agent", "tablecar-c/0.1.0", NGHTTP2_NV_FLAG_NO_COPY_VALUE),
   };
   size_t nnv = 7;
-  if (send_timeout && deadline != TC_NO_DEADLINE) {
-    tc_grpc_timeout(deadline - tc_now_ms(), timeout);
+  if (send_timeout && deadline != TC__NO_DEADLINE) {
+    tc__grpc_timeout(deadline - tc__now_ms(), timeout);
     nv[nnv++] = (nghttp2_nv)NV("grpc-timeout", timeout, 0);
   }
   c->req = req;
@@ -428,9 +428,9 @@ int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, 
   if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) { /* after 2^30 calls: a new connection */
     k->goaway = 1;
     c->refused = 1;
-    return tc_seterr(cl, TC_EUNAVAILABLE, "stream ids exhausted");
+    return tc__seterr(cl, TC_EUNAVAILABLE, "stream ids exhausted");
   }
-  if (sid < 0) return tc_seterr(cl, TC_ENOMEM, "nghttp2_submit_request: %s", nghttp2_strerror(sid));
+  if (sid < 0) return tc__seterr(cl, TC_ENOMEM, "nghttp2_submit_request: %s", nghttp2_strerror(sid));
   c->sid = sid;
   c->gen = k->gen;
   call_link(c);
@@ -439,26 +439,26 @@ int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, 
   return rc;
 }
 
-static int call_wait(tc_call *c, int64_t deadline, int want_msg) {
+static int call_wait(tc__call *c, int64_t deadline, int want_msg) {
   tc_client *cl = c->cl;
-  tc_conn *k = &cl->conn;
+  tc__conn *k = &cl->conn;
   for (;;) {
     if (want_msg && c->q.head) return TC_OK;
-    if (c->err || c->closed || c->refused) return TC_OK; /* refused: see tc_call_status */
+    if (c->err || c->closed || c->refused) return TC_OK; /* refused: see tc__call_status */
     if (c->gen != k->gen || k->fd < 0) {
       c->lost = 1;
-      if (!cl->err[0]) tc_seterr(cl, 0, "connection to %s lost", cl->target.authority);
+      if (!cl->err[0]) tc__seterr(cl, 0, "connection to %s lost", cl->target.authority);
       return TC_EUNAVAILABLE;
     }
     int rc = conn_flush(cl);
     if (!rc) rc = conn_read(cl, deadline);
-    if (rc == TC_EDEADLINE_EXCEEDED) return tc_seterr(cl, rc, "deadline exceeded");
+    if (rc == TC_EDEADLINE_EXCEEDED) return tc__seterr(cl, rc, "deadline exceeded");
     if (rc == TC_ENOMEM) return rc;
     /* Connection errors show as a changed generation on the next turn. */
   }
 }
 
-int tc_call_wait(tc_call *c, int64_t deadline, int want_msg) {
+int tc__call_wait(tc__call *c, int64_t deadline, int want_msg) {
   if (c->unary || (want_msg && c->q.head)) return call_wait(c, deadline, want_msg);
   /* A stream with nothing queued: what it holds is part of the next message (or ignored); return its
    * credit, and the credit of what arrives while nothing is queued (see on_data). */
@@ -469,8 +469,8 @@ int tc_call_wait(tc_call *c, int64_t deadline, int want_msg) {
   return rc;
 }
 
-tc_msg *tc_call_pop(tc_call *c) {
-  tc_msg *m = tc_msgq_pop(&c->q);
+tc__msg *tc__call_pop(tc__call *c) {
+  tc__msg *m = tc__msgq_pop(&c->q);
   if (!m) return NULL;
   c->held -= 5 + m->len;
   /* Keep uncredited only the bytes still held (queued messages, the partial one): m's are returned. */
@@ -478,24 +478,24 @@ tc_msg *tc_call_pop(tc_call *c) {
   return m;
 }
 
-int tc_call_status(tc_call *c) {
+int tc__call_status(tc__call *c) {
   tc_client *cl = c->cl;
-  if (c->err) return tc_seterr(cl, c->err, "%s", c->errmsg);
+  if (c->err) return tc__seterr(cl, c->err, "%s", c->errmsg);
   if (c->grpc_status > 0)
-    return tc_seterr(cl, c->grpc_status, "%s", c->grpc_message ? c->grpc_message : tc_strerror(c->grpc_status));
+    return tc__seterr(cl, c->grpc_status, "%s", c->grpc_message ? c->grpc_message : tc_strerror(c->grpc_status));
   if (c->grpc_status == 0) return TC_OK;
   if (c->http_status > 0 && c->http_status != 200)
-    return tc_seterr(cl, tc_http_to_grpc(c->http_status), "HTTP status %d", c->http_status);
-  if (c->refused) return tc_seterr(cl, TC_EUNAVAILABLE, "the server refused the stream (it is going away)");
+    return tc__seterr(cl, tc__http_to_grpc(c->http_status), "HTTP status %d", c->http_status);
+  if (c->refused) return tc__seterr(cl, TC_EUNAVAILABLE, "the server refused the stream (it is going away)");
   if (c->h2_error)
-    return tc_seterr(cl, tc_h2_error_to_grpc(c->h2_error), "stream reset by the server: %s",
+    return tc__seterr(cl, tc__h2_error_to_grpc(c->h2_error), "stream reset by the server: %s",
                      nghttp2_http2_strerror(c->h2_error));
   if (c->http_status == 200 && !c->grpc_content)
-    return tc_seterr(cl, TC_EUNKNOWN, "the response is not gRPC (content-type)");
-  return tc_seterr(cl, TC_EINTERNAL, "the server closed the stream without a grpc-status");
+    return tc__seterr(cl, TC_EUNKNOWN, "the response is not gRPC (content-type)");
+  return tc__seterr(cl, TC_EINTERNAL, "the server closed the stream without a grpc-status");
 }
 
-void tc_call_end(tc_call *c) {
+void tc__call_end(tc__call *c) {
   tc_client *cl = c->cl;
   if (c->sid && !c->closed && !c->reset && c->gen == cl->conn.gen && cl->conn.fd >= 0) {
     /* Still running (deadline, error, stream dropped early): tell the server to stop. */
@@ -509,6 +509,6 @@ void tc_call_end(tc_call *c) {
   c->sid = 0;
   free(c->grpc_message);
   c->grpc_message = NULL;
-  tc_deframer_free(&c->df);
-  tc_msgq_free(&c->q);
+  tc__deframer_free(&c->df);
+  tc__msgq_free(&c->q);
 }

@@ -1,6 +1,6 @@
 /* libtablecar internals, shared by the client sources and their unit tests. Not installed. */
-#ifndef TC_INTERNAL_H
-#define TC_INTERNAL_H
+#ifndef TC__INTERNAL_H
+#define TC__INTERNAL_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,107 +11,107 @@
 
 #include "tablecar.h"
 
-#define TC_NO_DEADLINE INT64_MAX
+#define TC__NO_DEADLINE INT64_MAX
 
 /* Result of a retriable failure to connect (refused, socket missing): never returned to the user. */
-#define TC_ECONNECT_RETRY (-100)
+#define TC__ECONNECT_RETRY (-100)
 
 /* ---- time.c-ish helpers (errors.c) ---- */
-int64_t tc_now_ms(void);
-int64_t tc_deadline(int64_t timeout_ms); /* timeout < 0, or too far to represent: TC_NO_DEADLINE */
+int64_t tc__now_ms(void);
+int64_t tc__deadline(int64_t timeout_ms); /* timeout < 0, or too far to represent: TC__NO_DEADLINE */
 
 /* ---- arena.c: bump allocator; everything of one result is freed at once ---- */
-typedef struct tc_chunk tc_chunk;
-typedef struct tc_arena {
-  tc_chunk *head;
-} tc_arena;
+typedef struct tc__chunk tc__chunk;
+typedef struct tc__arena {
+  tc__chunk *head;
+} tc__arena;
 
-void *tc_arena_alloc(tc_arena *a, size_t size); /* zeroed, 16-byte aligned; NULL when out of memory */
-char *tc_arena_strndup(tc_arena *a, const void *s, size_t n);
-void tc_arena_free(tc_arena *a);
+void *tc__arena_alloc(tc__arena *a, size_t size); /* zeroed, 16-byte aligned; NULL when out of memory */
+char *tc__arena_strndup(tc__arena *a, const void *s, size_t n);
+void tc__arena_free(tc__arena *a);
 
 /* ---- errors.c ---- */
 /* grpc-message is percent-encoded: decodes %XX; malformed escapes stay as they are. out gets at most
    outcap - 1 bytes and a NUL; returns the decoded length (not truncated). */
-size_t tc_percent_decode(const char *in, size_t n, char *out, size_t outcap);
-int tc_http_to_grpc(int http_status);
-int tc_h2_error_to_grpc(uint32_t h2_error);
+size_t tc__percent_decode(const char *in, size_t n, char *out, size_t outcap);
+int tc__http_to_grpc(int http_status);
+int tc__h2_error_to_grpc(uint32_t h2_error);
 
 /* ---- target.c ---- */
-enum { TC_TARGET_UNIX = 1, TC_TARGET_ABSTRACT, TC_TARGET_TCP };
-typedef struct tc_target {
+enum { TC__TARGET_UNIX = 1, TC__TARGET_ABSTRACT, TC__TARGET_TCP };
+typedef struct tc__target {
   int kind;
   char path[108];    /* UNIX: NUL-terminated path; ABSTRACT: name (no leading NUL) */
   size_t path_len;
   char host[256];    /* TCP: name or address, without brackets */
   char port[16];
   char authority[280];
-} tc_target;
+} tc__target;
 
-int tc_target_parse(const char *s, tc_target *t, char *err, size_t errlen);
-/* Connects before deadline. Returns TC_OK with *fd (non-blocking, CLOEXEC), TC_ECONNECT_RETRY (may work
+int tc__target_parse(const char *s, tc__target *t, char *err, size_t errlen);
+/* Connects before deadline. Returns TC_OK with *fd (non-blocking, CLOEXEC), TC__ECONNECT_RETRY (may work
    later), TC_ECONNECT (will not), TC_EDEADLINE_EXCEEDED or TC_ENOMEM; err says why. */
-int tc_target_connect(const tc_target *t, int64_t deadline, int *fd, char *err, size_t errlen);
+int tc__target_connect(const tc__target *t, int64_t deadline, int *fd, char *err, size_t errlen);
 
 /* ---- grpc_frame.c: gRPC length-prefixed messages ---- */
-typedef struct tc_msg {
-  struct tc_msg *next;
+typedef struct tc__msg {
+  struct tc__msg *next;
   size_t len;
   unsigned char data[]; /* 16-byte aligned */
-} tc_msg;
+} tc__msg;
 
-typedef struct tc_msgq {
-  tc_msg *head, *tail;
+typedef struct tc__msgq {
+  tc__msg *head, *tail;
   size_t count;
-} tc_msgq;
+} tc__msgq;
 
-typedef struct tc_deframer {
+typedef struct tc__deframer {
   unsigned char hdr[5];
   size_t hdr_got;
-  tc_msg *cur; /* message being filled, exactly its length */
+  tc__msg *cur; /* message being filled, exactly its length */
   size_t got;
   size_t max;  /* largest message accepted */
   size_t bad_len; /* length of a rejected message, for the error text */
-} tc_deframer;
+} tc__deframer;
 
-void tc_deframer_init(tc_deframer *d, size_t max);
+void tc__deframer_init(tc__deframer *d, size_t max);
 /* Feeds bytes; complete messages are appended to q. Returns TC_OK, TC_ERESOURCE_EXHAUSTED (too large),
    TC_EPROTO (compressed: we never ask for compression) or TC_ENOMEM. */
-int tc_deframe(tc_deframer *d, const uint8_t *p, size_t n, tc_msgq *q);
-int tc_deframer_partial(const tc_deframer *d); /* nonzero if in the middle of a message */
-void tc_deframer_free(tc_deframer *d);
-void tc_msgq_push(tc_msgq *q, tc_msg *m);
-tc_msg *tc_msgq_pop(tc_msgq *q);
-void tc_msgq_free(tc_msgq *q);
-void tc_grpc_prefix(uint8_t out[5], size_t len);
+int tc__deframe(tc__deframer *d, const uint8_t *p, size_t n, tc__msgq *q);
+int tc__deframer_partial(const tc__deframer *d); /* nonzero if in the middle of a message */
+void tc__deframer_free(tc__deframer *d);
+void tc__msgq_push(tc__msgq *q, tc__msg *m);
+tc__msg *tc__msgq_pop(tc__msgq *q);
+void tc__msgq_free(tc__msgq *q);
+void tc__grpc_prefix(uint8_t out[5], size_t len);
 /* grpc-timeout value for ms ("100m", "3600S"...): at most 8 digits and a unit. Returns its length. */
-size_t tc_grpc_timeout(int64_t ms, char out[16]);
+size_t tc__grpc_timeout(int64_t ms, char out[16]);
 
 /* ---- wire.c: the protobuf reader, and Batch/TableInfo parsers that point into the message ---- */
-typedef struct tc_pb {
+typedef struct tc__pb {
   const uint8_t *p, *end;
-} tc_pb;
-typedef struct tc_pb_field {
+} tc__pb;
+typedef struct tc__pb_field {
   uint32_t num;
   int wt;          /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
   uint64_t v;      /* wt 0, 1, 5 */
   const uint8_t *data; /* wt 2 */
   size_t len;
-} tc_pb_field;
+} tc__pb_field;
 
-int tc_pb_varint(tc_pb *r, uint64_t *v);            /* 0, or -1 if malformed */
-int tc_pb_next(tc_pb *r, tc_pb_field *f);           /* 1: a field, 0: end, -1: malformed */
+int tc__pb_varint(tc__pb *r, uint64_t *v);            /* 0, or -1 if malformed */
+int tc__pb_next(tc__pb *r, tc__pb_field *f);           /* 1: a field, 0: end, -1: malformed */
 
 /* Parses a Batch in m; on success the batch owns m, on failure m is freed. */
-int tc_batch_parse(tc_msg *m, tc_batch **out, char *err, size_t errlen);
-int tc_table_info_parse(tc_msg *m, tc_table_info **out, char *err, size_t errlen);   /* frees m */
-int tc_table_list_parse(tc_msg *m, tc_table_list **out, char *err, size_t errlen);   /* frees m */
+int tc__batch_parse(tc__msg *m, tc_batch **out, char *err, size_t errlen);
+int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errlen);   /* frees m */
+int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errlen);   /* frees m */
 
 /* ---- h2.c: one HTTP/2 connection per handle, calls on it ---- */
 typedef struct tc_client tc_client;
-typedef struct tc_call tc_call;
+typedef struct tc__call tc__call;
 
-typedef struct tc_conn {
+typedef struct tc__conn {
   int fd;                 /* -1: none */
   pid_t pid;              /* process that opened it */
   uint64_t gen;           /* changes with every connection */
@@ -125,11 +125,11 @@ typedef struct tc_conn {
   size_t rcap;
   unsigned char *wbuf;
   size_t wlen, woff, wcap;
-} tc_conn;
+} tc__conn;
 
-struct tc_call {
+struct tc__call {
   tc_client *cl;
-  tc_call *next, *prev;   /* the client's active calls */
+  tc__call *next, *prev;   /* the client's active calls */
   int32_t sid;            /* 0: no live stream */
   uint64_t gen;           /* connection the stream is on */
   const uint8_t *req;     /* request body (prefix + message), owned by the caller */
@@ -146,62 +146,62 @@ struct tc_call {
   int reset;              /* we sent RST_STREAM already */
   char errmsg[160];
   int unary;              /* one response message (a second is an error); credit returned as data arrives */
-  int waiting;            /* a stream in tc_call_wait with nothing queued */
+  int waiting;            /* a stream in tc__call_wait with nothing queued */
   size_t unconsumed;      /* stream-level bytes not yet credited */
   size_t held;            /* bytes of gRPC framing received and not popped (queued or partial messages) */
   size_t received;        /* DATA bytes received */
-  tc_deframer df;
-  tc_msgq q;
+  tc__deframer df;
+  tc__msgq q;
 };
 
 struct tc_client {
-  tc_target target;
+  tc__target target;
   tc_options opts;
   char *authority;
   pid_t pid;              /* process the handle state belongs to */
-  tc_conn conn;
+  tc__conn conn;
   uint64_t gen_counter;
   uint64_t rng;
-  tc_call *calls;         /* active calls (list) */
+  tc__call *calls;         /* active calls (list) */
   unsigned char *scratch; /* request encoding, reused */
   size_t scratch_cap;
   char err[1024];
 };
 
 /* Sets the handle's error message; returns status. */
-int tc_seterr(tc_client *cl, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void tc_clearerr(tc_client *cl);
+int tc__seterr(tc_client *cl, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tc__clearerr(tc_client *cl);
 
-void tc_conn_check_pid(tc_client *cl);              /* in a forked child: drop the inherited connection */
-int tc_conn_ensure(tc_client *cl, int64_t deadline); /* connects if needed; sets the error */
-void tc_conn_close(tc_client *cl);
+void tc__conn_check_pid(tc_client *cl);              /* in a forked child: drop the inherited connection */
+int tc__conn_ensure(tc_client *cl, int64_t deadline); /* connects if needed; sets the error */
+void tc__conn_close(tc_client *cl);
 
-void tc_call_init(tc_call *c, tc_client *cl);
-/* Opens a stream for path with body req (kept by the caller until tc_call_end). */
-int tc_call_start(tc_call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
+void tc__call_init(tc__call *c, tc_client *cl);
+/* Opens a stream for path with body req (kept by the caller until tc__call_end). */
+int tc__call_start(tc__call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
                   int send_timeout);
 /* Runs the connection until c has a message (want_msg) or is closed. Returns TC_OK, or
    TC_EDEADLINE_EXCEEDED / TC_EUNAVAILABLE (connection lost) / TC_EPROTO / TC_ENOMEM; sets the error.
    A stream (not c->unary) waiting with nothing queued returns the credit of the message being received. */
-int tc_call_wait(tc_call *c, int64_t deadline, int want_msg);
+int tc__call_wait(tc__call *c, int64_t deadline, int want_msg);
 /* Takes the next message (NULL if none) and returns its stream-level flow-control credit. */
-tc_msg *tc_call_pop(tc_call *c);
+tc__msg *tc__call_pop(tc__call *c);
 /* The status of a closed call (grpc-status, or what HTTP/2 said); sets the error message. */
-int tc_call_status(tc_call *c);
+int tc__call_status(tc__call *c);
 /* Cancels the stream if still open, frees what the call holds. The caller has checked the pid
-   (tc_conn_check_pid) in this API call: a child must not reset its parent's stream. */
-void tc_call_end(tc_call *c);
+   (tc__conn_check_pid) in this API call: a child must not reset its parent's stream. */
+void tc__call_end(tc__call *c);
 
 /* ---- call.c: retries, backoff and the unary call ---- */
-int tc_is_retriable(int status);
+int tc__is_retriable(int status);
 /* Sleeps the backoff delay of attempt (0-based) unless it would pass deadline: returns 0, or -1. */
-int tc_backoff_sleep(tc_client *cl, int attempt, int64_t deadline);
-int tc_call_deadline(const tc_client *cl, const tc_call_opts *co, int64_t *deadline);
+int tc__backoff_sleep(tc_client *cl, int attempt, int64_t deadline);
+int tc__call_deadline(const tc_client *cl, const tc_call_opts *co, int64_t *deadline);
 /* Unary call of path with the protobuf-encoded request in cl->scratch[0..len) (prefix included).
    On TC_OK *resp is the single response message (free() it). */
-int tc_unary(tc_client *cl, const char *path, size_t len, const tc_call_opts *co, tc_msg **resp);
+int tc__unary(tc_client *cl, const char *path, size_t len, const tc_call_opts *co, tc__msg **resp);
 /* Encodes a protobuf-c message, with its gRPC prefix, into cl->scratch; returns the length or 0. */
 struct ProtobufCMessage;
-size_t tc_encode(tc_client *cl, const struct ProtobufCMessage *msg);
+size_t tc__encode(tc_client *cl, const struct ProtobufCMessage *msg);
 
 #endif

@@ -18,7 +18,7 @@
 
 struct tc_stream {
   tc_client *cl;
-  tc_call call;
+  tc__call call;
   int active;            /* call holds a request */
   int done;              /* finished: final_rc for ever */
   int final_rc;
@@ -83,13 +83,13 @@ static int encode(tc_stream *s, int64_t start) {
   if (!p) return -1;
   s->req = p;
   s->req_len = 5 + n;
-  tc_grpc_prefix(p, n);
+  tc__grpc_prefix(p, n);
   protobuf_c_message_pack(&r.base, p + 5);
   return 0;
 }
 
 static int finish(tc_stream *s, int rc) {
-  if (s->active) tc_call_end(&s->call);
+  if (s->active) tc__call_end(&s->call);
   s->active = 0;
   s->done = 1;
   s->final_rc = rc;
@@ -101,19 +101,19 @@ static int start_call(tc_stream *s, int64_t deadline) {
   int64_t stride = s->shard_count > 1 ? s->shard_count : 1;
   int64_t start = s->start + s->delivered * stride;
   if (s->delivered > 0 && s->end > 0 && start >= s->end) return finish(s, TC_OK);
-  if (encode(s, start)) return tc_seterr(s->cl, TC_ENOMEM, "out of memory");
-  int rc = tc_conn_ensure(s->cl, deadline);
+  if (encode(s, start)) return tc__seterr(s->cl, TC_ENOMEM, "out of memory");
+  int rc = tc__conn_ensure(s->cl, deadline);
   if (rc) return rc;
-  tc_call_init(&s->call, s->cl);
+  tc__call_init(&s->call, s->cl);
   s->active = 1;
   s->resumed = s->fix_pending = s->delivered > 0;
   /* No grpc-timeout: the stream may rightly outlive any per-batch deadline. */
-  return tc_call_start(&s->call, SVC_STREAM, s->req, s->req_len, deadline, 0);
+  return tc__call_start(&s->call, SVC_STREAM, s->req, s->req_len, deadline, 0);
 }
 
-static int deliver(tc_stream *s, tc_msg *m, tc_batch **out) {
+static int deliver(tc_stream *s, tc__msg *m, tc_batch **out) {
   tc_batch *b;
-  int rc = tc_batch_parse(m, &b, s->cl->err, sizeof s->cl->err);
+  int rc = tc__batch_parse(m, &b, s->cl->err, sizeof s->cl->err);
   if (rc) return finish(s, rc);
   if (s->fix_pending) {
     s->offset_fix = s->next_offset - b->offset;
@@ -128,13 +128,13 @@ static int deliver(tc_stream *s, tc_msg *m, tc_batch **out) {
 
 /* Runs the current attempt until a batch, the end, or a failure. */
 static int attempt(tc_stream *s, int64_t deadline, tc_batch **out) {
-  tc_call *c = &s->call;
-  int rc = tc_call_wait(c, deadline, 1);
+  tc__call *c = &s->call;
+  int rc = tc__call_wait(c, deadline, 1);
   if (rc) return rc;
-  tc_msg *m = tc_call_pop(c);
+  tc__msg *m = tc__call_pop(c);
   if (m) return deliver(s, m, out);
-  rc = tc_call_status(c);
-  if (!rc && tc_deframer_partial(&c->df)) rc = tc_seterr(s->cl, TC_EINTERNAL, "truncated response message");
+  rc = tc__call_status(c);
+  if (!rc && tc__deframer_partial(&c->df)) rc = tc__seterr(s->cl, TC_EINTERNAL, "truncated response message");
   /* Resuming exactly at the end of the split (the trailers were lost): nothing is left. */
   if (rc == TC_EOUT_OF_RANGE && s->resumed && s->end == 0) rc = TC_OK;
   if (!rc) return finish(s, TC_OK);
@@ -145,37 +145,37 @@ int tc_stream_next(tc_stream *s, tc_batch **out) {
   if (!s || !out) return TC_EINVAL;
   *out = NULL;
   tc_client *cl = s->cl;
-  tc_clearerr(cl);
-  tc_conn_check_pid(cl);
+  tc__clearerr(cl);
+  tc__conn_check_pid(cl);
   if (s->done) {
-    if (s->final_rc) tc_seterr(cl, s->final_rc, "stream already failed: %s", tc_strerror(s->final_rc));
+    if (s->final_rc) tc__seterr(cl, s->final_rc, "stream already failed: %s", tc_strerror(s->final_rc));
     return s->final_rc;
   }
-  int64_t deadline = tc_deadline(s->timeout_ms);
+  int64_t deadline = tc__deadline(s->timeout_ms);
   int transparent_used = 0;
   for (int n = 0;;) {
     int rc = s->active ? TC_OK : start_call(s, deadline);
     if (s->done) return s->final_rc;
     if (!rc) rc = attempt(s, deadline, out);
     if (!rc || s->done) {
-      if (!rc) tc_clearerr(cl);
+      if (!rc) tc__clearerr(cl);
       return rc;
     }
     /* A deadline leaves the stream as it is: the caller may wait again. */
     if (rc == TC_EDEADLINE_EXCEEDED) return rc;
     int transparent = s->active && (s->call.refused || (s->call.lost && s->call.received == 0));
-    if (s->active) tc_call_end(&s->call);
+    if (s->active) tc__call_end(&s->call);
     s->active = 0;
-    if (!tc_is_retriable(rc)) return finish(s, rc);
+    if (!tc__is_retriable(rc)) return finish(s, rc);
     if (transparent && !transparent_used) {
       transparent_used = 1;
       continue;
     }
-    if (s->no_retry) return finish(s, rc == TC_ECONNECT_RETRY ? TC_ECONNECT : rc);
-    if (tc_backoff_sleep(cl, n++, deadline)) {
+    if (s->no_retry) return finish(s, rc == TC__ECONNECT_RETRY ? TC_ECONNECT : rc);
+    if (tc__backoff_sleep(cl, n++, deadline)) {
       char last[sizeof cl->err];
       memcpy(last, cl->err, sizeof last);
-      return tc_seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s", n,
+      return tc__seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s", n,
                        last);
     }
   }
@@ -183,42 +183,42 @@ int tc_stream_next(tc_stream *s, tc_batch **out) {
 
 int tc_stream_batches(tc_client *cl, const tc_stream_req *req, const tc_call_opts *co, tc_stream **out) {
   if (!cl) return TC_EINVAL;
-  tc_clearerr(cl);
+  tc__clearerr(cl);
   if (!out || !req || (req->n_columns && !req->columns))
-    return tc_seterr(cl, TC_EINVAL, "bad arguments to tc_stream_batches");
+    return tc__seterr(cl, TC_EINVAL, "bad arguments to tc_stream_batches");
   *out = NULL;
   tc_stream *s = calloc(1, sizeof *s);
-  if (!s) return tc_seterr(cl, TC_ENOMEM, "out of memory");
+  if (!s) return tc__seterr(cl, TC_ENOMEM, "out of memory");
   s->cl = cl;
   if (copy_request(s, req)) {
     free_request(s);
     free(s);
-    return tc_seterr(cl, TC_ENOMEM, "out of memory");
+    return tc__seterr(cl, TC_ENOMEM, "out of memory");
   }
   s->timeout_ms = co && co->timeout_ms ? co->timeout_ms : cl->opts.timeout_ms;
   s->no_retry = (co && co->no_retry) || !cl->opts.retry;
   /* Send the request now, so the server starts producing while the caller does something else; failures
    * to connect are retried (and reported) by tc_stream_next. */
-  int64_t deadline = tc_deadline(s->timeout_ms);
-  tc_conn_check_pid(cl);
+  int64_t deadline = tc__deadline(s->timeout_ms);
+  tc__conn_check_pid(cl);
   int rc = start_call(s, deadline);
   if (rc == TC_ENOMEM) {
     tc_stream_free(s);
     return rc;
   }
   if (rc && s->active) {
-    tc_call_end(&s->call);
+    tc__call_end(&s->call);
     s->active = 0;
   }
-  tc_clearerr(cl);
+  tc__clearerr(cl);
   *out = s;
   return TC_OK;
 }
 
 void tc_stream_free(tc_stream *s) {
   if (!s) return;
-  tc_conn_check_pid(s->cl); /* in a child: leave the parent's stream alone */
-  if (s->active) tc_call_end(&s->call);
+  tc__conn_check_pid(s->cl); /* in a child: leave the parent's stream alone */
+  if (s->active) tc__call_end(&s->call);
   free_request(s);
   free(s);
 }

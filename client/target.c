@@ -17,7 +17,7 @@ static int bad(char *err, size_t errlen, const char *what, const char *s) {
   return TC_EINVAL;
 }
 
-static int parse_unix(const char *s, const char *rest, tc_target *t, char *err, size_t errlen) {
+static int parse_unix(const char *s, const char *rest, tc__target *t, char *err, size_t errlen) {
   /* unix:///abs/path is the URI form of unix:/abs/path; unix://host/path has no meaning for us. */
   if (rest[0] == '/' && rest[1] == '/') {
     if (rest[2] != '/') return bad(err, errlen, "unix:// must be followed by an absolute path", s);
@@ -26,17 +26,17 @@ static int parse_unix(const char *s, const char *rest, tc_target *t, char *err, 
   size_t n = strlen(rest);
   if (n == 0) return bad(err, errlen, "empty socket path", s);
   if (n >= sizeof t->path) return bad(err, errlen, "socket path too long", s);
-  t->kind = TC_TARGET_UNIX;
+  t->kind = TC__TARGET_UNIX;
   memcpy(t->path, rest, n + 1);
   t->path_len = n;
   return TC_OK;
 }
 
-static int parse_abstract(const char *s, const char *rest, tc_target *t, char *err, size_t errlen) {
+static int parse_abstract(const char *s, const char *rest, tc__target *t, char *err, size_t errlen) {
   size_t n = strlen(rest);
   if (n == 0) return bad(err, errlen, "empty abstract socket name", s);
   if (n >= sizeof t->path) return bad(err, errlen, "abstract socket name too long", s);
-  t->kind = TC_TARGET_ABSTRACT;
+  t->kind = TC__TARGET_ABSTRACT;
   memcpy(t->path, rest, n + 1);
   t->path_len = n;
   return TC_OK;
@@ -56,7 +56,7 @@ static int parse_port(const char *p, char *out, size_t cap) {
 }
 
 /* HOST:PORT or [V6]:PORT */
-static int parse_hostport(const char *s, const char *hp, tc_target *t, char *err, size_t errlen) {
+static int parse_hostport(const char *s, const char *hp, tc__target *t, char *err, size_t errlen) {
   const char *host = hp, *port;
   size_t hlen;
   if (hp[0] == '[') {
@@ -78,14 +78,14 @@ static int parse_hostport(const char *s, const char *hp, tc_target *t, char *err
   if (parse_port(port, t->port, sizeof t->port)) return bad(err, errlen, "bad port", s);
   memcpy(t->host, host, hlen);
   t->host[hlen] = '\0';
-  t->kind = TC_TARGET_TCP;
+  t->kind = TC__TARGET_TCP;
   snprintf(t->authority, sizeof t->authority, "%s", hp);
   return TC_OK;
 }
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
-int tc_target_parse(const char *s, tc_target *t, char *err, size_t errlen) {
+int tc__target_parse(const char *s, tc__target *t, char *err, size_t errlen) {
   memset(t, 0, sizeof *t);
   if (!s) return bad(err, errlen, "NULL", "");
   snprintf(t->authority, sizeof t->authority, "localhost");
@@ -126,9 +126,9 @@ static int errno_retriable(int e) {
 /* Waits for a non-blocking connect to finish; returns 0 or an errno. */
 static int connect_wait(int fd, int64_t deadline) {
   for (;;) {
-    int64_t now = tc_now_ms();
-    if (deadline != TC_NO_DEADLINE && now >= deadline) return ETIMEDOUT;
-    int ms = deadline == TC_NO_DEADLINE ? -1 : (int)(deadline - now > 60000 ? 60000 : deadline - now);
+    int64_t now = tc__now_ms();
+    if (deadline != TC__NO_DEADLINE && now >= deadline) return ETIMEDOUT;
+    int ms = deadline == TC__NO_DEADLINE ? -1 : (int)(deadline - now > 60000 ? 60000 : deadline - now);
     struct pollfd p = {.fd = fd, .events = POLLOUT};
     int r = poll(&p, 1, ms);
     if (r < 0 && errno != EINTR) return errno;
@@ -162,12 +162,12 @@ static int connect_addr(int family, const struct sockaddr *sa, socklen_t salen, 
   return 0;
 }
 
-static int connect_unix(const tc_target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
+static int connect_unix(const tc__target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   socklen_t len;
-  if (t->kind == TC_TARGET_ABSTRACT) {
+  if (t->kind == TC__TARGET_ABSTRACT) {
     memcpy(sa.sun_path + 1, t->path, t->path_len); /* sun_path[0] = 0: the abstract namespace */
     len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + t->path_len);
   } else {
@@ -176,13 +176,13 @@ static int connect_unix(const tc_target *t, int64_t deadline, int *fd, char *err
   }
   int e = connect_addr(AF_UNIX, (struct sockaddr *)&sa, len, deadline, fd);
   if (!e) return TC_OK;
-  snprintf(err, errlen, "connect %s%s: %s", t->kind == TC_TARGET_ABSTRACT ? "unix-abstract:" : "unix:",
+  snprintf(err, errlen, "connect %s%s: %s", t->kind == TC__TARGET_ABSTRACT ? "unix-abstract:" : "unix:",
            t->path, strerror(e));
   if (e == ENOMEM || e == ENOBUFS) return TC_ENOMEM;
-  return errno_retriable(e) ? TC_ECONNECT_RETRY : TC_ECONNECT;
+  return errno_retriable(e) ? TC__ECONNECT_RETRY : TC_ECONNECT;
 }
 
-static int connect_tcp(const tc_target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
+static int connect_tcp(const tc__target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -192,7 +192,7 @@ static int connect_tcp(const tc_target *t, int64_t deadline, int *fd, char *err,
   if (g) {
     snprintf(err, errlen, "resolve %s: %s", t->host, gai_strerror(g));
     if (g == EAI_MEMORY) return TC_ENOMEM;
-    return g == EAI_AGAIN || g == EAI_SYSTEM ? TC_ECONNECT_RETRY : TC_ECONNECT;
+    return g == EAI_AGAIN || g == EAI_SYSTEM ? TC__ECONNECT_RETRY : TC_ECONNECT;
   }
   int e = ENOENT;
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -202,14 +202,14 @@ static int connect_tcp(const tc_target *t, int64_t deadline, int *fd, char *err,
   freeaddrinfo(res);
   if (!e) return TC_OK;
   snprintf(err, errlen, "connect %s: %s", t->authority, strerror(e));
-  return errno_retriable(e) ? TC_ECONNECT_RETRY : TC_ECONNECT;
+  return errno_retriable(e) ? TC__ECONNECT_RETRY : TC_ECONNECT;
 }
 
-int tc_target_connect(const tc_target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
+int tc__target_connect(const tc__target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
   *fd = -1;
-  int rc = t->kind == TC_TARGET_TCP ? connect_tcp(t, deadline, fd, err, errlen)
+  int rc = t->kind == TC__TARGET_TCP ? connect_tcp(t, deadline, fd, err, errlen)
                                     : connect_unix(t, deadline, fd, err, errlen);
-  if (rc == TC_ECONNECT_RETRY && deadline != TC_NO_DEADLINE && tc_now_ms() >= deadline)
+  if (rc == TC__ECONNECT_RETRY && deadline != TC__NO_DEADLINE && tc__now_ms() >= deadline)
     return TC_EDEADLINE_EXCEEDED;
   return rc;
 }

@@ -30,30 +30,30 @@ int tc_type_fixed_width(int type) {
   }
 }
 
-#define TC_STR_(x) #x
-#define TC_STR(x) TC_STR_(x)
+#define TC__STR_(x) #x
+#define TC__STR(x) TC__STR_(x)
 
 unsigned int tc_version(void) {
   return (unsigned)TC_VERSION_MAJOR << 16 | (unsigned)TC_VERSION_MINOR << 8 | (unsigned)TC_VERSION_PATCH;
 }
 
 const char *tc_version_string(void) {
-  return TC_STR(TC_VERSION_MAJOR) "." TC_STR(TC_VERSION_MINOR) "." TC_STR(TC_VERSION_PATCH);
+  return TC__STR(TC_VERSION_MAJOR) "." TC__STR(TC_VERSION_MINOR) "." TC__STR(TC_VERSION_PATCH);
 }
 
 size_t tc_abi_sizeof(const char *name) {
-#define TC_STRUCT(t) {#t, sizeof(t)}
+#define TC__STRUCT(t) {#t, sizeof(t)}
   static const struct {
     const char *name;
     size_t size;
   } structs[] = {
-      TC_STRUCT(tc_options),       TC_STRUCT(tc_call_opts),        TC_STRUCT(tc_kv),
-      TC_STRUCT(tc_field),         TC_STRUCT(tc_schema),           TC_STRUCT(tc_column),
-      TC_STRUCT(tc_batch),         TC_STRUCT(tc_table_info),       TC_STRUCT(tc_table_list),
-      TC_STRUCT(tc_take_rows_req), TC_STRUCT(tc_permutation_spec), TC_STRUCT(tc_split_info),
-      TC_STRUCT(tc_permutation_info), TC_STRUCT(tc_read_batch_req), TC_STRUCT(tc_stream_req),
+      TC__STRUCT(tc_options),       TC__STRUCT(tc_call_opts),        TC__STRUCT(tc_kv),
+      TC__STRUCT(tc_field),         TC__STRUCT(tc_schema),           TC__STRUCT(tc_column),
+      TC__STRUCT(tc_batch),         TC__STRUCT(tc_table_info),       TC__STRUCT(tc_table_list),
+      TC__STRUCT(tc_take_rows_req), TC__STRUCT(tc_permutation_spec), TC__STRUCT(tc_split_info),
+      TC__STRUCT(tc_permutation_info), TC__STRUCT(tc_read_batch_req), TC__STRUCT(tc_stream_req),
   };
-#undef TC_STRUCT
+#undef TC__STRUCT
   for (size_t i = 0; name && i < sizeof structs / sizeof *structs; i++)
     if (!strcmp(name, structs[i].name)) return structs[i].size;
   return 0;

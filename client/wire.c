@@ -11,7 +11,7 @@
 
 #define MAX_DEPTH 64 /* nesting of fields / arrays: bounds the recursion on hostile input */
 
-int tc_pb_varint(tc_pb *r, uint64_t *v) {
+int tc__pb_varint(tc__pb *r, uint64_t *v) {
   uint64_t x = 0;
   for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
     uint8_t b = *r->p++;
@@ -24,7 +24,7 @@ int tc_pb_varint(tc_pb *r, uint64_t *v) {
   return -1;
 }
 
-static int fixed(tc_pb *r, size_t n, uint64_t *v) {
+static int fixed(tc__pb *r, size_t n, uint64_t *v) {
   if ((size_t)(r->end - r->p) < n) return -1;
   uint64_t x = 0;
   for (size_t i = n; i-- > 0;) x = x << 8 | r->p[i];
@@ -33,22 +33,22 @@ static int fixed(tc_pb *r, size_t n, uint64_t *v) {
   return 0;
 }
 
-int tc_pb_next(tc_pb *r, tc_pb_field *f) {
+int tc__pb_next(tc__pb *r, tc__pb_field *f) {
   if (r->p >= r->end) return 0;
   uint64_t tag;
-  if (tc_pb_varint(r, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return -1;
+  if (tc__pb_varint(r, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return -1;
   f->num = (uint32_t)(tag >> 3);
   f->wt = (int)(tag & 7);
   f->data = NULL;
   f->len = 0;
   f->v = 0;
   switch (f->wt) {
-  case 0: return tc_pb_varint(r, &f->v) ? -1 : 1;
+  case 0: return tc__pb_varint(r, &f->v) ? -1 : 1;
   case 1: return fixed(r, 8, &f->v) ? -1 : 1;
   case 5: return fixed(r, 4, &f->v) ? -1 : 1;
   case 2: {
     uint64_t len;
-    if (tc_pb_varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
+    if (tc__pb_varint(r, &len) || len > (uint64_t)(r->end - r->p)) return -1;
     f->data = r->p;
     f->len = (size_t)len;
     r->p += len;
@@ -61,7 +61,7 @@ int tc_pb_next(tc_pb *r, tc_pb_field *f) {
 /* ---- parsing context ---- */
 
 typedef struct ctx {
-  tc_arena *a;
+  tc__arena *a;
   char *err;
   size_t errlen;
   const char *msg; /* message type, for errors */
@@ -77,41 +77,41 @@ static int nomem(ctx *c) {
   return TC_ENOMEM;
 }
 
-static int want(ctx *c, const tc_pb_field *f, int wt) {
+static int want(ctx *c, const tc__pb_field *f, int wt) {
   if (f->wt == wt) return 0;
   char what[64];
   snprintf(what, sizeof what, "field %u has wire type %d", f->num, f->wt);
   return malformed(c, what);
 }
 
-static int get_str(ctx *c, const tc_pb_field *f, const char **out) {
+static int get_str(ctx *c, const tc__pb_field *f, const char **out) {
   if (want(c, f, 2)) return TC_EPROTO;
-  char *s = tc_arena_strndup(c->a, f->data, f->len);
+  char *s = tc__arena_strndup(c->a, f->data, f->len);
   if (!s) return nomem(c);
   *out = s;
   return 0;
 }
 
-static int get_i64(ctx *c, const tc_pb_field *f, int64_t *out) {
+static int get_i64(ctx *c, const tc__pb_field *f, int64_t *out) {
   if (want(c, f, 0)) return TC_EPROTO;
   *out = (int64_t)f->v;
   return 0;
 }
 
-static int get_i32(ctx *c, const tc_pb_field *f, int32_t *out) {
+static int get_i32(ctx *c, const tc__pb_field *f, int32_t *out) {
   if (want(c, f, 0)) return TC_EPROTO;
   *out = (int32_t)f->v; /* negative int32s are sign-extended to 10-byte varints */
   return 0;
 }
 
-static int get_int(ctx *c, const tc_pb_field *f, int *out) {
+static int get_int(ctx *c, const tc__pb_field *f, int *out) {
   int32_t v;
   if (get_i32(c, f, &v)) return TC_EPROTO;
   *out = v;
   return 0;
 }
 
-static int get_view(ctx *c, const tc_pb_field *f, const uint8_t **p, size_t *n) {
+static int get_view(ctx *c, const tc__pb_field *f, const uint8_t **p, size_t *n) {
   if (want(c, f, 2)) return TC_EPROTO;
   *p = f->len ? f->data : NULL;
   *n = f->len;
@@ -120,22 +120,22 @@ static int get_view(ctx *c, const tc_pb_field *f, const uint8_t **p, size_t *n) 
 
 /* Counts the length-delimited occurrences of field num. */
 static int count_field(ctx *c, const uint8_t *p, size_t n, uint32_t num, size_t *count) {
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   int k;
   *count = 0;
-  while ((k = tc_pb_next(&r, &f)) > 0)
+  while ((k = tc__pb_next(&r, &f)) > 0)
     if (f.num == num) (*count)++;
   return k < 0 ? malformed(c, "truncated or bad field") : 0;
 }
 
 /* Counts the values of a repeated varint field, packed or not. */
 static int count_varints(ctx *c, const uint8_t *p, size_t n, uint32_t num, size_t *count) {
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   int k;
   *count = 0;
-  while ((k = tc_pb_next(&r, &f)) > 0) {
+  while ((k = tc__pb_next(&r, &f)) > 0) {
     if (f.num != num) continue;
     if (f.wt == 0) {
       (*count)++;
@@ -151,7 +151,7 @@ static int count_varints(ctx *c, const uint8_t *p, size_t n, uint32_t num, size_
 static void *alloc_array(ctx *c, size_t n, size_t size) {
   if (n == 0) return NULL;
   if (n > SIZE_MAX / size) return NULL;
-  return tc_arena_alloc(c->a, n * size);
+  return tc__arena_alloc(c->a, n * size);
 }
 
 #define ALLOC_ARRAY(c, ptr, n)                                                                             \
@@ -160,10 +160,10 @@ static void *alloc_array(ctx *c, size_t n, size_t size) {
 /* ---- schema ---- */
 
 static int parse_datatype(ctx *c, const uint8_t *p, size_t n, tc_field *fl) {
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   int k = 0, rc = 0;
-  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+  while (!rc && (k = tc__pb_next(&r, &f)) > 0) {
     switch (f.num) {
     case 1: rc = get_int(c, &f, &fl->type); break;
     case 2: rc = get_i32(c, &f, &fl->byte_width); break;
@@ -178,11 +178,11 @@ static int parse_datatype(ctx *c, const uint8_t *p, size_t n, tc_field *fl) {
 }
 
 static int parse_kv(ctx *c, const uint8_t *p, size_t n, tc_kv *kv) {
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   int k = 0, rc = 0;
   kv->key = kv->value = "";
-  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+  while (!rc && (k = tc__pb_next(&r, &f)) > 0) {
     if (f.num == 1) rc = get_str(c, &f, &kv->key);
     else if (f.num == 2) rc = get_str(c, &f, &kv->value);
   }
@@ -190,15 +190,15 @@ static int parse_kv(ctx *c, const uint8_t *p, size_t n, tc_kv *kv) {
   return k < 0 ? malformed(c, "bad KeyValue") : 0;
 }
 
-static int parse_shape(ctx *c, const tc_pb_field *f, int64_t *shape, size_t *ndim) {
+static int parse_shape(ctx *c, const tc__pb_field *f, int64_t *shape, size_t *ndim) {
   if (f->wt == 0) {
     shape[(*ndim)++] = (int64_t)f->v;
     return 0;
   }
-  tc_pb r = {f->data, f->data + f->len};
+  tc__pb r = {f->data, f->data + f->len};
   while (r.p < r.end) {
     uint64_t v;
-    if (tc_pb_varint(&r, &v)) return malformed(c, "bad packed shape");
+    if (tc__pb_varint(&r, &v)) return malformed(c, "bad packed shape");
     shape[(*ndim)++] = (int64_t)v;
   }
   return 0;
@@ -207,15 +207,15 @@ static int parse_shape(ctx *c, const tc_pb_field *f, int64_t *shape, size_t *ndi
 static int parse_field(ctx *c, const uint8_t *p, size_t n, tc_field *fl, int depth);
 
 static int parse_field_body(ctx *c, const uint8_t *p, size_t n, tc_field *fl, int depth) {
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   int k = 0, rc = 0;
   size_t nc = 0, nm = 0;
   tc_field *children = (tc_field *)fl->children;
   tc_kv *meta = (tc_kv *)fl->metadata;
   int64_t *shape = (int64_t *)fl->shape;
   fl->ndim = 0;
-  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+  while (!rc && (k = tc__pb_next(&r, &f)) > 0) {
     switch (f.num) {
     case 1: rc = get_str(c, &f, &fl->name); break;
     case 2: rc = want(c, &f, 2) ? TC_EPROTO : parse_datatype(c, f.data, f.len, fl); break;
@@ -261,10 +261,10 @@ static int parse_fields(ctx *c, const uint8_t *p, size_t n, uint32_t fnum, uint3
   if (rc) return rc;
   s->fields = fields;
   s->metadata = meta;
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   size_t nf = 0, nm = 0;
-  while (!rc && tc_pb_next(&r, &f) > 0) {
+  while (!rc && tc__pb_next(&r, &f) > 0) {
     if (f.num == fnum) rc = want(c, &f, 2) ? TC_EPROTO : parse_field(c, f.data, f.len, &fields[nf++], 0);
     else if (mnum && f.num == mnum) rc = want(c, &f, 2) ? TC_EPROTO : parse_kv(c, f.data, f.len, &meta[nm++]);
   }
@@ -283,10 +283,10 @@ static int parse_array(ctx *c, const uint8_t *p, size_t n, tc_column *col, const
   if (!rc) rc = ALLOC_ARRAY(c, children, col->n_children);
   if (rc) return rc;
   col->children = children;
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   size_t nc = 0;
-  while (!rc && tc_pb_next(&r, &f) > 0) {
+  while (!rc && tc__pb_next(&r, &f) > 0) {
     switch (f.num) {
     case 1: rc = get_i64(c, &f, &col->length); break;
     case 2: rc = get_i64(c, &f, &col->null_count); break;
@@ -408,15 +408,15 @@ static int check_column(ctx *c, const tc_column *col, int64_t length, int depth)
 
 typedef struct batch_priv {
   tc_batch pub; /* first: tc_batch_free casts back */
-  tc_arena arena;
-  tc_msg *msg;
+  tc__arena arena;
+  tc__msg *msg;
 } batch_priv;
 
 static int batch_scalars(ctx *c, const uint8_t *p, size_t n, tc_batch *b) {
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   int k = 0, rc = 0;
-  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+  while (!rc && (k = tc__pb_next(&r, &f)) > 0) {
     switch (f.num) {
     case 1: rc = get_str(c, &f, &b->table); break;
     case 2: rc = get_str(c, &f, &b->version); break;
@@ -439,10 +439,10 @@ static int batch_columns(ctx *c, const uint8_t *p, size_t n, const tc_schema *s,
   if (!rc) rc = ALLOC_ARRAY(c, cols, b->n_columns);
   if (rc) return rc;
   b->columns = cols;
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   size_t i = 0;
-  while (!rc && tc_pb_next(&r, &f) > 0) {
+  while (!rc && tc__pb_next(&r, &f) > 0) {
     if (f.num != 6) continue;
     const tc_field *fl = i < s->n_fields ? &s->fields[i] : NULL;
     rc = want(c, &f, 2) ? TC_EPROTO : parse_array(c, f.data, f.len, &cols[i], fl, 0);
@@ -452,9 +452,9 @@ static int batch_columns(ctx *c, const uint8_t *p, size_t n, const tc_schema *s,
   return rc;
 }
 
-int tc_batch_parse(tc_msg *m, tc_batch **out, char *err, size_t errlen) {
-  tc_arena a = {NULL};
-  batch_priv *bp = tc_arena_alloc(&a, sizeof *bp);
+int tc__batch_parse(tc__msg *m, tc_batch **out, char *err, size_t errlen) {
+  tc__arena a = {NULL};
+  batch_priv *bp = tc__arena_alloc(&a, sizeof *bp);
   if (!bp) {
     free(m);
     snprintf(err, errlen, "out of memory parsing Batch");
@@ -481,7 +481,7 @@ void tc_batch_free(tc_batch *batch) {
   if (!batch) return;
   batch_priv *bp = (batch_priv *)batch;
   free(bp->msg);
-  tc_arena_free(&bp->arena);
+  tc__arena_free(&bp->arena);
 }
 
 const tc_column *tc_batch_column(const tc_batch *batch, const char *name) {
@@ -500,11 +500,11 @@ static int parse_table_info(ctx *c, const uint8_t *p, size_t n, tc_table_info *t
   if (!rc) rc = ALLOC_ARRAY(c, files, t->n_files);
   if (rc) return rc;
   t->files = files;
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   size_t nf = 0;
   int k = 0;
-  while (!rc && (k = tc_pb_next(&r, &f)) > 0) {
+  while (!rc && (k = tc__pb_next(&r, &f)) > 0) {
     switch (f.num) {
     case 1: rc = get_str(c, &f, &t->name); break;
     case 2: rc = want(c, &f, 2) ? TC_EPROTO : parse_fields(c, f.data, f.len, 1, 2, &t->schema); break;
@@ -521,17 +521,17 @@ static int parse_table_info(ctx *c, const uint8_t *p, size_t n, tc_table_info *t
 
 typedef struct info_priv {
   tc_table_info pub;
-  tc_arena arena;
+  tc__arena arena;
 } info_priv;
 
 typedef struct list_priv {
   tc_table_list pub;
-  tc_arena arena;
+  tc__arena arena;
 } list_priv;
 
-int tc_table_info_parse(tc_msg *m, tc_table_info **out, char *err, size_t errlen) {
-  tc_arena a = {NULL};
-  info_priv *ip = tc_arena_alloc(&a, sizeof *ip);
+int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errlen) {
+  tc__arena a = {NULL};
+  info_priv *ip = tc__arena_alloc(&a, sizeof *ip);
   int rc = TC_ENOMEM;
   if (!ip) {
     snprintf(err, errlen, "out of memory parsing TableInfo");
@@ -539,7 +539,7 @@ int tc_table_info_parse(tc_msg *m, tc_table_info **out, char *err, size_t errlen
     ip->arena = a;
     ctx c = {&ip->arena, err, errlen, "TableInfo"};
     rc = parse_table_info(&c, m->data, m->len, &ip->pub);
-    if (rc) tc_arena_free(&ip->arena);
+    if (rc) tc__arena_free(&ip->arena);
     else *out = &ip->pub;
   }
   free(m);
@@ -547,7 +547,7 @@ int tc_table_info_parse(tc_msg *m, tc_table_info **out, char *err, size_t errlen
 }
 
 void tc_table_info_free(tc_table_info *info) {
-  if (info) tc_arena_free(&((info_priv *)info)->arena);
+  if (info) tc__arena_free(&((info_priv *)info)->arena);
 }
 
 static int parse_table_list(ctx *c, const uint8_t *p, size_t n, tc_table_list *l) {
@@ -556,17 +556,17 @@ static int parse_table_list(ctx *c, const uint8_t *p, size_t n, tc_table_list *l
   if (!rc) rc = ALLOC_ARRAY(c, tables, l->n_tables);
   if (rc) return rc;
   l->tables = tables;
-  tc_pb r = {p, p + n};
-  tc_pb_field f;
+  tc__pb r = {p, p + n};
+  tc__pb_field f;
   size_t i = 0;
-  while (!rc && tc_pb_next(&r, &f) > 0)
+  while (!rc && tc__pb_next(&r, &f) > 0)
     if (f.num == 1) rc = want(c, &f, 2) ? TC_EPROTO : parse_table_info(c, f.data, f.len, &tables[i++]);
   return rc;
 }
 
-int tc_table_list_parse(tc_msg *m, tc_table_list **out, char *err, size_t errlen) {
-  tc_arena a = {NULL};
-  list_priv *lp = tc_arena_alloc(&a, sizeof *lp);
+int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errlen) {
+  tc__arena a = {NULL};
+  list_priv *lp = tc__arena_alloc(&a, sizeof *lp);
   int rc = TC_ENOMEM;
   if (!lp) {
     snprintf(err, errlen, "out of memory parsing ListTablesResponse");
@@ -574,7 +574,7 @@ int tc_table_list_parse(tc_msg *m, tc_table_list **out, char *err, size_t errlen
     lp->arena = a;
     ctx c = {&lp->arena, err, errlen, "ListTablesResponse"};
     rc = parse_table_list(&c, m->data, m->len, &lp->pub);
-    if (rc) tc_arena_free(&lp->arena);
+    if (rc) tc__arena_free(&lp->arena);
     else *out = &lp->pub;
   }
   free(m);
@@ -582,5 +582,5 @@ int tc_table_list_parse(tc_msg *m, tc_table_list **out, char *err, size_t errlen
 }
 
 void tc_table_list_free(tc_table_list *list) {
-  if (list) tc_arena_free(&((list_priv *)list)->arena);
+  if (list) tc__arena_free(&((list_priv *)list)->arena);
 }

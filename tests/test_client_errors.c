@@ -11,7 +11,7 @@
 
 static void decode(const char *in, const char *want) {
   char out[128];
-  size_t n = tc_percent_decode(in, strlen(in), out, sizeof out);
+  size_t n = tc__percent_decode(in, strlen(in), out, sizeof out);
   assert_string_equal(out, want);
   assert_int_equal(n, strlen(want));
 }
@@ -31,11 +31,11 @@ static void test_percent(void **state) {
 
 static void test_percent_truncated(void **state) {
   char out[4];
-  size_t n = tc_percent_decode("a%20bcdef", 9, out, sizeof out);
+  size_t n = tc__percent_decode("a%20bcdef", 9, out, sizeof out);
   assert_int_equal(n, 7);
   assert_string_equal(out, "a b");
   /* no room at all: nothing written, length still reported */
-  assert_int_equal(tc_percent_decode("abc", 3, out, 0), 3);
+  assert_int_equal(tc__percent_decode("abc", 3, out, 0), 3);
 }
 
 static void test_strerror(void **state) {
@@ -50,34 +50,34 @@ static void test_strerror(void **state) {
 }
 
 static void test_http_mapping(void **state) {
-  assert_int_equal(tc_http_to_grpc(400), TC_EINTERNAL);
-  assert_int_equal(tc_http_to_grpc(401), TC_EUNAUTHENTICATED);
-  assert_int_equal(tc_http_to_grpc(403), TC_EPERMISSION_DENIED);
-  assert_int_equal(tc_http_to_grpc(404), TC_EUNIMPLEMENTED);
-  assert_int_equal(tc_http_to_grpc(429), TC_EUNAVAILABLE);
-  assert_int_equal(tc_http_to_grpc(502), TC_EUNAVAILABLE);
-  assert_int_equal(tc_http_to_grpc(503), TC_EUNAVAILABLE);
-  assert_int_equal(tc_http_to_grpc(504), TC_EUNAVAILABLE);
-  assert_int_equal(tc_http_to_grpc(500), TC_EUNKNOWN);
-  assert_int_equal(tc_http_to_grpc(302), TC_EUNKNOWN);
+  assert_int_equal(tc__http_to_grpc(400), TC_EINTERNAL);
+  assert_int_equal(tc__http_to_grpc(401), TC_EUNAUTHENTICATED);
+  assert_int_equal(tc__http_to_grpc(403), TC_EPERMISSION_DENIED);
+  assert_int_equal(tc__http_to_grpc(404), TC_EUNIMPLEMENTED);
+  assert_int_equal(tc__http_to_grpc(429), TC_EUNAVAILABLE);
+  assert_int_equal(tc__http_to_grpc(502), TC_EUNAVAILABLE);
+  assert_int_equal(tc__http_to_grpc(503), TC_EUNAVAILABLE);
+  assert_int_equal(tc__http_to_grpc(504), TC_EUNAVAILABLE);
+  assert_int_equal(tc__http_to_grpc(500), TC_EUNKNOWN);
+  assert_int_equal(tc__http_to_grpc(302), TC_EUNKNOWN);
 }
 
 static void test_h2_mapping(void **state) {
-  assert_int_equal(tc_h2_error_to_grpc(NGHTTP2_REFUSED_STREAM), TC_EUNAVAILABLE);
-  assert_int_equal(tc_h2_error_to_grpc(NGHTTP2_CANCEL), TC_ECANCELLED);
-  assert_int_equal(tc_h2_error_to_grpc(NGHTTP2_ENHANCE_YOUR_CALM), TC_ERESOURCE_EXHAUSTED);
-  assert_int_equal(tc_h2_error_to_grpc(NGHTTP2_INADEQUATE_SECURITY), TC_EPERMISSION_DENIED);
-  assert_int_equal(tc_h2_error_to_grpc(NGHTTP2_PROTOCOL_ERROR), TC_EINTERNAL);
-  assert_int_equal(tc_h2_error_to_grpc(NGHTTP2_INTERNAL_ERROR), TC_EINTERNAL);
+  assert_int_equal(tc__h2_error_to_grpc(NGHTTP2_REFUSED_STREAM), TC_EUNAVAILABLE);
+  assert_int_equal(tc__h2_error_to_grpc(NGHTTP2_CANCEL), TC_ECANCELLED);
+  assert_int_equal(tc__h2_error_to_grpc(NGHTTP2_ENHANCE_YOUR_CALM), TC_ERESOURCE_EXHAUSTED);
+  assert_int_equal(tc__h2_error_to_grpc(NGHTTP2_INADEQUATE_SECURITY), TC_EPERMISSION_DENIED);
+  assert_int_equal(tc__h2_error_to_grpc(NGHTTP2_PROTOCOL_ERROR), TC_EINTERNAL);
+  assert_int_equal(tc__h2_error_to_grpc(NGHTTP2_INTERNAL_ERROR), TC_EINTERNAL);
 }
 
 static void test_retriable(void **state) {
-  assert_true(tc_is_retriable(TC_EUNAVAILABLE));
-  assert_true(tc_is_retriable(TC_ECONNECT_RETRY));
-  assert_false(tc_is_retriable(TC_ECONNECT));
-  assert_false(tc_is_retriable(TC_EDEADLINE_EXCEEDED));
-  assert_false(tc_is_retriable(TC_ENOT_FOUND));
-  assert_false(tc_is_retriable(TC_EINTERNAL));
+  assert_true(tc__is_retriable(TC_EUNAVAILABLE));
+  assert_true(tc__is_retriable(TC__ECONNECT_RETRY));
+  assert_false(tc__is_retriable(TC_ECONNECT));
+  assert_false(tc__is_retriable(TC_EDEADLINE_EXCEEDED));
+  assert_false(tc__is_retriable(TC_ENOT_FOUND));
+  assert_false(tc__is_retriable(TC_EINTERNAL));
 }
 
 int main(void) {

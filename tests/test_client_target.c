@@ -16,11 +16,11 @@
 #include "internal.h"
 
 static void parse_ok(const char *s, int kind, const char *path_or_host, const char *port, const char *auth) {
-  tc_target t;
+  tc__target t;
   char err[256] = "";
-  assert_int_equal(tc_target_parse(s, &t, err, sizeof err), TC_OK);
+  assert_int_equal(tc__target_parse(s, &t, err, sizeof err), TC_OK);
   assert_int_equal(t.kind, kind);
-  if (kind == TC_TARGET_TCP) {
+  if (kind == TC__TARGET_TCP) {
     assert_string_equal(t.host, path_or_host);
     assert_string_equal(t.port, port);
   } else {
@@ -31,17 +31,17 @@ static void parse_ok(const char *s, int kind, const char *path_or_host, const ch
 }
 
 static void parse_bad(const char *s) {
-  tc_target t;
+  tc__target t;
   char err[256] = "";
-  assert_int_equal(tc_target_parse(s, &t, err, sizeof err), TC_EINVAL);
+  assert_int_equal(tc__target_parse(s, &t, err, sizeof err), TC_EINVAL);
   assert_non_null(strstr(err, "bad target"));
 }
 
 static void test_unix(void **state) {
-  parse_ok("unix:/tmp/tc.sock", TC_TARGET_UNIX, "/tmp/tc.sock", NULL, "localhost");
-  parse_ok("unix:///tmp/tc.sock", TC_TARGET_UNIX, "/tmp/tc.sock", NULL, "localhost");
-  parse_ok("unix:rel/tc.sock", TC_TARGET_UNIX, "rel/tc.sock", NULL, "localhost");
-  parse_ok("unix-abstract:tablecar", TC_TARGET_ABSTRACT, "tablecar", NULL, "localhost");
+  parse_ok("unix:/tmp/tc.sock", TC__TARGET_UNIX, "/tmp/tc.sock", NULL, "localhost");
+  parse_ok("unix:///tmp/tc.sock", TC__TARGET_UNIX, "/tmp/tc.sock", NULL, "localhost");
+  parse_ok("unix:rel/tc.sock", TC__TARGET_UNIX, "rel/tc.sock", NULL, "localhost");
+  parse_ok("unix-abstract:tablecar", TC__TARGET_ABSTRACT, "tablecar", NULL, "localhost");
   parse_bad("unix:");
   parse_bad("unix://host/tc.sock");
   parse_bad("unix-abstract:");
@@ -53,14 +53,14 @@ static void test_unix(void **state) {
 }
 
 static void test_tcp(void **state) {
-  parse_ok("localhost:50051", TC_TARGET_TCP, "localhost", "50051", "localhost:50051");
-  parse_ok("127.0.0.1:1", TC_TARGET_TCP, "127.0.0.1", "1", "127.0.0.1:1");
-  parse_ok("[::1]:8080", TC_TARGET_TCP, "::1", "8080", "[::1]:8080");
-  parse_ok("dns:///example.com:443", TC_TARGET_TCP, "example.com", "443", "example.com:443");
-  parse_ok("dns://8.8.8.8/example.com:443", TC_TARGET_TCP, "example.com", "443", "example.com:443");
-  parse_ok("dns:example.com:65535", TC_TARGET_TCP, "example.com", "65535", "example.com:65535");
-  parse_ok("ipv4:10.0.0.1:7", TC_TARGET_TCP, "10.0.0.1", "7", "10.0.0.1:7");
-  parse_ok("ipv6:[fe80::1]:7", TC_TARGET_TCP, "fe80::1", "7", "[fe80::1]:7");
+  parse_ok("localhost:50051", TC__TARGET_TCP, "localhost", "50051", "localhost:50051");
+  parse_ok("127.0.0.1:1", TC__TARGET_TCP, "127.0.0.1", "1", "127.0.0.1:1");
+  parse_ok("[::1]:8080", TC__TARGET_TCP, "::1", "8080", "[::1]:8080");
+  parse_ok("dns:///example.com:443", TC__TARGET_TCP, "example.com", "443", "example.com:443");
+  parse_ok("dns://8.8.8.8/example.com:443", TC__TARGET_TCP, "example.com", "443", "example.com:443");
+  parse_ok("dns:example.com:65535", TC__TARGET_TCP, "example.com", "65535", "example.com:65535");
+  parse_ok("ipv4:10.0.0.1:7", TC__TARGET_TCP, "10.0.0.1", "7", "10.0.0.1:7");
+  parse_ok("ipv6:[fe80::1]:7", TC__TARGET_TCP, "fe80::1", "7", "[fe80::1]:7");
   parse_bad("localhost");
   parse_bad("localhost:");
   parse_bad("localhost:0");
@@ -92,11 +92,11 @@ static void test_client_new(void **state) {
 }
 
 static void test_connect_missing_unix(void **state) {
-  tc_target t;
+  tc__target t;
   char err[256];
-  assert_int_equal(tc_target_parse("unix:/nonexistent/dir/tc.sock", &t, err, sizeof err), TC_OK);
+  assert_int_equal(tc__target_parse("unix:/nonexistent/dir/tc.sock", &t, err, sizeof err), TC_OK);
   int fd;
-  assert_int_equal(tc_target_connect(&t, tc_deadline(1000), &fd, err, sizeof err), TC_ECONNECT_RETRY);
+  assert_int_equal(tc__target_connect(&t, tc__deadline(1000), &fd, err, sizeof err), TC__ECONNECT_RETRY);
   assert_int_equal(fd, -1);
   assert_non_null(strstr(err, "/nonexistent/dir/tc.sock"));
 }
@@ -111,15 +111,15 @@ static void test_connect_abstract(void **state) {
   assert_int_equal(listen(ls, 4), 0);
   char target[80], err[256];
   snprintf(target, sizeof target, "unix-abstract:%s", name);
-  tc_target t;
-  assert_int_equal(tc_target_parse(target, &t, err, sizeof err), TC_OK);
+  tc__target t;
+  assert_int_equal(tc__target_parse(target, &t, err, sizeof err), TC_OK);
   int fd;
-  assert_int_equal(tc_target_connect(&t, tc_deadline(1000), &fd, err, sizeof err), TC_OK);
+  assert_int_equal(tc__target_connect(&t, tc__deadline(1000), &fd, err, sizeof err), TC_OK);
   assert_true(fd >= 0);
   close(fd);
   close(ls);
   /* nobody listens now */
-  assert_int_equal(tc_target_connect(&t, tc_deadline(1000), &fd, err, sizeof err), TC_ECONNECT_RETRY);
+  assert_int_equal(tc__target_connect(&t, tc__deadline(1000), &fd, err, sizeof err), TC__ECONNECT_RETRY);
 }
 
 static void test_connect_tcp(void **state) {
@@ -131,13 +131,13 @@ static void test_connect_tcp(void **state) {
   getsockname(ls, (struct sockaddr *)&sa, &len);
   char target[64], err[256];
   snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(sa.sin_port));
-  tc_target t;
-  assert_int_equal(tc_target_parse(target, &t, err, sizeof err), TC_OK);
+  tc__target t;
+  assert_int_equal(tc__target_parse(target, &t, err, sizeof err), TC_OK);
   int fd;
-  assert_int_equal(tc_target_connect(&t, tc_deadline(1000), &fd, err, sizeof err), TC_OK);
+  assert_int_equal(tc__target_connect(&t, tc__deadline(1000), &fd, err, sizeof err), TC_OK);
   close(fd);
   close(ls);
-  assert_int_equal(tc_target_connect(&t, tc_deadline(1000), &fd, err, sizeof err), TC_ECONNECT_RETRY);
+  assert_int_equal(tc__target_connect(&t, tc__deadline(1000), &fd, err, sizeof err), TC__ECONNECT_RETRY);
   assert_non_null(strstr(err, "refused"));
 }
 

@@ -12,23 +12,23 @@
 #include "internal.h"
 #include "tablecar/v1/tablecar.pb-c.h"
 
-static tc_msg *msg_of(const void *p, size_t n) {
-  tc_msg *m = malloc(sizeof *m + n + 1);
+static tc__msg *msg_of(const void *p, size_t n) {
+  tc__msg *m = malloc(sizeof *m + n + 1);
   m->next = NULL;
   m->len = n;
   memcpy(m->data, p, n);
   return m;
 }
 
-static tc_msg *pack(const ProtobufCMessage *pm) {
+static tc__msg *pack(const ProtobufCMessage *pm) {
   size_t n = protobuf_c_message_get_packed_size(pm);
-  tc_msg *m = malloc(sizeof *m + n + 1);
+  tc__msg *m = malloc(sizeof *m + n + 1);
   m->next = NULL;
   m->len = protobuf_c_message_pack(pm, m->data);
   return m;
 }
 
-static int inside(const tc_msg *m, const void *p, size_t n) {
+static int inside(const tc__msg *m, const void *p, size_t n) {
   const uint8_t *b = p;
   return b >= m->data && b + n <= m->data + m->len;
 }
@@ -129,10 +129,10 @@ static void make_fixture(fixture *x) {
 static void test_batch(void **state) {
   fixture x;
   make_fixture(&x);
-  tc_msg *m = pack(&x.b.base);
+  tc__msg *m = pack(&x.b.base);
   tc_batch *b = NULL;
   char err[256] = "";
-  assert_int_equal(tc_batch_parse(m, &b, err, sizeof err), TC_OK);
+  assert_int_equal(tc__batch_parse(m, &b, err, sizeof err), TC_OK);
   assert_string_equal(b->table, "people");
   assert_string_equal(b->version, "v1");
   assert_int_equal(b->num_rows, 3);
@@ -189,10 +189,10 @@ static void test_batch(void **state) {
 }
 
 static void test_empty_batch(void **state) {
-  tc_msg *m = msg_of("", 0);
+  tc__msg *m = msg_of("", 0);
   tc_batch *b = NULL;
   char err[256];
-  assert_int_equal(tc_batch_parse(m, &b, err, sizeof err), TC_OK);
+  assert_int_equal(tc__batch_parse(m, &b, err, sizeof err), TC_OK);
   assert_string_equal(b->table, "");
   assert_int_equal(b->num_rows, 0);
   assert_int_equal(b->n_columns, 0);
@@ -230,7 +230,7 @@ static void test_hand_encoded(void **state) {
   n += 16;
   tc_batch *b;
   char err[256] = "";
-  assert_int_equal(tc_batch_parse(msg_of(batch, n), &b, err, sizeof err), TC_OK);
+  assert_int_equal(tc__batch_parse(msg_of(batch, n), &b, err, sizeof err), TC_OK);
   assert_int_equal(b->n_columns, 1);
   const tc_column *c = &b->columns[0];
   assert_string_equal(c->name, "v");
@@ -248,7 +248,7 @@ static void test_hand_encoded(void **state) {
 static void expect_refused(fixture *x, const char *what) {
   tc_batch *b = NULL;
   char err[256] = "";
-  int rc = tc_batch_parse(pack(&x->b.base), &b, err, sizeof err);
+  int rc = tc__batch_parse(pack(&x->b.base), &b, err, sizeof err);
   if (rc != TC_EPROTO) {
     tc_batch_free(b);
     fail_msg("%s: accepted (%d)", what, rc);
@@ -293,14 +293,14 @@ static void test_inconsistent_buffers(void **state) {
   make_fixture(&x);  /* and the fixture itself is fine */
   tc_batch *b = NULL;
   char err[256] = "";
-  assert_int_equal(tc_batch_parse(pack(&x.b.base), &b, err, sizeof err), TC_OK);
+  assert_int_equal(tc__batch_parse(pack(&x.b.base), &b, err, sizeof err), TC_OK);
   tc_batch_free(b);
 }
 
 static void parse_bad(const uint8_t *p, size_t n, const char *what) {
   tc_batch *b = NULL;
   char err[256] = "";
-  assert_int_equal(tc_batch_parse(msg_of(p, n), &b, err, sizeof err), TC_EPROTO);
+  assert_int_equal(tc__batch_parse(msg_of(p, n), &b, err, sizeof err), TC_EPROTO);
   assert_null(b);
   if (!strstr(err, what)) fail_msg("error \"%s\" lacks \"%s\"", err, what);
 }
@@ -340,20 +340,20 @@ static void test_malformed(void **state) {
 static void test_no_crash(void **state) {
   fixture x;
   make_fixture(&x);
-  tc_msg *m = pack(&x.b.base);
+  tc__msg *m = pack(&x.b.base);
   char err[256];
   for (size_t cut = 0; cut < m->len; cut++) {
     tc_batch *b = NULL;
-    int rc = tc_batch_parse(msg_of(m->data, cut), &b, err, sizeof err);
+    int rc = tc__batch_parse(msg_of(m->data, cut), &b, err, sizeof err);
     assert_true(rc == TC_OK || rc == TC_EPROTO);
     tc_batch_free(b);
   }
   for (size_t i = 0; i < m->len; i++) {
     for (int bit = 0; bit < 8; bit++) {
-      tc_msg *c = msg_of(m->data, m->len);
+      tc__msg *c = msg_of(m->data, m->len);
       c->data[i] ^= (uint8_t)(1 << bit);
       tc_batch *b = NULL;
-      int rc = tc_batch_parse(c, &b, err, sizeof err);
+      int rc = tc__batch_parse(c, &b, err, sizeof err);
       assert_true(rc == TC_OK || rc == TC_EPROTO);
       tc_batch_free(b);
     }
@@ -383,7 +383,7 @@ static void test_table_info(void **state) {
   t.num_bytes = 99;
   tc_table_info *info;
   char err[256];
-  assert_int_equal(tc_table_info_parse(pack(&t.base), &info, err, sizeof err), TC_OK);
+  assert_int_equal(tc__table_info_parse(pack(&t.base), &info, err, sizeof err), TC_OK);
   assert_string_equal(info->name, "people");
   assert_int_equal(info->num_rows, 3);
   assert_string_equal(info->version, "v1");
@@ -402,7 +402,7 @@ static void test_table_info(void **state) {
   l.n_tables = 2;
   l.tables = tis;
   tc_table_list *list;
-  assert_int_equal(tc_table_list_parse(pack(&l.base), &list, err, sizeof err), TC_OK);
+  assert_int_equal(tc__table_list_parse(pack(&l.base), &list, err, sizeof err), TC_OK);
   assert_int_equal(list->n_tables, 2);
   assert_string_equal(list->tables[1].name, "people");
   assert_int_equal(list->tables[1].schema.n_fields, 3);
@@ -411,23 +411,23 @@ static void test_table_info(void **state) {
 
 static void test_varint(void **state) {
   const uint8_t max[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
-  tc_pb r = {max, max + sizeof max};
+  tc__pb r = {max, max + sizeof max};
   uint64_t v;
-  assert_int_equal(tc_pb_varint(&r, &v), 0);
+  assert_int_equal(tc__pb_varint(&r, &v), 0);
   assert_true(v == UINT64_MAX);
   const uint8_t too_long[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
-  r = (tc_pb){too_long, too_long + sizeof too_long};
-  assert_int_equal(tc_pb_varint(&r, &v), -1);
+  r = (tc__pb){too_long, too_long + sizeof too_long};
+  assert_int_equal(tc__pb_varint(&r, &v), -1);
   const uint8_t fixed[] = {0x09, 1, 2, 3, 4, 5, 6, 7, 8, 0x15, 1, 0, 0, 0};
-  r = (tc_pb){fixed, fixed + sizeof fixed};
-  tc_pb_field f;
-  assert_int_equal(tc_pb_next(&r, &f), 1);
+  r = (tc__pb){fixed, fixed + sizeof fixed};
+  tc__pb_field f;
+  assert_int_equal(tc__pb_next(&r, &f), 1);
   assert_int_equal(f.wt, 1);
   assert_true(f.v == 0x0807060504030201ull);
-  assert_int_equal(tc_pb_next(&r, &f), 1);
+  assert_int_equal(tc__pb_next(&r, &f), 1);
   assert_int_equal(f.num, 2);
   assert_int_equal(f.v, 1);
-  assert_int_equal(tc_pb_next(&r, &f), 0);
+  assert_int_equal(tc__pb_next(&r, &f), 0);
 }
 
 int main(void) {
