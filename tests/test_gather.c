@@ -68,23 +68,12 @@ static int64_t off(const uint8_t *o, int large, int64_t i) {
   return large ? ((const int64_t *)(const void *)o)[i] : ((const int32_t *)(const void *)o)[i];
 }
 
-static int64_t width(const at_field *f) {
-  switch (f->type) {
-  case AT_INT8: case AT_UINT8: return 1;
-  case AT_INT16: case AT_UINT16: case AT_FLOAT16: return 2;
-  case AT_INT32: case AT_UINT32: case AT_FLOAT32: case AT_DATE32: return 4;
-  case AT_INT64: case AT_UINT64: case AT_FLOAT64: case AT_DATE64: case AT_TIMESTAMP: return 8;
-  case AT_FIXED_SIZE_BINARY: return f->byte_width;
-  default: return -1;
-  }
-}
-
 /* Row R of source array S equals row K of the gathered array O (recursively). */
 static void check_cell(const at_field *f, const at_array *s, int64_t r, const Tablecar__V1__Array *o, int64_t k) {
   assert_int_equal(src_valid(s, r), out_valid(o, k));
   if (!src_valid(s, r) && f->type != AT_STRUCT)
     return;
-  int64_t w = width(f);
+  int64_t w = at_type_fixed_width(f);
   int large = f->type == AT_LARGE_UTF8 || f->type == AT_LARGE_BINARY || f->type == AT_LARGE_LIST;
   if (w > 0) {
     assert_memory_equal(o->values.data + k * w, s->values + r * w, (size_t)w);
