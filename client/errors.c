@@ -1,7 +1,6 @@
 /* Status codes, their names and messages, and the mappings gRPC defines from HTTP to gRPC statuses. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -97,15 +96,3 @@ int tc__seterr(tc_client *cl, int status, const char *fmt, ...) {
 void tc__clearerr(tc_client *cl) { cl->err[0] = '\0'; }
 
 const char *tc_last_error(const tc_client *client) { return client ? client->err : ""; }
-
-int64_t tc__now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t tc__deadline(int64_t timeout_ms) {
-  if (timeout_ms < 0) return TC__NO_DEADLINE;
-  int64_t now = tc__now_ms();  /* saturates: INT64_MAX must not wrap to the past */
-  return timeout_ms >= TC__NO_DEADLINE - now ? TC__NO_DEADLINE : now + timeout_ms;
-}

@@ -16,7 +16,7 @@
 /* Result of a retriable failure to connect (refused, socket missing): never returned to the user. */
 #define TC__ECONNECT_RETRY (-100)
 
-/* ---- time.c-ish helpers (errors.c) ---- */
+/* ---- clock.c: monotonic time and deadlines ---- */
 int64_t tc__now_ms(void);
 int64_t tc__deadline(int64_t timeout_ms); /* timeout < 0, or too far to represent: TC__NO_DEADLINE */
 
