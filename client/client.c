@@ -19,34 +19,45 @@ void tc_options_init(tc_options *o) {
   o->backoff_jitter = 0.2;
 }
 
-static int check_options(const tc_options *o) {
+/* What is wrong with the options, or NULL. */
+static const char *check_options(const tc_options *o) {
   /* HTTP/2 windows are at most 2^31 - 1; a 4 GiB message does not fit the 32-bit gRPC length. */
-  if (o->stream_window_bytes < 65535 || o->stream_window_bytes > 0x7fffffffu) return -1;
-  if (o->connection_window_bytes < 65535 || o->connection_window_bytes > 0x7fffffffu) return -1;
-  if (o->max_recv_message_bytes == 0 || o->max_recv_message_bytes > 0xffffffffu) return -1;
-  if (o->backoff_initial_ms < 0 || o->backoff_max_ms < o->backoff_initial_ms) return -1;
-  if (o->backoff_multiplier < 1.0 || o->backoff_jitter < 0 || o->backoff_jitter >= 1.0) return -1;
-  return 0;
+  if (o->stream_window_bytes < 65535 || o->stream_window_bytes > 0x7fffffffu)
+    return "stream_window_bytes is not 65535 .. 2^31-1";
+  if (o->connection_window_bytes < 65535 || o->connection_window_bytes > 0x7fffffffu)
+    return "connection_window_bytes is not 65535 .. 2^31-1";
+  if (o->max_recv_message_bytes == 0 || o->max_recv_message_bytes > 0xffffffffu)
+    return "max_recv_message_bytes is not 1 .. 2^32-1";
+  if (o->backoff_initial_ms < 0 || o->backoff_max_ms < o->backoff_initial_ms)
+    return "backoff_initial_ms is not 0 .. backoff_max_ms";
+  if (o->backoff_multiplier < 1.0) return "backoff_multiplier is less than 1";
+  if (o->backoff_jitter < 0 || o->backoff_jitter >= 1.0) return "backoff_jitter is not in [0, 1)";
+  return NULL;
 }
 
 int tc_client_new(const char *target, const tc_options *opts, tc_client **out) {
-  if (!out) return TC_EINVAL;
+  tc__set_new_error(TC_OK, "%s", "");
+  if (!out) return tc__set_new_error(TC_EINVAL, "tc_client_new: out is NULL");
   *out = NULL;
   tc_client *cl = calloc(1, sizeof *cl);
-  if (!cl) return TC_ENOMEM;
+  if (!cl) return tc__set_new_error(TC_ENOMEM, "out of memory");
   if (opts) cl->opts = *opts;
   else tc_options_init(&cl->opts);
   cl->conn.fd = -1;
   cl->pid = getpid();
-  if (check_options(&cl->opts) || tc__target_parse(target, &cl->target, cl->err, sizeof cl->err)) {
+  const char *bad = check_options(&cl->opts);
+  int rc = bad ? tc__set_new_error(TC_EINVAL, "bad options: %s", bad) : TC_OK;
+  if (!rc && tc__target_parse(target, &cl->target, cl->err, sizeof cl->err))
+    rc = tc__set_new_error(TC_EINVAL, "%s", cl->err);
+  if (rc) {
     free(cl);
-    return TC_EINVAL;
+    return rc;
   }
   const char *auth = cl->opts.authority ? cl->opts.authority : cl->target.authority;
   cl->authority = strdup(auth);
   if (!cl->authority) {
     free(cl);
-    return TC_ENOMEM;
+    return tc__set_new_error(TC_ENOMEM, "out of memory");
   }
   cl->opts.authority = cl->authority;
   struct timespec ts;

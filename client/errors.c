@@ -95,4 +95,16 @@ int tc__seterr(tc_client *cl, int status, const char *fmt, ...) {
 
 void tc__clearerr(tc_client *cl) { cl->err[0] = '\0'; }
 
-const char *tc_last_error(const tc_client *client) { return client ? client->err : ""; }
+/* Why this thread's last tc_client_new failed: a failure leaves no handle to keep the message in. Thread-local,
+ * as dlerror()'s is, so that threads creating clients at once never see each other's messages. */
+static _Thread_local char new_err[512];
+
+int tc__set_new_error(int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(new_err, sizeof new_err, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+const char *tc_last_error(const tc_client *client) { return client ? client->err : new_err; }

@@ -171,6 +171,8 @@ struct tc_client {
 /* Sets the handle's error message; returns status. */
 int tc__seterr(tc_client *cl, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tc__clearerr(tc_client *cl);
+/* Sets the message of this thread's last tc_client_new (tc_last_error(NULL)); returns status. */
+int tc__set_new_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void tc__conn_check_pid(tc_client *cl);              /* in a forked child: drop the inherited connection */
 int tc__conn_ensure(tc_client *cl, int64_t deadline); /* connects if needed; sets the error */

@@ -156,7 +156,8 @@ TC_API void tc_options_init(tc_options *opts);
  *   HOST:PORT, [V6ADDR]:PORT       TCP (IPv4, IPv6, or a name resolved with getaddrinfo at each connect);
  *                                  also with gRPC's dns:, dns:///, ipv4:, ipv6: prefixes
  * opts may be NULL (defaults). On success *out is a handle to free with tc_client_free.
- * Returns TC_OK, TC_EINVAL (bad target or options) or TC_ENOMEM.
+ * Returns TC_OK, TC_EINVAL (bad target or options) or TC_ENOMEM. On failure *out is NULL, and
+ * tc_last_error(NULL) says why (e.g. "bad target \"bogus://x\": expected HOST:PORT, ...").
  */
 TC_API int tc_client_new(const char *target, const tc_options *opts, tc_client **out);
 
@@ -166,6 +167,10 @@ TC_API void tc_client_free(tc_client *client);
 /*
  * The message of the handle's last call: the server's grpc-message (percent-decoded) or a local description;
  * "" after a successful call. Owned by the handle, valid until its next call.
+ * With client NULL: why the calling thread's last tc_client_new failed ("" if it succeeded), so that
+ *   if (tc_client_new(target, NULL, &c)) fprintf(stderr, "%s\n", tc_last_error(c));
+ * works too. That message is the thread's own (thread-local, like dlerror()'s), valid until the thread's
+ * next tc_client_new.
  */
 TC_API const char *tc_last_error(const tc_client *client);
 

@@ -1046,7 +1046,7 @@ static void test_fork_with_thread(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
-/* The command-line client (client/cli.c): exit codes, the error line, the JSON document */
+/* The command-line client (client/cli/): exit codes, the error line, the JSON document */
 
 /* Runs `tablecar --target T ARGS...` with stdout and stderr in files read back into out and err. */
 static int run_cli(const server *s, const char *const *args, char *out, size_t outlen, char *err, size_t errlen) {
@@ -1089,6 +1089,11 @@ static void test_cli(void **state) {
   CLI(0, "health");
   assert_string_equal(out, "SERVING\n");
   CLI(1, "health", "nope");
+  server bogus = *s; /* a target the CLI refuses, saying the library's reason */
+  snprintf(bogus.target, sizeof bogus.target, "nonsense");
+  assert_int_equal(run_cli(&bogus, (const char *const[]){"ls", NULL}, out, sizeof out, err, sizeof err), 2);
+  assert_string_equal(err, "tablecar: bad target \"nonsense\": expected HOST:PORT, unix:PATH or unix-abstract:NAME"
+                           " (see tablecar --help)\n");
   CLI(0, "--json", "ls");
   assert_non_null(strstr(out, "{\"name\":\"example\",\"num_rows\":1000,"));
   CLI(0, "describe", "example");

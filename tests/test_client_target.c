@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,17 +79,47 @@ static void test_client_new(void **state) {
   tc_client *c = NULL;
   assert_int_equal(tc_client_new("nonsense", NULL, &c), TC_EINVAL);
   assert_null(c);
+  /* The reason outlives the handle that was never made: tc_last_error(NULL), i.e. tc_last_error(c). */
+  assert_string_equal(tc_last_error(c),
+                      "bad target \"nonsense\": expected HOST:PORT, unix:PATH or unix-abstract:NAME");
   assert_int_equal(tc_client_new(NULL, NULL, &c), TC_EINVAL);
+  assert_non_null(strstr(tc_last_error(NULL), "NULL"));
+  assert_int_equal(tc_client_new("unix:/x", NULL, NULL), TC_EINVAL);
+  assert_string_equal(tc_last_error(NULL), "tc_client_new: out is NULL");
   tc_options o;
   tc_options_init(&o);
   o.stream_window_bytes = 10; /* below the HTTP/2 minimum */
   assert_int_equal(tc_client_new("unix:/x", &o, &c), TC_EINVAL);
+  assert_string_equal(tc_last_error(NULL), "bad options: stream_window_bytes is not 65535 .. 2^31-1");
+  tc_options_init(&o);
+  o.backoff_jitter = 1.5;
+  assert_int_equal(tc_client_new("unix:/x", &o, &c), TC_EINVAL);
+  assert_string_equal(tc_last_error(NULL), "bad options: backoff_jitter is not in [0, 1)");
   tc_options_init(&o);
   o.authority = "sidecar";
   assert_int_equal(tc_client_new("unix:/x", &o, &c), TC_OK);
   assert_string_equal(tc_last_error(c), "");
+  assert_string_equal(tc_last_error(NULL), ""); /* a success clears the thread's reason */
   tc_client_free(c);
   tc_client_free(NULL);
+}
+
+static void *new_in_thread(void *arg) {
+  tc_client *c;
+  int rc = tc_client_new(arg, NULL, &c);
+  return rc == TC_EINVAL && strstr(tc_last_error(NULL), arg) ? (void *)1 : NULL;
+}
+
+/* Each thread has its own reason: another thread's failure neither replaces nor clears this one's. */
+static void test_client_new_threads(void **state) {
+  tc_client *c;
+  assert_int_equal(tc_client_new("bad-in-main", NULL, &c), TC_EINVAL);
+  pthread_t th;
+  void *ok = NULL;
+  assert_int_equal(pthread_create(&th, NULL, new_in_thread, "bad-in-thread"), 0);
+  assert_int_equal(pthread_join(th, &ok), 0);
+  assert_non_null(ok);
+  assert_non_null(strstr(tc_last_error(NULL), "\"bad-in-main\""));
 }
 
 static void test_connect_missing_unix(void **state) {
@@ -146,6 +177,7 @@ int main(void) {
       cmocka_unit_test(test_unix),
       cmocka_unit_test(test_tcp),
       cmocka_unit_test(test_client_new),
+      cmocka_unit_test(test_client_new_threads),
       cmocka_unit_test(test_connect_missing_unix),
       cmocka_unit_test(test_connect_abstract),
       cmocka_unit_test(test_connect_tcp),

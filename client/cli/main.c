@@ -137,8 +137,8 @@ static int make_client(const cli *a, tc_client **c) {
   if (!target) target = getenv("TABLECAR_TARGET");
   if (!target || !*target) target = DEFAULT_TARGET;
   int rc = tc_client_new(target, &o, c);
-  if (rc == TC_EINVAL) return cli_usage_error("bad target '%s'", target);
-  if (rc) return fprintf(stderr, "tablecar: %s\n", tc_strerror(rc)), EXIT_FAIL;
+  if (rc == TC_EINVAL) return cli_usage_error("%s", tc_last_error(NULL)); /* "bad target "x": why" */
+  if (rc) return fprintf(stderr, "tablecar: %s: %s\n", tc_strerror(rc), tc_last_error(NULL)), EXIT_FAIL;
   return 0;
 }
 

@@ -210,6 +210,11 @@ class ApiTest(unittest.TestCase):
         with self.assertRaises(tablecar.InvalidArgumentError) as cm:
             tablecar.connect("bogus:://")
         self.assertEqual(cm.exception.code, -2)
+        # The library's reason, not only "cannot create a client".
+        self.assertEqual(cm.exception.message, 'bad target "bogus:://": IPv6 addresses go in brackets: [ADDR]:PORT')
+        with self.assertRaises(tablecar.InvalidArgumentError) as cm:
+            tablecar.connect("unix:/x", max_message_bytes=1 << 33)
+        self.assertEqual(cm.exception.message, "bad options: max_recv_message_bytes is not 1 .. 2^32-1")
 
     def test_unreachable(self):
         missing = f"unix:{self.server.dir}/missing.sock"

@@ -50,7 +50,8 @@ class _Handle:
         ptr = _lib.ClientP()
         rc = lib.tc_client_new(target.encode(), byref(opts), byref(ptr))
         if rc:
-            raise error_for(rc, f"cannot create a client for target {target!r}")
+            why = lib.tc_last_error(None)  # this thread's reason (the library keeps it thread-local)
+            raise error_for(rc, why.decode("utf-8", "replace") if why else f"cannot create a client for {target!r}")
         self.ptr = ptr
         self.streams = weakref.WeakSet()
         self._free = weakref.finalize(self, lib.tc_client_free, ptr)
