@@ -20,9 +20,9 @@ from .errors import (AbortedError, AlreadyExistsError, CancelledError, ConnectEr
                      ResourceExhaustedError, TablecarError, UnauthenticatedError, UnavailableError,
                      UnimplementedError, UnknownError)
 from .formats import FORMATS, ROW_ID_COLUMN
-from .permutation import (IterablePermutation, Permutation, PermutationBuilder, RowBatch, SplitInfo, collate,
-                          permutation_builder)
+from .permutation import Permutation, PermutationBuilder, SplitInfo, permutation_builder
 from .schema import Field, Schema
+from .torch import IterablePermutation, RowBatch, collate
 
 __version__ = "0.1.0"
 

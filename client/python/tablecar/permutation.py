@@ -1,4 +1,4 @@
-"""Permutations: seeded shuffles and splits of a table, read by position, and PyTorch datasets over them.
+"""Permutations: seeded shuffles and splits of a table, read by position (the datasets of torch.py build on them).
 
 A Permutation is a view on one split (default: split 0) with a column selection and an output format;
 split(), select_columns(), with_format() and with_row_ids() return new views on the same server-side
@@ -13,15 +13,12 @@ permutation. It is a map-style torch Dataset (position -> row), with a fast batc
       (row_ids(): a StreamBatches of the split's cheapest column, 8 bytes of row id per row plus that column;
       the protocol has no "row ids only" read) and cached. Call perm.row_ids() before creating the
       DataLoader so that forked workers inherit it instead of each fetching it.
-  iter(batch_size, shard=(i, n)) -- StreamBatches: the fastest way through a split, flow-controlled.
-  as_iterable(batch_size) -- an IterableDataset that shards the split over DataLoader workers and ranks.
+  iter(batch_size, shard=(i, n)) -- StreamBatches (_stream.py): the fastest way through a split, flow-controlled.
+  as_iterable(batch_size) -- an IterableDataset (torch.py) that shards the split over DataLoader workers and ranks.
 """
 from __future__ import annotations
 
-import collections.abc
 import ctypes
-import os
-import weakref
 from ctypes import POINTER, byref
 from typing import Any, Iterator, NamedTuple, Sequence
 
@@ -29,13 +26,11 @@ import numpy as np
 
 from . import _lib
 from .client import Connection, Table
-from .errors import CancelledError, InvalidArgumentError, NotFoundError, OutOfRangeError
+from ._stream import Stream
+from .errors import InvalidArgumentError, NotFoundError, OutOfRangeError
 from .formats import check_format, convert_batch, row
+from .torch import IterablePermutation, RowBatch, _Dataset
 
-try:  # torch is optional: without it a Permutation is a plain map-style dataset object
-    from torch.utils.data import Dataset as _Dataset, IterableDataset as _IterableDataset
-except ImportError:  # pragma: no cover - torch is installed wherever the tests run
-    _Dataset = _IterableDataset = object  # type: ignore[assignment,misc]
 
 ROW_ID_CHUNK = 1 << 16  # rows per batch when fetching a split's row ids
 
@@ -154,84 +149,12 @@ def _permutation_info(out) -> dict[str, Any]:
 # Reading
 
 
-class RowBatch(collections.abc.Sequence):
-    """What __getitems__ returns: a sequence of rows (dicts) backed by whole columns.
-
-    torch's default collate sees a list of row dicts and stacks them (it works, row by row);
-    tablecar.collate returns `.columns` as they are, which is the point of reading a batch in one call.
-    """
-
-    __slots__ = ("columns", "row_ids", "offset")
-
-    def __init__(self, columns: dict[str, Any], row_ids: np.ndarray, offset: int = -1):
-        self.columns = columns
-        self.row_ids = row_ids
-        self.offset = offset
-
-    def __len__(self) -> int:
-        return len(self.row_ids)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(i)
-        return row(self.columns, i)
-
-    def __repr__(self) -> str:
-        return f"RowBatch({len(self)} rows, columns={list(self.columns)})"
-
-
-def collate(batch):
-    """collate_fn for DataLoader(perm, batch_size=B, collate_fn=tablecar.collate).
-
-    A RowBatch (from __getitems__) becomes its columns, untouched: {column: batched values} in the
-    permutation's format (use .with_format("torch") for tensors). A dict of columns (perm[list_of_positions])
-    passes as it is. Anything else goes to torch's default_collate.
-    """
-    if isinstance(batch, RowBatch):
-        return batch.columns
-    if isinstance(batch, collections.abc.Mapping):
-        return batch
-    from torch.utils.data import default_collate
-    return default_collate(batch)
-
-
 class _Shared:
     """State shared by the views of one permutation in one process: the table schema and row-id maps."""
 
     def __init__(self):
         self.schema = None
         self.row_ids: dict[str, np.ndarray] = {}
-
-
-class _Stream:
-    """One tc_stream; freed (cancelled if still running) when closed or collected, or when its connection
-    is closed (then next() raises CancelledError)."""
-
-    def __init__(self, handle, req: _lib.StreamReq):
-        lib = _lib.lib()
-        self.ptr = _lib.StreamP()
-        self.handle = handle
-        handle.check(lib.tc_stream_batches(handle.ptr, byref(req), None, byref(self.ptr)))
-        # The finalizer holds the handle, and the handle's close() closes its streams first: a stream is
-        # always freed before its client.
-        self.close = weakref.finalize(self, _free_stream, lib, self.ptr, handle)
-        handle.streams.add(self)
-
-    def next(self):
-        if not self.close.alive:
-            raise CancelledError(1, "the stream is closed (its connection was closed)")
-        out = POINTER(_lib.Batch)()
-        self.handle.check(_lib.lib().tc_stream_next(self.ptr, byref(out)))
-        return out if out else None
-
-
-def _free_stream(lib, ptr, handle) -> None:
-    lib.tc_stream_free(ptr)
 
 
 class Permutation(_Dataset):
@@ -429,7 +352,7 @@ class Permutation(_Dataset):
                              n_columns=n_cols)
         if cols is not None:
             req.columns = cols
-        stream = _Stream(h, req)
+        stream = Stream(h, req)
         try:
             while (out := stream.next()) is not None:
                 yield convert_batch(out, self._format, self._with_row_ids)
@@ -458,53 +381,3 @@ class Permutation(_Dataset):
                     drop_last: bool = False) -> "IterablePermutation":
         """An IterableDataset of batches of this view, sharded over DataLoader workers and ranks."""
         return IterablePermutation(self, batch_size, rank=rank, world_size=world_size, drop_last=drop_last)
-
-
-def _rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """The distributed rank and world size: the arguments, else torch.distributed, else RANK/WORLD_SIZE."""
-    if rank is None or world_size is None:
-        r, w = None, None
-        try:
-            import torch.distributed as dist
-            if dist.is_available() and dist.is_initialized():
-                r, w = dist.get_rank(), dist.get_world_size()
-        except ImportError:  # pragma: no cover
-            pass
-        if r is None:
-            r, w = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-        rank = r if rank is None else rank
-        world_size = w if world_size is None else world_size
-    if not 0 <= rank < world_size:
-        raise InvalidArgumentError(3, f"rank {rank} of world size {world_size}: need 0 <= rank < world size")
-    return rank, world_size
-
-
-class IterablePermutation(_IterableDataset):
-    """Batches of a permutation's split for DataLoader(ds, batch_size=None, num_workers=W).
-
-    Worker w of W on rank r of R reads shard r * W + w of R * W (StreamBatches shards: positions
-    p % (R*W) == shard), so all workers of all ranks together read every row of the split exactly once per
-    epoch. Shards differ by at most one row; with drop_last a shard's short last batch is dropped.
-    """
-
-    def __init__(self, perm: Permutation, batch_size: int = 256, *, rank: int | None = None,
-                 world_size: int | None = None, drop_last: bool = False):
-        self.perm = perm
-        self.batch_size = batch_size
-        self.rank = rank
-        self.world_size = world_size
-        self.drop_last = drop_last
-
-    def shard(self) -> tuple[int, int]:
-        """(shard_index, shard_count) of the calling process."""
-        try:
-            from torch.utils.data import get_worker_info
-            info = get_worker_info()
-        except ImportError:  # pragma: no cover
-            info = None
-        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        rank, world = _rank_world(self.rank, self.world_size)
-        return rank * nw + wid, world * nw
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return self.perm.iter(self.batch_size, shard=self.shard(), drop_last=self.drop_last)
