@@ -1,4 +1,4 @@
-/* tablecar CLI: Arguments: options anywhere on the line, numbers and comma-separated lists. */
+/* tablecar CLI: arguments (options anywhere on the line, numbers, comma-separated lists). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-
-/* Arguments */
 
 const opt_def cli_opts[OPT_COUNT] = {
     [OPT_TARGET] = {"target", 1, FOR_ALL},       [OPT_TIMEOUT] = {"timeout", 1, FOR_ALL},
@@ -155,4 +153,3 @@ int cli_parse_f64_list(const char *s, const char *what, double **out, size_t *n)
   cli_strlist_free(&l);
   return rc;
 }
-

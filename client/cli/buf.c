@@ -1,4 +1,4 @@
-/* tablecar CLI: Memory and strings, UTF-8 display width, JSON strings, aligned text tables. */
+/* tablecar CLI: memory and strings, UTF-8 display width, JSON strings, aligned text tables. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

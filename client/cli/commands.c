@@ -1,4 +1,4 @@
-/* tablecar CLI: The commands: one call of libtablecar each, its document built in memory, then printed. */
+/* tablecar CLI: the commands, one call of libtablecar each, the document built in memory, then printed. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -6,8 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-
-/* Commands */
 
 /* One line for a failed call: "tablecar: NOT_FOUND: no table named 'x'". */
 static int call_failed(tc_client *c, int rc) {
@@ -255,4 +253,3 @@ int cli_cmd_health(tc_client *c, const cli *a) {
   rc = emit(&out);
   return rc ? rc : st == TC_HEALTH_SERVING ? 0 : EXIT_FAIL;
 }
-

@@ -1,4 +1,5 @@
-/* tablecar CLI: The documents of the commands: batches, schemas, tables and permutations, as JSON or for a person. */
+/* tablecar CLI: the documents of the commands (batches, schemas, tables, permutations), as JSON or for a
+ * person. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,8 @@ void cli_perm_human(sbuf *out, const tc_permutation_info *p) {
   cli_grid_print(&g, out);
 }
 
-
+/* ------------------------------------------------------------------------------------------------------ */
+/* Tables */
 
 void cli_describe_json(sbuf *out, const tc_table_info *t) {
   cli_sb_puts(out, "{\"name\":");

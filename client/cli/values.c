@@ -1,4 +1,5 @@
-/* tablecar CLI: Types spelled as Arrow does, and cell values (every read of a batch's buffers is bounds-checked). */
+/* tablecar CLI: types spelled as Arrow does, and cell values (every read of a batch's buffers is
+ * bounds-checked). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
