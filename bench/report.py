@@ -1,0 +1,193 @@
+"""bench/run's report: the table of figures from results.jsonl, with the machine, the versions, the spread
+over runs (min / median / max) and every target of issue 10 with its measured ratio and PASS or MISS.
+
+    python3 bench/report.py OUT/results.jsonl [--image CxHxW] [--rows N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+
+
+def sh(*cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, cwd=TOP).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine() -> list[str]:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    py = "/usr/bin/python3"
+    pyv = sh(py, "-c", "import torch, numpy, grpc; print(f'torch {torch.__version__}, numpy {numpy.__version__}, "
+                       "grpcio {grpc.__version__}')")
+    node_pkg = lambda name: json.loads((TOP / "bench/node_modules" / name / "package.json").read_text())["version"] \
+        if (TOP / "bench/node_modules" / name / "package.json").exists() else "not installed"
+    return [
+        f"- machine: {platform.node()}, {cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB RAM, "
+        f"{platform.system()} {platform.release()}; load average at the end {os.getloadavg()[0]:.2f} "
+        "(the machine is shared: figures are noisy, ratios within one run are what counts)",
+        f"- tablecar {sh('git', 'describe', '--always', '--dirty')}; gRPC core {sh('pkg-config', '--modversion', 'grpc')}, "
+        f"nghttp2 {sh('pkg-config', '--modversion', 'libnghttp2')}, protobuf-c {sh('pkg-config', '--modversion', 'libprotobuf-c')}, "
+        f"libuv {sh('pkg-config', '--modversion', 'libuv')}",
+        f"- peers: @lancedb/lancedb {node_pkg('@lancedb/lancedb')} with apache-arrow {node_pkg('apache-arrow')} "
+        f"(node {sh('node', '--version')}); {pyv}",
+    ]
+
+
+def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med)
+    return f"{fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results", type=Path)
+    ap.add_argument("--image", default="3x64x64")
+    ap.add_argument("--rows", default="?")
+    a = ap.parse_args()
+    recs = [json.loads(line) for line in a.results.read_text().splitlines() if line.strip().startswith("{")]
+    runs: dict[tuple, list[dict]] = defaultdict(list)
+    for r in recs:
+        if "seconds" in r and "image_bytes" in r:
+            runs[(r["method"], r.get("transport", "-"), r["batch"], r.get("inflight", 1))].append(r)
+
+    def mbs(key) -> list[float]:
+        return [r["image_bytes"] / r["seconds"] / 1e6 for r in runs.get(key, [])]
+
+    def cps(key) -> list[float]:
+        return [r["calls"] / r["seconds"] for r in runs.get(key, [])]
+
+    def med(xs: list[float]) -> float | None:
+        return statistics.median(xs) if xs else None
+
+    out = [f"# tablecar benchmark: {a.rows} rows of {a.image} uint8 images + int64 label + utf8 caption", ""]
+    out += machine()
+    out += ["", "MB/s counts image payload; every method reads the same rows (the permutation's shuffled order) "
+            "in the same batches. Figures: median over runs (min-max).", ""]
+
+    batches = sorted({k[2] for k in runs})
+    for b in batches:
+        base = med(mbs(("inproc", "-", b, 1)))
+        out += [f"## {b}-row batches", "",
+                "| method | transport | in flight | MB/s | calls/s | p50 µs | p99 µs | vs in-process |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        keys = sorted((k for k in runs if k[2] == b),
+                      key=lambda k: (["inproc", "inproc_fresh", "read_fresh", "take", "read", "stream", "lance",
+                                      "lance_raw", "grpcio"].index(k[0]) if k[0] in
+                                     ["inproc", "inproc_fresh", "read_fresh", "take", "read", "stream", "lance",
+                                      "lance_raw", "grpcio"] else 99, k[1], k[3]))
+        for k in keys:
+            m = med(mbs(k))
+            ratio = f"{m / base:.3f}" if base and m else "-"
+            p50 = med([r["p50_us"] for r in runs[k]])
+            p99 = med([r["p99_us"] for r in runs[k]])
+            out.append(f"| {k[0]} | {k[1]} | {k[3]} | {spread(mbs(k))} | {spread(cps(k))} | {p50:,.0f} | {p99:,.0f} | {ratio} |")
+        out.append("")
+
+    order = [r for r in recs if r["method"] == "lance_order"]
+    if order:
+        out += [f"LanceDB `takeOffsets` returned rows in **{order[0]['order']}** order (batch {order[0]['batch']}); "
+                "`lance` puts them back in the asked order, `lance_raw` is takeOffsets + toArrow alone.", ""]
+
+    dl = defaultdict(list)
+    for r in recs:
+        if r["method"].startswith("dataloader_"):
+            dl[(r["workers"], r["method"][11:])].append(r)
+    if dl:
+        out += ["## DataLoader epochs (fork, non-persistent workers, batch 256)", "",
+                "| workers | dataset | rows/s | first batch ms |", "| --- | --- | --- | --- |"]
+        for (w, name), rs in sorted(dl.items()):
+            out.append(f"| {w} | {name} | {spread([r['rows'] / r['seconds'] for r in rs])} | "
+                       f"{spread([r['first_batch_s'] * 1e3 for r in rs], '{:,.1f}')} |")
+        out.append("")
+    forks = {r["method"][17:]: r for r in recs if r["method"].startswith("fork_first_batch_")}
+    if forks:
+        out += ["## fork() to the first 256-row batch in the child (the parent used the dataset first)", "",
+                "| dataset | median ms | min-max ms | samples |", "| --- | --- | --- | --- |"]
+        for name, r in forks.items():
+            out.append(f"| {name} | {r['median_s'] * 1e3:.2f} | {r['min_s'] * 1e3:.2f}-{r['max_s'] * 1e3:.2f} | {r['samples']} |")
+        out.append("")
+    rss = [r for r in recs if r["method"] == "server_rss"]
+    if rss:
+        out += ["## Peak RSS", "",
+                "| data | cache | batch | server VmHWM MiB | of it file pages (end) MiB | server peak anon MiB (sampled) | client peak MiB (before → after) |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rss:
+            c = r.get("client")
+            cl = f"{c['hwm_before_kib'] / 1024:.1f} → {c['hwm_after_kib'] / 1024:.1f}" if c else "-"
+            out.append(f"| {r['data']} | {r['cache_bytes']} | {r.get('batch', 'all')} | {r['hwm_kib'] / 1024:.0f} | "
+                       f"{r['rss_file_kib'] / 1024:.0f} | {r['anon_peak_kib'] / 1024:.0f} | {cl} |")
+        out.append("")
+
+    # ---- targets
+    tgt = []
+
+    def target(name: str, value: float | None, goal: float, fmt: str, less: bool = False) -> None:
+        if value is None:
+            tgt.append(f"| {name} | not measured | | MISS |")
+            return
+        ok = value < goal if less else value >= goal
+        tgt.append(f"| {name} | {fmt.format(value)} | {'<' if less else '>='} {fmt.format(goal)} | {'PASS' if ok else 'MISS'} |")
+
+    inproc = med(mbs(("inproc", "-", 256, 1)))
+    read = med(mbs(("read", "unix", 256, 1)))
+    lance = med(mbs(("lance", "in-process", 256, 1)))
+    fresh = med(mbs(("read_fresh", "unix", 256, 1)))
+    target("ReadBatch 256 (Unix) / in-process gather", read / inproc if read and inproc else None, 0.3, "{:.3f}")
+    target("ReadBatch 256 (Unix) / LanceDB takeOffsets", read / lance if read and lance else None, 10, "{:.1f}")
+    target("fresh server / warm, ReadBatch 256", fresh / read if fresh and read else None, 0.8, "{:.2f}")
+    one = med(cps(("take", "unix", 1, 1)))
+    one_read = med(cps(("read", "unix", 1, 1)))
+    g1 = med(cps(("grpcio", "unix", 1, 1)))
+    target("one-row TakeRows calls/s, one connection (Unix)", one, 25000, "{:,.0f}")
+    target("one-row ReadBatch calls/s, one connection (Unix)", one_read, 25000, "{:,.0f}")
+    target("one-row TakeRows / grpcio", one / g1 if one and g1 else None, 10, "{:.1f}")
+
+    def dl_rate(w, name):
+        return med([r["rows"] / r["seconds"] for r in dl.get((w, name), [])])
+
+    t2, m2, g2 = dl_rate(2, "tablecar"), dl_rate(2, "memmap"), dl_rate(2, "grpcio")
+    target("DataLoader(2 workers) tablecar / memmap", t2 / m2 if t2 and m2 else None, 1.0, "{:.2f}")
+    target("DataLoader(2 workers) tablecar / grpcio", t2 / g2 if t2 and g2 else None, 3.0, "{:.2f}")
+    f = forks.get("tablecar")
+    target("fork to first 256-row batch, median ms", f["median_s"] * 1e3 if f else None, 2.0, "{:.2f}", less=True)
+    clients = [r["client"] for r in rss if r.get("client")]
+    if clients:
+        # The batch a client holds is its data, not overhead: one message of BATCH rows at a time.
+        over = max((c["hwm_after_kib"] - c["hwm_before_kib"]) / 1024 - c["batch"] * _row_mib(a.image) for c in clients)
+        target("client RSS overhead MiB (peak growth minus one batch)", over, 4.0, "{:.1f}", less=True)
+    for r in rss:
+        if r.get("batch"):
+            cache = {"64M": 64, "256M": 256}.get(r["cache_bytes"])
+            if cache:
+                target(f"server anon peak MiB, cache {r['cache_bytes']} batch {r['batch']} (cache + 256 perm + 64)",
+                       r["anon_peak_kib"] / 1024, cache + 256 + 64, "{:.0f}", less=True)
+    out += ["## Targets (issue 10)", "", "| target | measured | goal | |", "| --- | --- | --- | --- |"] + tgt
+    print("\n".join(out))
+
+
+def _row_mib(image: str) -> float:
+    c, h, w = (int(x) for x in image.split("x"))
+    return c * h * w / 1048576
+
+
+if __name__ == "__main__":
+    main()

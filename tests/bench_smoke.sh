@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# ctest bench_smoke: bench/run end to end with tiny sizes and the binaries of this build (no LanceDB: its
+# npm peer is bench's own, installed by bench/run itself). Checks that every method produced figures and the
+# target table was written; no timing is asserted.
+set -euo pipefail
+build=$1 src=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tc-bench-smoke.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+BENCH_BUILD=$build BENCH_NO_BUILD=1 BENCH_DATA=$tmp \
+  "$src/bench/run" --rows 600 --image 3x16x16 --repeats 1 --rows-per-run 256 --max-calls 20 --forks 2 \
+  --workers 0,2 --no-lance >"$tmp/stdout" 2>"$tmp/stderr" || { cat "$tmp/stderr"; exit 1; }
+report=$tmp/out/report.md
+fail=0
+for want in "| inproc | - | 1 |" "| take | unix | 1 |" "| read | tcp | 4 |" "| stream | unix | 4 |" \
+  "| read_fresh | unix | 1 |" "| grpcio | unix | 1 |" "| 2 | tablecar |" "| 2 | memmap |" "| 2 | grpcio |" \
+  "| tablecar |" "lz4 (cache) | 64M | 1024 |" "## Targets (issue 10)"; do
+  grep -qF -- "$want" "$report" || { echo "bench_smoke: no line with '$want' in the report"; fail=1; }
+done
+# Every measurement read rows: no zero rows or empty runs.
+if grep -E '"rows": 0[,}]' "$tmp/out/results.jsonl"; then echo "bench_smoke: a measurement read no rows"; fail=1; fi
+[ $fail = 0 ] || { cat "$report"; exit 1; }
+echo "bench_smoke: $(wc -l <"$tmp/out/results.jsonl") measurements, report complete"
