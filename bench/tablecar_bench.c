@@ -2,6 +2,7 @@
  *
  *   tablecar-bench run DIR --unix TARGET [--tcp TARGET] [--table NAME] [--batches 1,32,256,1024]
  *                      [--repeats N] [--rows-per-run N] [--max-calls N] [--inflight 1,4]
+ *                      [--methods read,take,...]
  *   tablecar-bench rss TARGET TABLE BATCH CALLS
  *
  * run: makes the permutation every method reads (shuffle seed 7), writes its row ids to DIR/raw/ids.i64 for
@@ -10,6 +11,7 @@
  *   inproc_fresh  the same into freshly mapped memory per batch (what a fresh calloc per batch costs)
  *   take / read / stream   TakeRows of the ids, ReadBatch of the permutation, StreamBatches of it,
  *                 over each transport, with 1 and 4 calls in flight (one connection per thread)
+ *   health        (batch 1 only) grpc.health.v1 Check: an empty unary call, the floor of the transport
  * The first measurement is ReadBatch at 256 rows on the fresh server ("read_fresh"), before anything else
  * touched the server. Every record has the wall time, rows, image bytes and per-call latency percentiles.
  * rss: the client's own peak RSS before connecting and after CALLS ReadBatch calls of BATCH rows of a
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +50,7 @@ typedef struct opts {
   int inflight[4], n_inflight;
   int repeats;
   int64_t rows_per_run, max_calls;
+  const char *methods;  /* comma-separated subset to run (profiling); NULL: all */
 } opts;
 
 static double now(void) {
@@ -232,6 +236,13 @@ static void *run_job(void *arg) {
         gather_inproc(j, off, !strcmp(j->method, "inproc_fresh"));
       } else {
         tc_batch *b;
+        if (!strcmp(j->method, "health")) {  /* gRPC's own floor: an empty call, no data */
+          int st;
+          if ((rc = tc_health_check(c, "", NULL, &st)))
+            die("health", rc, c);
+          j->lat[k] = now() - t0;
+          continue;
+        }
         if (!strcmp(j->method, "take")) {
           tc_take_rows_req r = {.table = j->o->table, .indices = d->ids + off, .n_indices = (size_t)j->batch,
                                 .columns = columns, .n_columns = N_COLUMNS};
@@ -259,8 +270,20 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static int wanted(const opts *o, const char *method) {
+  if (!o->methods)
+    return 1;
+  size_t n = strlen(method);
+  for (const char *p = o->methods; (p = strstr(p, method)); p += n)
+    if ((p == o->methods || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+      return 1;
+  return 0;
+}
+
 static void measure(const opts *o, const data *d, const char *method, const char *transport,
                     const char *target, int batch, int inflight, int run, int64_t calls) {
+  if (!wanted(o, method))
+    return;
   if (!strcmp(method, "stream") && calls > d->rows / batch)
     calls = d->rows / batch;  /* a stream covers positions of the split once */
   if (calls < inflight)
@@ -276,6 +299,8 @@ static void measure(const opts *o, const data *d, const char *method, const char
                     .first_call = !strcmp(method, "stream") ? at : t};
     at += mine;
   }
+  struct rusage u0, u1;
+  getrusage(RUSAGE_SELF, &u0);
   double t0 = now();
   for (int t = 0; t < inflight; t++)
     pthread_create(&th[t], NULL, run_job, &jobs[t]);
@@ -286,6 +311,9 @@ static void measure(const opts *o, const data *d, const char *method, const char
     bytes += jobs[t].image_bytes;
   }
   double secs = now() - t0;
+  getrusage(RUSAGE_SELF, &u1);
+  double cpu = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec + u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+               (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) * 1e-6;
   int64_t done = 0;  /* a stream may end early: keep the latencies of the calls made */
   for (int t = 0; t < inflight; t++) {
     memmove(lat + done, jobs[t].lat, (size_t)jobs[t].calls * sizeof *lat);
@@ -295,9 +323,10 @@ static void measure(const opts *o, const data *d, const char *method, const char
   qsort(lat, (size_t)calls, sizeof *lat, cmp_double);
   printf("{\"tool\": \"c\", \"method\": \"%s\", \"transport\": \"%s\", \"batch\": %d, \"inflight\": %d, "
          "\"run\": %d, \"calls\": %" PRId64 ", \"rows\": %" PRId64 ", \"image_bytes\": %" PRId64
-         ", \"seconds\": %.6f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+         ", \"seconds\": %.6f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"client_cpu_s\": %.4f, \"client_minflt\": %ld}\n",
          method, transport, batch, inflight, run, calls, rows, bytes, secs, lat[calls / 2] * 1e6,
-         lat[(calls * 99) / 100 < calls ? (calls * 99) / 100 : calls - 1] * 1e6);
+         lat[(calls * 99) / 100 < calls ? (calls * 99) / 100 : calls - 1] * 1e6, cpu,
+         u1.ru_minflt - u0.ru_minflt);
   fflush(stdout);
   free(lat);
 }
@@ -348,6 +377,7 @@ static int cmd_run(int argc, char **argv) {
     else if (!strcmp(k, "--repeats")) o.repeats = atoi(v);
     else if (!strcmp(k, "--rows-per-run")) o.rows_per_run = atoll(v);
     else if (!strcmp(k, "--max-calls")) o.max_calls = atoll(v);
+    else if (!strcmp(k, "--methods")) o.methods = v;
     else {
       fprintf(stderr, "tablecar-bench: unknown option %s\n", k);
       return 2;
@@ -370,6 +400,8 @@ static int cmd_run(int argc, char **argv) {
       if (batch > d.rows)
         continue;
       int64_t calls = calls_for(&o, batch);
+      if (batch == 1)  /* the floor of any unary call through this gRPC server: Health/Check */
+        measure(&o, &d, "health", "unix", o.unix_target, 1, 1, r, calls);
       measure(&o, &d, "inproc", "-", NULL, batch, 1, r, calls);
       measure(&o, &d, "inproc_fresh", "-", NULL, batch, 1, r, calls);
       for (int t = 0; t < 2; t++) {
@@ -438,6 +470,7 @@ int main(int argc, char **argv) {
     return cmd_rss(argc, argv);
   fputs("usage: tablecar-bench run DIR --unix TARGET [--tcp TARGET] [--table NAME] [--batches 1,32,256,1024]\n"
         "                          [--repeats N] [--rows-per-run N] [--max-calls N] [--inflight 1,4]\n"
+        "                          [--methods read,take,stream,inproc,inproc_fresh,read_fresh]\n"
         "       tablecar-bench rss TARGET TABLE BATCH CALLS\n",
         stderr);
   return 2;
