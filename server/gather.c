@@ -70,18 +70,27 @@ static ts_status too_big(ts_error *err, const budget *b) {
                       "or columns", b->max);
 }
 
-/* A zeroed buffer of N bytes charged to the budget, or NULL with err set. */
-static uint8_t *take(budget *b, size_t n, ts_error *err) {
+/* A buffer of N bytes charged to the budget, or NULL with err set. Zeroed only for bitmaps (ZERO): every
+ * other buffer is written whole by its gather, and zeroing it first would write each byte twice. */
+static uint8_t *take_buf(budget *b, size_t n, int zero, ts_error *err) {
   if (n > b->max - b->used || n > SIZE_MAX / 2) {
     too_big(err, b);
     return NULL;
   }
-  uint8_t *p = calloc(n ? n : 1, 1);
+  uint8_t *p = zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
   if (!p)
     ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory gathering %zu bytes", n);
   else
     b->used += n;
   return p;
+}
+
+static uint8_t *take(budget *b, size_t n, ts_error *err) {
+  return take_buf(b, n, 0, err);
+}
+
+static uint8_t *take_zeroed(budget *b, size_t n, ts_error *err) {
+  return take_buf(b, n, 1, err);
 }
 
 static Tablecar__V1__Array *new_array(size_t n, ts_error *err) {
@@ -110,7 +119,7 @@ static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *ou
     k++;
   if (k == n)
     return TC_OK;
-  uint8_t *bits = take(b, (n + 7) / 8, err);
+  uint8_t *bits = take_zeroed(b, (n + 7) / 8, err);
   if (!bits)
     return err->code;
   int64_t nulls = 0;
@@ -129,7 +138,7 @@ static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *ou
 static ts_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
                               ts_error *err) {
   size_t bytes = w == 0 ? (n + 7) / 8 : n * (size_t)w;
-  uint8_t *v = take(b, bytes, err);
+  uint8_t *v = w == 0 ? take_zeroed(b, bytes, err) : take(b, bytes, err);
   if (!v)
     return err->code;
   if (w == 0) {
