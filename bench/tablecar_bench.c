@@ -11,6 +11,7 @@
  *   inproc_fresh  the same into freshly mapped memory per batch (what a fresh calloc per batch costs)
  *   take / read / stream   TakeRows of the ids, ReadBatch of the permutation, StreamBatches of it,
  *                 over each transport, with 1 and 4 calls in flight (one connection per thread)
+ *   fork_first_batch_c   fork() to the first 256-row ReadBatch in a child using the parent's handle
  *   health        (batch 1 only) grpc.health.v1 Check: an empty unary call, the floor of the transport
  * The first measurement is ReadBatch at 256 rows on the fresh server ("read_fresh"), before anything else
  * touched the server. Every record has the wall time, rows, image bytes and per-call latency percentiles.
@@ -27,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +333,57 @@ static void measure(const opts *o, const data *d, const char *method, const char
   free(lat);
 }
 
+/* fork() to the first BATCH-row ReadBatch in the child, with the parent's handle (used before the fork):
+ * the library's part of a DataLoader worker's start, without Python's. */
+static void fork_first_batch(const opts *o, const data *d, int batch, int samples) {
+  if (!wanted(o, "fork_first_batch") || batch > d->rows)
+    return;
+  tc_client *c = client(o->unix_target);
+  tc_read_batch_req r = {.permutation = d->perm, .split = "0", .offset = 0, .batch_size = batch,
+                         .columns = columns, .n_columns = N_COLUMNS};
+  tc_batch *b;
+  int rc = tc_read_batch(c, &r, NULL, &b);
+  if (rc)
+    die("ReadBatch", rc, c);
+  tc_batch_free(b);
+  double *t = calloc((size_t)samples, sizeof *t);
+  int got = 0;
+  for (int i = 0; i < samples; i++) {
+    int fds[2];
+    if (pipe(fds) != 0)
+      break;
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      double dt = -1;
+      r.offset = (int64_t)(i + 1) * batch % (d->rows - batch + 1);
+      if (tc_read_batch(c, &r, NULL, &b) == TC_OK) {
+        dt = now() - t0;
+        tc_batch_free(b);
+      }
+      if (write(fds[1], &dt, sizeof dt) != sizeof dt)
+        _exit(1);
+      _exit(0);
+    }
+    close(fds[1]);
+    double dt;
+    if (pid > 0 && read(fds[0], &dt, sizeof dt) == sizeof dt && dt >= 0)
+      t[got++] = dt;
+    close(fds[0]);
+    if (pid > 0)
+      waitpid(pid, NULL, 0);
+  }
+  tc_client_free(c);
+  if (got) {
+    qsort(t, (size_t)got, sizeof *t, cmp_double);
+    printf("{\"tool\": \"c\", \"method\": \"fork_first_batch_c\", \"batch\": %d, \"samples\": %d, "
+           "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f}\n", batch, got, t[got / 2], t[0], t[got - 1]);
+    fflush(stdout);
+  }
+  free(t);
+}
+
 static int64_t calls_for(const opts *o, int batch) {
   int64_t c = o->rows_per_run / batch;
   if (c < 20)
@@ -393,6 +446,7 @@ static int cmd_run(int argc, char **argv) {
   /* The fresh server's first calls, before any other method warmed it up. */
   if (d.rows >= 256)
     measure(&o, &d, "read_fresh", "unix", o.unix_target, 256, 1, 0, calls_for(&o, 256));
+  fork_first_batch(&o, &d, 256, 20);
   const char *transports[2][2] = {{"unix", o.unix_target}, {"tcp", o.tcp_target}};
   for (int r = 0; r < o.repeats; r++)
     for (int bi = 0; bi < o.n_batches; bi++) {
