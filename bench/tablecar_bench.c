@@ -468,6 +468,7 @@ static int cmd_run(int argc, char **argv) {
         }
       }
     }
+  free(d.ids);
   return 0;
 }
 
