@@ -257,11 +257,11 @@ static ts_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s
   return TC_OK;
 }
 
-/* Child sources of list-like rows: row k of the parent covers child positions [start_k, end_k). */
-/* The child rows [start, end) of parent row K. */
+/* The child rows [start, end) of parent row K: by its offsets, or FIXED a row (a fixed-size list, which
+ * has no offsets; FIXED may be 0) when FIXED >= 0. */
 static void child_range(const src *s, int large, int64_t fixed, int64_t *start, int64_t *end) {
-  *start = fixed ? s->i * fixed : offset_at(s->a, large, s->i);
-  *end = fixed ? *start + fixed : offset_at(s->a, large, s->i + 1);
+  *start = fixed >= 0 ? s->i * fixed : offset_at(s->a, large, s->i);
+  *end = fixed >= 0 ? *start + fixed : offset_at(s->a, large, s->i + 1);
 }
 
 /* Fast path for children of a fixed width (not bool) without nulls: each row's range copied at once, with
@@ -361,7 +361,7 @@ static ts_status gather_array(const at_field *f, size_t n, const src *s, budget 
     int64_t total;
     if (build_offsets(is_large(f->type), n, s, a, b, &total, err) != TC_OK)
       return err->code;
-    return gather_child_ranges(&f->children[0], n, s, is_large(f->type), 0, a, b, err);
+    return gather_child_ranges(&f->children[0], n, s, is_large(f->type), -1, a, b, err);
   }
   case AT_FIXED_SIZE_LIST: {
     int64_t row_bytes = contiguous_row_bytes(f, n, s);

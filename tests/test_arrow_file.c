@@ -780,9 +780,11 @@ typedef struct rb_pos {
   size_t body;
   size_t meta_len_at; /* the int32 metadata length */
   size_t body_len_at; /* Message.bodyLength, 0 if absent */
+  size_t length_at;   /* RecordBatch.length, 0 if absent */
 } rb_pos;
 
-static void find_batch(const uint8_t *d, size_t len, int batch, rb_pos *out) {
+/* The same for message BATCH of header type TYPE (2: DictionaryBatch, whose data is a RecordBatch). */
+static void find_message(const uint8_t *d, size_t len, int want, int batch, rb_pos *out) {
   size_t pos = 0;
   int seen = -1;
   while (pos + 8 <= len) {
@@ -797,7 +799,12 @@ static void find_batch(const uint8_t *d, size_t len, int batch, rb_pos *out) {
     int64_t body_len = fb_i64(&t, 3, 0, &bad);
     fb_table_field(&t, 2, &h, &bad);
     assert_false(bad);
-    if (type == 3 && ++seen == batch) {
+    if (type == want && want == 2) { /* DictionaryBatch.data */
+      fb_table data;
+      assert_true(fb_table_field(&h, 1, &data, &bad));
+      h = data;
+    }
+    if (type == want && ++seen == batch) {
       fb_vec nodes, bufs;
       out->n_nodes = fb_vector(&h, 1, 16, &nodes, &bad);
       out->n_bufs = fb_vector(&h, 2, 16, &bufs, &bad);
@@ -809,12 +816,16 @@ static void find_batch(const uint8_t *d, size_t len, int batch, rb_pos *out) {
       size_t slot = 4 + 2 * 3;
       out->body_len_at = slot + 2 <= t.vt_len && fb_load_u16(fb + t.vt + slot)
                              ? (size_t)(fb - d) + t.pos + fb_load_u16(fb + t.vt + slot) : 0;
+      out->length_at = 6 <= h.vt_len && fb_load_u16(fb + h.vt + 4)
+                           ? (size_t)(fb - d) + h.pos + fb_load_u16(fb + h.vt + 4) : 0;
       return;
     }
     pos += 8 + mlen + (size_t)body_len;
   }
-  fail_msg("no record batch %d", batch);
+  fail_msg("no message %d of type %d", batch, want);
 }
+
+static void find_batch(const uint8_t *d, size_t len, int batch, rb_pos *out) { find_message(d, len, 3, batch, out); }
 
 static void put64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
 static int64_t get64(const uint8_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
@@ -826,7 +837,7 @@ static uint8_t *buf_desc(uint8_t *d, const rb_pos *rb, size_t k) { return d + rb
 /* Layout of small.*.arrow (write_arrow_fixtures.mjs), nodes and buffers in depth-first order: i32 (node 0,
  * buffers 0-1), s (1; 2-4), fsl (2; 5), fsl.item (3; 6-7), lst (4; 8-9), lst.item (5; 10-11), st (6; 12),
  * st.x (7; 13-14), st.name (8; 15-17), st.v (9; 18), st.v.item (10; 19-20), dict (11; 21-22: validity, indices). */
-enum { N_I32 = 0, N_FSL_ITEM = 3, N_LST_ITEM = 5, N_ST_X = 7 };
+enum { N_I32 = 0, N_FSL_ITEM = 3, N_LST_ITEM = 5, N_ST_X = 7, N_ST_NAME = 8 };
 enum { B_S_OFFSETS = 3, B_S_DATA = 4, B_FSL_ITEM_VALUES = 7, B_LST_OFFSETS = 9, B_DICT_INDICES = 22 };
 
 typedef struct mutation {
@@ -940,6 +951,93 @@ static void test_crafted_corruption(void **state) {
   }
   free(d);
   free(orig);
+}
+
+/* A FieldNode length of INT64_MAX where the reader computes length + 1 offsets: a utf8 child of a struct
+ * (when the batch is read) and a dictionary's utf8 values (at open), without nulls so that no bitmap is
+ * checked first. A clean error, no overflow (the ASan + UBSan build of this test died here). */
+static void test_huge_offsets_length(void **state) {
+  fixtures *fx = need_arrow(state);
+  size_t len;
+  uint8_t *orig = slurp(path_in(fx, "small.stream.arrow"), &len);
+  assert_non_null(orig);
+  uint8_t *d = malloc(len);
+  const char *out = path_in(fx, "huge-offsets.arrow");
+  for (int batch = 0; batch < 2; batch++) {
+    rb_pos rb;
+    memcpy(d, orig, len);
+    find_batch(d, len, batch, &rb);
+    put64(d + rb.nodes + 16 * N_ST_NAME, INT64_MAX);
+    put64(d + rb.nodes + 16 * N_ST_NAME + 8, 0); /* no nulls: no bitmap to check first */
+    spit(out, d, len);
+    print_message("  struct child st.name (batch %d):", batch);
+    expect_fail(out, "'st.name'", "length overflows", (char *)NULL);
+  }
+  rb_pos rb;
+  memcpy(d, orig, len);
+  find_message(d, len, 2, 0, &rb);
+  assert_int_equal(rb.n_nodes, 1);
+  assert_true(rb.length_at != 0);
+  put64(d + rb.length_at, INT64_MAX);
+  put64(d + rb.nodes, INT64_MAX);
+  put64(d + rb.nodes + 8, 0);
+  spit(out, d, len);
+  print_message("  dictionary values:");
+  expect_fail(out, "'dict'", "length overflows", (char *)NULL);
+  free(d);
+  free(orig);
+}
+
+/* Field names, metadata keys and values and timezones are served in proto3 `string` fields, which must
+ * be UTF-8 (other languages' decoders refuse the whole message): a file with any of them not UTF-8 is
+ * refused at open, naming the file and what is wrong. Each case is also written valid, which opens. */
+enum { U_NAME, U_CHILD_NAME, U_FIELD_KEY, U_FIELD_VALUE, U_SCHEMA_KEY, U_SCHEMA_VALUE, U_TIMEZONE, U_COUNT };
+
+static void write_utf8_case(const char *path, int which, int bad) {
+  const char *s = bad ? "caf\xc3(" : "caf\xc3\xa9";
+  fx_table t = {0};
+  fx_arena *a = t.arena = fx_arena_new();
+  at_field *f = fx_alloc(a, 2 * sizeof *f), *item = fx_alloc(a, sizeof *item);
+  at_kv *kv = fx_alloc(a, 2 * sizeof *kv);
+  kv[0] = (at_kv){.key = "k", .value = "v", .key_len = 1, .value_len = 1};
+  kv[1] = kv[0];
+  if (which == U_FIELD_KEY || which == U_SCHEMA_KEY) kv[which == U_SCHEMA_KEY].key = (char *)s, kv[which == U_SCHEMA_KEY].key_len = strlen(s);
+  if (which == U_FIELD_VALUE || which == U_SCHEMA_VALUE) kv[which == U_SCHEMA_VALUE].value = (char *)s, kv[which == U_SCHEMA_VALUE].value_len = strlen(s);
+  *item = (at_field){.name = which == U_CHILD_NAME ? (char *)s : "x", .type = AT_INT32};
+  f[0] = (at_field){.name = which == U_NAME ? (char *)s : "a", .type = AT_STRUCT, .n_children = 1, .children = item,
+                    .n_meta = 1, .meta = &kv[0]};
+  f[1] = (at_field){.name = "t", .type = AT_TIMESTAMP, .time_unit = 1, .timezone = which == U_TIMEZONE ? (char *)s : "UTC"};
+  t.schema = (at_schema){.n_fields = 2, .fields = f, .n_meta = 1, .meta = &kv[1]};
+  static const int64_t vals[2] = {1, 2};
+  at_array *arr = fx_alloc(a, 3 * sizeof *arr);
+  arr[2] = (at_array){.length = 2, .values = (const uint8_t *)vals, .values_len = 8};
+  arr[0] = (at_array){.length = 2, .n_children = 1, .children = &arr[2]};
+  arr[1] = (at_array){.length = 2, .values = (const uint8_t *)vals, .values_len = 16};
+  int64_t *br = fx_alloc(a, sizeof *br);
+  const at_array **bs = fx_alloc(a, sizeof *bs);
+  *br = 2;
+  *bs = arr;
+  t.n_batches = 1, t.batch_rows = br, t.batches = bs;
+  aw_options opt = {.format = which % 2 ? AW_STREAM : AW_FILE};
+  assert_int_equal(fx_table_write(path, &opt, &t), 0);
+  fx_table_free(&t);
+}
+
+static void test_non_utf8_strings(void **state) {
+  static const char *const expect[U_COUNT] = {"field name", "field name", "metadata", "metadata", "metadata",
+                                               "metadata", "timezone"};
+  char path[] = "/tmp/tc_utf8XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  for (int which = 0; which < U_COUNT; which++) {
+    write_utf8_case(path, which, 0);
+    assert_int_equal(try_read(path, NULL), 0);
+    write_utf8_case(path, which, 1);
+    print_message("  case %d:", which);
+    expect_fail(path, "not valid UTF-8", expect[which], (char *)NULL);
+  }
+  unlink(path);
 }
 
 /* Schemas no writer we run would produce, built with the project's flatbuffer builder: a stream holding
@@ -1283,6 +1381,8 @@ int main(void) {
       cmocka_unit_test(test_arrow_legacy_stream),
       cmocka_unit_test(test_polars_values),
       cmocka_unit_test(test_crafted_corruption),
+      cmocka_unit_test(test_huge_offsets_length),
+      cmocka_unit_test(test_non_utf8_strings),
       cmocka_unit_test(test_file_format_corruption),
       cmocka_unit_test(test_crafted_schemas),
       cmocka_unit_test(test_truncated),

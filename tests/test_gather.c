@@ -319,6 +319,67 @@ static void test_schema_mismatch_and_corrupt(void **state) {
   fx_table_free(&all);
 }
 
+/* A fixed-size list of size 0 whose child has no values (a consistent layout, and what writers produce for
+ * e.g. an empty embedding) gathers as empty lists. It has no offsets: the release server died with SIGSEGV
+ * at the first take(), reading them. With a null child of fixed width and one of variable width (the
+ * per-element path), in every format. */
+static fx_table fsl0_table(int64_t rows) {
+  fx_table t = {0};
+  fx_arena *a = t.arena = fx_arena_new();
+  at_field *items = fx_alloc(a, 2 * sizeof *items), *cols = fx_alloc(a, 3 * sizeof *cols);
+  items[0] = (at_field){.name = "item", .type = AT_INT32, .nullable = 1};
+  items[1] = (at_field){.name = "item", .type = AT_UTF8, .nullable = 1};
+  cols[0] = (at_field){.name = "id", .type = AT_INT64};
+  cols[1] = (at_field){.name = "e", .type = AT_FIXED_SIZE_LIST, .nullable = 1, .n_children = 1, .children = &items[0]};
+  cols[2] = (at_field){.name = "s", .type = AT_FIXED_SIZE_LIST, .nullable = 1, .n_children = 1, .children = &items[1]};
+  t.schema = (at_schema){.n_fields = 3, .fields = cols};
+  int64_t *ids = fx_alloc(a, (size_t)rows * 8);
+  for (int64_t i = 0; i < rows; i++) ids[i] = i;
+  uint8_t *valid = fx_alloc(a, 8), *zero_offsets = fx_alloc(a, 8);
+  valid[0] = 0xFD; /* row 1 is null */
+  at_array *arrs = fx_alloc(a, 3 * sizeof *arrs), *kids = fx_alloc(a, 2 * sizeof *kids);
+  kids[0] = (at_array){.length = 0};
+  kids[1] = (at_array){.length = 0, .offsets = zero_offsets};
+  arrs[0] = (at_array){.length = rows, .values = (const uint8_t *)ids, .values_len = rows * 8};
+  arrs[1] = (at_array){.length = rows, .n_children = 1, .children = &kids[0]};
+  arrs[2] = (at_array){.length = rows, .null_count = 1, .validity = valid, .n_children = 1, .children = &kids[1]};
+  int64_t *br = fx_alloc(a, sizeof *br);
+  const at_array **bs = fx_alloc(a, sizeof *bs);
+  *br = rows;
+  *bs = arrs;
+  t.n_batches = 1, t.batch_rows = br, t.batches = bs;
+  return t;
+}
+
+static void test_fixed_size_list_of_size_zero(void **state) {
+  fx *f = *state;
+  fx_table t = fsl0_table(6);
+  for (int format = AW_FILE; format <= AW_STREAM; format++) {
+    for (int codec = AW_NONE; codec <= AW_ZSTD; codec++) {
+      char name[32];
+      snprintf(name, sizeof name, "fsl0-%d-%d.arrow", format, codec);
+      ts_table *tab = open_written(f, name, &t, (aw_options){.format = format, .codec = codec});
+      int64_t rows[] = {5, 0, 1, 3, 3};
+      size_t *cols, nc;
+      ts_error err = {0};
+      assert_int_equal(ts_select_columns(ts_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
+      Tablecar__V1__Batch *b;
+      if (ts_gather(tab, rows, 5, cols, nc, 1 << 20, &b, &err) != TC_OK)
+        fail_msg("%s: gather: %s", name, err.msg);
+      check_batch(&t, rows, 5, cols, nc, b);
+      for (size_t c = 1; c < 3; c++) {
+        assert_int_equal(b->columns[c]->n_children, 1);
+        assert_int_equal(b->columns[c]->children[0]->length, 0);
+      }
+      assert_int_equal(b->columns[2]->null_count, 1);
+      ts_batch_msg_free(b);
+      free(cols);
+      ts_table_unref(tab);
+    }
+  }
+  fx_table_free(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_all_types_uncompressed, setup, teardown),
@@ -329,6 +390,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_row_hashes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_multi_fragment_table, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_mismatch_and_corrupt, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fixed_size_list_of_size_zero, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,7 +139,7 @@ int ar_rd_validity(rd *r, const fdesc *d, at_array *a) {
 static int rd_offsets(rd *r, const fdesc *d, at_array *a, int w, int64_t *last) {
   const uint8_t *p;
   int64_t len, need;
-  if (!mul_ok(a->length + 1, w, &need)) return ar_ffail(&r->c, d->path, "length overflows");
+  if (!add_ok(a->length, 1, &need) || !mul_ok(need, w, &need)) return ar_ffail(&r->c, d->path, "length overflows");
   if (ar_rd_buffer(r, d, a->length ? need : -1, &p, &len) != 0) return -1;
   if (a->length == 0 && len < need) p = ar_zero_offsets; /* an empty array may omit its offsets */
   int64_t prev = load_offset(p, w, 0);

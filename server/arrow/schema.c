@@ -2,6 +2,8 @@
  * descriptors (fdesc) that says how each field is laid out in a record batch. */
 #include "internal.h"
 
+#include "names.h"
+
 #include <stdlib.h>
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -29,6 +31,9 @@ static int parse_kvs(pctx *p, const fb_table *t, int id, const char *field, size
     fb_string(&kv, 0, &k, &kn, &bad);
     fb_string(&kv, 1, &val, &vn, &bad);
     if (bad) return ar_ffail(&p->c, field, "corrupt metadata entry %zu", i);
+    /* Served in proto3 `string` fields, which must be UTF-8: other decoders refuse the whole message. */
+    if (!ts_utf8_valid(k, kn) || !ts_utf8_valid(val, vn))
+      return ar_ffail(&p->c, field, "metadata entry %zu is not valid UTF-8", i);
     at_kv *e = &(*out)[i];
     e->key = ar_strdup(&p->f->ar, k, kn);
     e->value = ar_strdup(&p->f->ar, val, vn);
@@ -73,6 +78,7 @@ static int set_timestamp_type(pctx *p, const fb_table *tt, at_field *o, fdesc *d
   if (bad || unit < 0 || unit > 3) return ar_ffail(&p->c, d->path, "invalid Timestamp type");
   o->type = AT_TIMESTAMP;
   o->time_unit = unit;
+  if (!ts_utf8_valid(tz, tzn)) return ar_ffail(&p->c, d->path, "timezone is not valid UTF-8");
   if (tzn) { /* an empty timezone means naive, as an absent one */
     o->timezone = ar_strdup(&p->f->ar, tz, tzn);
     if (!o->timezone) return ar_fail(&p->c, "out of memory");
@@ -203,6 +209,7 @@ static int parse_field(pctx *p, const fb_table *ft, const char *parent, at_field
   fb_string(ft, FLD_NAME, &name, &nlen, &bad);
   o->nullable = fb_u8(ft, FLD_NULLABLE, 0, &bad) != 0;
   if (bad) return ar_ffail(&p->c, parent, "corrupt field");
+  if (!ts_utf8_valid(name, nlen)) return ar_ffail(&p->c, parent, "a field name is not valid UTF-8");
   o->name = ar_strdup(&p->f->ar, name, nlen);
   size_t plen = parent ? strlen(parent) + 1 : 0;
   char *path = ar_calloc(&p->f->ar, plen + nlen + 1, 1);
