@@ -173,7 +173,27 @@ static void convert_spec(tc__arena *a, const Tablecar__V1__CreatePermutationRequ
   s->split_names = dupv(a, in->split_names, in->n_split_names, fail);
 }
 
+static int text_ok(const char *s) { return !s || tc__utf8_ok(s, strlen(s)); }
+
+static int texts_ok(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!text_ok(v[i])) return 0;
+  return 1;
+}
+
+/* protobuf-c does not check that proto3 strings are UTF-8; results hand out text, so we do. */
+static int perm_text_ok(const Tablecar__V1__PermutationInfo *in) {
+  if (!text_ok(in->id) || !text_ok(in->table) || !text_ok(in->table_version)) return 0;
+  for (size_t i = 0; i < in->n_splits; i++)
+    if (!text_ok(in->splits[i]->name)) return 0;
+  const Tablecar__V1__CreatePermutationRequest *s = in->spec;
+  return !s || (text_ok(s->table) && texts_ok(s->split_names, s->n_split_names) &&
+                (s->split_case != TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH ||
+                 texts_ok(s->hash->columns, s->hash->n_columns)));
+}
+
 static int convert_perm(tc_client *cl, const Tablecar__V1__PermutationInfo *in, tc_permutation_info **out) {
+  if (!perm_text_ok(in)) return tc__seterr(cl, TC_EPROTO, "malformed PermutationInfo: a string is not valid UTF-8");
   tc__arena a = {NULL};
   perm_priv *pp = tc__arena_alloc(&a, sizeof *pp);
   if (!pp) return tc__seterr(cl, TC_ENOMEM, "out of memory");

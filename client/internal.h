@@ -36,6 +36,8 @@ void tc__arena_free(tc__arena *a);
 size_t tc__percent_decode(const char *in, size_t n, char *out, size_t outcap);
 int tc__http_to_grpc(int http_status);
 int tc__h2_error_to_grpc(uint32_t h2_error);
+/* Nonzero when [s, s + n) is valid UTF-8 (proto3 `string` fields must be: results hand out text). */
+int tc__utf8_ok(const char *s, size_t n);
 
 /* ---- target.c ---- */
 enum { TC__TARGET_UNIX = 1, TC__TARGET_ABSTRACT, TC__TARGET_TCP };

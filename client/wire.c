@@ -86,6 +86,7 @@ static int want(ctx *c, const tc__pb_field *f, int wt) {
 
 static int get_str(ctx *c, const tc__pb_field *f, const char **out) {
   if (want(c, f, 2)) return TC_EPROTO;
+  if (!tc__utf8_ok((const char *)f->data, f->len)) return malformed(c, "a string is not valid UTF-8");
   char *s = tc__arena_strndup(c->a, f->data, f->len);
   if (!s) return nomem(c);
   *out = s;
@@ -583,4 +584,28 @@ int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errl
 
 void tc_table_list_free(tc_table_list *list) {
   if (list) tc__arena_free(&((list_priv *)list)->arena);
+}
+
+/* Strings travel in proto3 `string` fields, which must be UTF-8 (and the Python package decodes them). */
+int tc__utf8_ok(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  for (size_t i = 0; i < n;) {
+    unsigned c = s[i], k, min;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) k = 1, min = 0x80, c &= 0x1f;
+    else if ((c & 0xf0) == 0xe0) k = 2, min = 0x800, c &= 0x0f;
+    else if ((c & 0xf8) == 0xf0) k = 3, min = 0x10000, c &= 0x07;
+    else return 0;
+    if (n - i <= k) return 0;
+    for (unsigned j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80) return 0;
+      c = c << 6 | (s[i + j] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0; /* overlong, too big, surrogate */
+    i += k + 1;
+  }
+  return 1;
 }

@@ -430,12 +430,44 @@ static void test_varint(void **state) {
   assert_int_equal(tc__pb_next(&r, &f), 0);
 }
 
+/* Strings that are not UTF-8 (proto3 forbids them; results hand out text): TC_EPROTO, wherever they are. */
+static void test_non_utf8_strings(void **state) {
+  static const char *const bad[] = {"\xff", "caf\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+  static const char *const good[] = {"", "caf\xc3\xa9", "\xf0\x9f\x98\x80", "\xef\xbf\xbf"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_false(tc__utf8_ok(bad[i], strlen(bad[i])));
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) assert_true(tc__utf8_ok(good[i], strlen(good[i])));
+  char err[256];
+  for (int where = 0; where < 4; where++) {
+    fixture x;
+    make_fixture(&x);
+    Tablecar__V1__KeyValue kv = TABLECAR__V1__KEY_VALUE__INIT, *kvs[1] = {&kv};
+    kv.key = where == 0 ? "\xff" : "k";
+    kv.value = where == 1 ? "v\xfe" : "v";
+    Tablecar__V1__Schema s = TABLECAR__V1__SCHEMA__INIT;
+    s.n_fields = 3, s.fields = x.fields, s.n_metadata = 1, s.metadata = kvs;
+    if (where == 2) x.f_item.name = "it\x80" "em";
+    Tablecar__V1__TableInfo t = TABLECAR__V1__TABLE_INFO__INIT;
+    t.name = where == 3 ? "t\xc3" : "t";
+    t.schema = &s;
+    tc_table_info *info = NULL;
+    assert_int_equal(tc__table_info_parse(pack(&t.base), &info, err, sizeof err), TC_EPROTO);
+    assert_non_null(strstr(err, "UTF-8"));
+    assert_null(info);
+  }
+  fixture x;
+  make_fixture(&x);
+  x.f_name.name = "n\xff" "ame";
+  tc_batch *b = NULL;
+  assert_int_equal(tc__batch_parse(pack(&x.b.base), &b, err, sizeof err), TC_EPROTO);
+  assert_non_null(strstr(err, "UTF-8"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batch),      cmocka_unit_test(test_empty_batch),
       cmocka_unit_test(test_hand_encoded), cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_no_crash),   cmocka_unit_test(test_table_info),
-      cmocka_unit_test(test_varint),      cmocka_unit_test(test_inconsistent_buffers),
+      cmocka_unit_test(test_varint),      cmocka_unit_test(test_non_utf8_strings),      cmocka_unit_test(test_inconsistent_buffers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

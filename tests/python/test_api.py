@@ -471,6 +471,33 @@ class ApiTest(unittest.TestCase):
 
 
 @unittest.skipUnless(shutil.which("cc"), "no C compiler to compare the ctypes layout with tablecar.h")
+class BadFileTest(unittest.TestCase):
+    """A file whose field name, metadata or timezone is not UTF-8 (proto3 strings must be) is refused by the
+    server at load with DATA_LOSS naming it: the Python package raises tablecar.DataLossError, never a bare
+    UnicodeDecodeError."""
+
+    @staticmethod
+    def prepare(data: Path) -> None:
+        raw = (data / "example.arrow").read_bytes()
+        assert raw.count(b"caption") >= 1
+        (data / "badname.arrow").write_bytes(raw.replace(b"caption", b"capt\xffon"))
+
+    def test_non_utf8_field_name(self):
+        with S.Server(rows=50, batch_rows=16, prepare=self.prepare) as server:
+            db = tablecar.connect(server.address, timeout=30)
+            try:
+                self.assertIn("example", db.table_names())
+                with self.assertRaises(tablecar.DataLossError) as cm:
+                    db.open_table("badname")
+                self.assertIsInstance(cm.exception, tablecar.TablecarError)
+                self.assertEqual(cm.exception.status, "DATA_LOSS")
+                self.assertIn("badname.arrow", cm.exception.message)
+                self.assertIn("UTF-8", cm.exception.message)
+                self.assertEqual(db.open_table("example").count_rows(), 50)
+            finally:
+                db.close()
+
+
 class LayoutTest(unittest.TestCase):
     """The ctypes structures of tablecar/_lib.py have the header's sizes and field offsets."""
 
