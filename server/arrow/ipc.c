@@ -148,9 +148,10 @@ int ar_check_batch(const ctx *c, const fb_table *rb, const fdesc *cols, size_t n
   for (size_t i = 0; i < ncols; i++) {
     const uint8_t *nd = fb_vec_elem(&nodes, node, FIELD_NODE_SIZE);
     int64_t nlen = (int64_t)fb_load_u64(nd), nulls = (int64_t)fb_load_u64(nd + 8);
-    if (nlen != len || nulls < 0 || nulls > nlen)
+    if (nlen != len)
       return ar_ffail(c, cols[i].path, "column length %lld differs from the batch length %lld", (long long)nlen,
-                   (long long)len);
+                      (long long)len);
+    if (nulls < 0 || nulls > nlen) return ar_ffail(c, cols[i].path, "invalid null count %lld", (long long)nulls);
     layout sub = {0, 0, 0};
     count_layout(&cols[i], as_value, &sub);
     node += sub.nodes;
