@@ -10,6 +10,7 @@ debs=(
   libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libcmocka-dev libnghttp2-dev liblz4-dev libzstd-dev
   python3-numpy python3-torch python3-grpcio
+  clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
 )
 # Node.js may come from elsewhere (it does on our dev machines); Debian's only if there is none.
 command -v node >/dev/null && command -v npm >/dev/null || debs+=(nodejs npm)
