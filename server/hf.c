@@ -58,7 +58,14 @@ static char *json_string(const char *s, const char **end) {
     case 'r': *w++ = '\r'; break;
     case 't': *w++ = '\t'; break;
     case 'u':
-      if (sscanf(s + 1, "%4x", &cp) != 1 || !isxdigit((unsigned char)s[4])) {
+      /* four hex digits, each checked (the terminator is not one): "\u1" at the end of the text must not
+       * send the scan past it */
+      for (int k = 1; k <= 4; k++)
+        if (!isxdigit((unsigned char)s[k])) {
+          free(out);
+          return NULL;
+        }
+      if (sscanf(s + 1, "%4x", &cp) != 1) {
         free(out);
         return NULL;
       }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "hf.h"
 #include "fixtures.h"
 
 typedef struct fx {
@@ -246,6 +247,23 @@ static void test_state_json_cannot_escape(void **state) {
   expect_table(f, "ds", 4, "ds/data-00000-of-00001.arrow");  /* the folder's own files, not ../ */
 }
 
+/* A \u escape cut short by the end of the text is malformed: the scanner used to step over the terminator
+ * (here onto bytes placed after it, which it returned as part of the name; in a file, past the data read). */
+static void test_json_escape_at_end(void **state) {
+  static const char text[] = "{\"filename\": \"a\\u1\0" "23z\"}";
+  char *copy = malloc(sizeof text);
+  memcpy(copy, text, sizeof text);
+  char **v = NULL;
+  int n = ts_json_strings(copy, "filename", &v);
+  assert_int_equal(n, 0);
+  free(v);
+  assert_int_equal(ts_json_strings("{\"filename\": \"caf\\u00e9.arrow\"}", "filename", &v), 1);
+  assert_string_equal(v[0], "caf\xc3\xa9.arrow");
+  free(v[0]);
+  free(v);
+  free(copy);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_layout_to_names, setup, teardown),
@@ -254,6 +272,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unchanged_refresh_keeps_table, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hugging_face_layouts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_state_json_cannot_escape, setup, teardown),
+      cmocka_unit_test(test_json_escape_at_end),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
