@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
   int64_t rows = 100000, batch_rows = 1024;
   fx_shape shape = {3, 64, 64};
   aw_options opt = {0};
-  for (int i = 2; i < argc; i++) {
+  for (int i = 2; i < argc; i += 2) { /* --flag value pairs */
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v)
       return usage();
@@ -84,7 +84,6 @@ int main(int argc, char **argv) {
       opt.codec = !strcmp(v, "lz4") ? AW_LZ4 : !strcmp(v, "zstd") ? AW_ZSTD : AW_NONE;
     else
       return usage();
-    i++;
   }
   if (rows <= 0 || batch_rows <= 0)
     return usage();

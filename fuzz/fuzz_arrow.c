@@ -10,9 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "arrow_file.h"
 #include "cache.h"
 #include "gather.h"
+#include "row_hash.h"
+#include "schema.h"
 #include "table.h"
 
 static char g_dir[64];

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "h2_calls.h"
 
 static char g_dir[64], g_sock[96], g_target[110];

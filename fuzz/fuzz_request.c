@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "fixtures.h"
 #include "handlers.h"
 
@@ -97,7 +98,7 @@ static void unary(ts_unary_fn fn, const ProtobufCMessage *req) {
 }
 
 static void stream(const ProtobufCMessage *req) {
-  tc_stream *s;
+  ts_stream *s;
   ts_error err = {0};
   if (ts_h_stream_open(&g_ctx, req, &s, &err) != TC_OK) return;
   for (int i = 0; i < 64; i++) { /* bounded: a stream of tiny batches over many rows goes on a while */

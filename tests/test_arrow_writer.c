@@ -44,7 +44,7 @@ static void sb_add(sbuf *s, const char *p, size_t n) {
 
 static void sb_puts(sbuf *s, const char *p) { sb_add(s, p, strlen(p)); }
 
-static void sb_printf(sbuf *s, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *s, const char *fmt, ...) {
   char tmp[128];
   va_list ap;
   va_start(ap, fmt);

@@ -128,7 +128,7 @@ static void make_fixtures(env *e) {
   closedir(d);
   qsort(names, nn, sizeof names[0], (int (*)(const void *, const void *))strcmp); /* readdir order varies */
   for (size_t i = 0; i < nn; i++) {
-    snprintf(path, sizeof path, "%s/fx/js/%s", e->dir, names[i]);
+    snprintf(path, sizeof path, "%s/fx/js/%.255s", e->dir, names[i]);
     add_fixture(e, path, names[i]);
   }
 }

@@ -15,7 +15,8 @@ const uint8_t ar_zero_offsets[8];
 /* ------------------------------------------------------------------------------------------------------ */
 /* Errors */
 
-static int vfail(const ctx *c, const char *field, const char *fmt, va_list ap) {
+__attribute__((format(printf, 3, 0))) static int vfail(const ctx *c, const char *field, const char *fmt,
+                                                        va_list ap) {
   if (!c->err || c->errlen == 0) return -1;
   int n = field ? snprintf(c->err, c->errlen, "%s: field '%s': ", c->path, field)
                 : snprintf(c->err, c->errlen, "%s: ", c->path);
