@@ -8,8 +8,8 @@ debs=(
   build-essential cmake pkg-config
   libgrpc-dev
   libprotobuf-c-dev protobuf-c-compiler
-  libuv1-dev libcmocka-dev libnghttp2-dev liblz4-dev libzstd-dev
-  python3-numpy python3-torch python3-grpcio
+  libuv1-dev libcmocka-dev libnghttp2-dev liblz4-dev libzstd-dev libcurl4-openssl-dev
+  python3-numpy python3-torch python3-grpcio python3-boto3
   clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
 )
 # Node.js may come from elsewhere (it does on our dev machines); Debian's only if there is none.
