@@ -35,6 +35,9 @@ struct ts_catalog {
   pthread_mutex_t refreshing; /* one refresh at a time */
   atomic_ulong started, done; /* refreshes started; the number of the last one completed */
   entries current;            /* sorted by name */
+  ts_catalog_sync_fn sync;    /* optional, see ts_catalog_set_sync */
+  void *sync_arg;
+  ts_error sync_error;        /* of the last sync (code TC_OK when it succeeded); under `lock` */
 };
 
 /* A scan result: a table name and its files (relative to the data dir). */
@@ -213,6 +216,22 @@ ts_catalog *ts_catalog_new(const char *data_dir, ts_cache *cache) {
   return c;
 }
 
+void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg) {
+  c->sync = fn;
+  c->sync_arg = arg;
+}
+
+static void run_sync(ts_catalog *c) {
+  ts_error e = {0};
+  if (!c->sync)
+    return;
+  if (c->sync(c->sync_arg, &e) != TC_OK)
+    ts_log(TS_WARN, "remote_sync_failed", TS_S("error", e.msg), TS_I("code", e.code), NULL);
+  pthread_rwlock_wrlock(&c->lock);
+  c->sync_error = e;
+  pthread_rwlock_unlock(&c->lock);
+}
+
 static void entries_free(entries *e) {
   for (size_t i = 0; i < e->n; i++) {
     free(e->v[i].name);
@@ -279,6 +298,7 @@ void ts_catalog_refresh(ts_catalog *c) {
     return;
   }
   unsigned long number = atomic_fetch_add(&c->started, 1) + 1;
+  run_sync(c);
   scan s = {0};
   scan_dir(c->data_dir, "", 0, &s);
   if (s.n)
@@ -313,7 +333,9 @@ ts_status ts_catalog_get(ts_catalog *c, const char *name, ts_table **out, ts_err
   pthread_rwlock_rdlock(&c->lock);
   const entry *e = find_entry(&c->current, name);
   ts_status st = TC_OK;
-  if (!e)
+  if (!e && c->sync_error.code != TC_OK)
+    st = ts_error_set(err, c->sync_error.code, "table '%.200s': %s", name, c->sync_error.msg);
+  else if (!e)
     st = ts_error_set(err, TC_ENOT_FOUND, "no table named '%.200s'", name);
   else if (!e->table)
     *err = e->error, st = e->error.code;
@@ -330,9 +352,15 @@ ts_status ts_catalog_list(ts_catalog *c, ts_table ***out, size_t *n, ts_error *e
   for (size_t i = 0; v && i < c->current.n; i++)
     if (c->current.v[i].table)
       ts_table_ref(v[k++] = c->current.v[i].table);
+  ts_error sync_error = c->sync_error;
   pthread_rwlock_unlock(&c->lock);
   if (!v)
     return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (k == 0 && sync_error.code != TC_OK) {
+    free(v);
+    *err = sync_error;
+    return err->code;
+  }
   *out = v;
   *n = k;
   return TC_OK;

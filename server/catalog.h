@@ -22,6 +22,12 @@ typedef struct ts_catalog ts_catalog;
 ts_catalog *ts_catalog_new(const char *data_dir, ts_cache *cache);
 void ts_catalog_free(ts_catalog *c);
 
+/* A step run at the start of every refresh, before the scan: a remote data dir (remote.h) brings its local
+ * mirror up to date here. Its last failure is kept: a name not found, or an empty table list, is answered
+ * with it (the store being down is not "no such table"), while the tables already there keep serving. */
+typedef ts_status (*ts_catalog_sync_fn)(void *arg, ts_error *err);
+void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg);
+
 /* Rescans the data dir: opens new and changed tables, forgets removed ones, logs each change. Cheap when
  * nothing changed (stat only). Safe to call from any thread; concurrent calls are serialized. */
 void ts_catalog_refresh(ts_catalog *c);

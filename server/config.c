@@ -21,7 +21,8 @@ static const char usage[] =
     "usage: tablecar-server --data-dir DIR [options]\n"
     "Serves the Arrow tables of DIR, and permutations of them, over gRPC (tablecar.v1).\n"
     "\n"
-    "  --data-dir DIR            tables: NAME.arrow|.feather|.ipc files and directories of them (read only)\n"
+    "  --data-dir DIR            tables: NAME.arrow|.feather|.ipc files and directories of them (read only);\n"
+    "                            or s3://BUCKET/PREFIX (credentials and endpoint from AWS_* variables)\n"
     "  --state-dir DIR           where permutations are kept across restarts (writable; default: memory)\n"
     "  --listen ADDR             unix:/path, unix-abstract:NAME or HOST:PORT; repeatable\n"
     "                            (default unix:/tmp/tablecar.sock)\n"
@@ -35,6 +36,10 @@ static const char usage[] =
     "                            any user connect, e.g. a trainer container running as another user)\n"
     "  --drain-seconds S         on SIGTERM, time given to calls in flight (default 30)\n"
     "  --rescan-seconds S        how often the data dir is checked for changes (default 10; 0: never)\n"
+    "  --remote-cache-dir DIR    where objects fetched from s3:// are kept across restarts\n"
+    "                            (default STATE_DIR/remote-cache, else /tmp/tablecar-remote-cache-UID)\n"
+    "  --remote-cache-bytes N    objects no longer listed are dropped beyond this (default 10G)\n"
+    "  --remote-timeout-seconds S  a listing or fetch, retries included, gives up after S (default 30)\n"
     "  --log-level L             debug, info, warn or error (default info)\n"
     "  --help, --version\n"
     "Every option can also be set by an environment variable: --cache-bytes is TABLECAR_CACHE_BYTES, etc.\n";
@@ -105,6 +110,8 @@ static size_t *size_setting(ts_config *c, const char *name) {
     return &c->max_request_bytes;
   if (!strcmp(name, "permutation-bytes"))
     return &c->permutation_bytes;
+  if (!strcmp(name, "remote-cache-bytes"))
+    return &c->remote_cache_bytes;
   return NULL;
 }
 
@@ -114,6 +121,13 @@ static int apply(ts_config *c, const char *name, const char *value, char *err, s
   size_t *size_field;
   if (!strcmp(name, "data-dir")) {
     c->data_dir = value;
+  } else if (!strcmp(name, "remote-cache-dir")) {
+    c->remote_cache_dir = *value ? value : NULL;
+  } else if (!strcmp(name, "remote-timeout-seconds")) {
+    if (parse_seconds(value, &c->remote_timeout_seconds) != 0 || c->remote_timeout_seconds <= 0) {
+      snprintf(err, errlen, "--remote-timeout-seconds: '%s' is not a positive number of seconds", value);
+      return -1;
+    }
   } else if (!strcmp(name, "state-dir")) {
     c->state_dir = *value ? value : NULL;
   } else if (!strcmp(name, "listen")) {
@@ -164,6 +178,8 @@ static const char *const env_names[][2] = {
     {"threads", "TABLECAR_THREADS"},           {"socket-mode", "TABLECAR_SOCKET_MODE"},
     {"drain-seconds", "TABLECAR_DRAIN_SECONDS"}, {"rescan-seconds", "TABLECAR_RESCAN_SECONDS"},
     {"log-level", "TABLECAR_LOG_LEVEL"},
+    {"remote-cache-dir", "TABLECAR_REMOTE_CACHE_DIR"}, {"remote-cache-bytes", "TABLECAR_REMOTE_CACHE_BYTES"},
+    {"remote-timeout-seconds", "TABLECAR_REMOTE_TIMEOUT_SECONDS"},
 };
 
 static int apply_env(ts_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
@@ -232,6 +248,8 @@ int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(cons
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c->threads = cpus > 2 ? (int)(2 * cpus) : 4;
   c->socket_mode = 0660;
+  c->remote_cache_bytes = (size_t)10 << 30;
+  c->remote_timeout_seconds = 30;
   if (apply_env(c, get, err, errlen) != 0)
     return TS_CONFIG_ERROR;
   int listen_from_flags = 0;

@@ -20,6 +20,9 @@ typedef struct ts_config {
   double rescan_seconds;         /* --rescan-seconds, TABLECAR_RESCAN_SECONDS (0: only on demand) */
   int threads;                   /* --threads, TABLECAR_THREADS */
   int socket_mode;               /* --socket-mode, TABLECAR_SOCKET_MODE: permissions of Unix sockets */
+  const char *remote_cache_dir;  /* --remote-cache-dir, TABLECAR_REMOTE_CACHE_DIR (s3:// data dirs) */
+  size_t remote_cache_bytes;     /* --remote-cache-bytes, TABLECAR_REMOTE_CACHE_BYTES */
+  double remote_timeout_seconds; /* --remote-timeout-seconds, TABLECAR_REMOTE_TIMEOUT_SECONDS */
   char storage[TS_MAX_LISTEN][1024]; /* normalized listen addresses live here */
   char *env_listen;              /* copy of TABLECAR_LISTEN, split in place */
 } ts_config;

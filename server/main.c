@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cache.h"
@@ -14,6 +15,8 @@
 #include "config.h"
 #include "log.h"
 #include "perms.h"
+#include "remote.h"
+#include "s3_util.h"
 #include "service.h"
 
 typedef struct app {
@@ -28,6 +31,7 @@ typedef struct app {
   ts_catalog *catalog;
   ts_perms *perms;
   ts_server *server;
+  ts_remote *remote;  /* when the data dir is s3://... */
 } app;
 
 static const char *env(const char *name) {
@@ -91,7 +95,7 @@ static void on_rescan(uv_timer_t *t) {
 
 static int check_dirs(const ts_config *c) {
   struct stat st;
-  if (stat(c->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (!ts_s3_is_url(c->data_dir) && (stat(c->data_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
     fprintf(stderr, "tablecar-server: --data-dir %s is not a directory\n", c->data_dir);
     return -1;
   }
@@ -151,6 +155,29 @@ static void setup_loop(app *a) {
     uv_timer_start(&a->rescan_timer, on_rescan, every, every);
 }
 
+static ts_status remote_sync(void *arg, ts_error *err) {
+  return ts_remote_sync(arg, err);
+}
+
+/* For --data-dir s3://...: the remote data dir and where its objects are cached. */
+static int open_remote(app *a) {
+  char dflt[512], err[512];
+  const char *dir = a->cfg.remote_cache_dir;
+  if (!dir && a->cfg.state_dir)
+    snprintf(dflt, sizeof dflt, "%s/remote-cache", a->cfg.state_dir), dir = dflt;
+  else if (!dir)
+    snprintf(dflt, sizeof dflt, "/tmp/tablecar-remote-cache-%ld", (long)getuid()), dir = dflt;
+  a->remote = ts_remote_new(a->cfg.data_dir, dir, a->cfg.remote_cache_bytes,
+                            (int64_t)(a->cfg.remote_timeout_seconds * 1000), env, err, sizeof err);
+  if (!a->remote) {
+    fprintf(stderr, "tablecar-server: %s\n", err);
+    return -1;
+  }
+  ts_log(TS_INFO, "remote_data_dir", TS_S("url", a->cfg.data_dir), TS_S("cache_dir", dir),
+         TS_I("cache_bytes", a->cfg.remote_cache_bytes), NULL);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   app a = {0};
   char err[512];
@@ -163,9 +190,13 @@ int main(int argc, char **argv) {
   ts_log_set_level(a.cfg.log_level);
   if (check_dirs(&a.cfg) != 0)
     return 2;
+  if (ts_s3_is_url(a.cfg.data_dir) && open_remote(&a) != 0)
+    return 2;
   grpc_init();
   a.cache = ts_cache_new(a.cfg.cache_bytes);
-  a.catalog = ts_catalog_new(a.cfg.data_dir, a.cache);
+  a.catalog = ts_catalog_new(a.remote ? ts_remote_dir(a.remote) : a.cfg.data_dir, a.cache);
+  if (a.remote)
+    ts_catalog_set_sync(a.catalog, remote_sync, a.remote);
   a.perms = ts_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
   ts_catalog_refresh(a.catalog);
   setup_loop(&a);
@@ -185,6 +216,7 @@ int main(int argc, char **argv) {
   ts_perms_free(a.perms);
   ts_catalog_free(a.catalog);
   ts_cache_free(a.cache);
+  ts_remote_free(a.remote);
   /* No grpc_shutdown_blocking(): the server and its queue are gone, nothing is left to flush, and it would
    * join gRPC's executor threads, one of which may sit up to 10 s in the TCP backup poller (iomgr's
    * tcp_posix.cc polls with a 10 s deadline once a large response has filled a socket), so a SIGTERM after

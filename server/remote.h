@@ -1,0 +1,40 @@
+/* remote.h: a data dir in S3-compatible object storage (--data-dir s3://BUCKET/PREFIX), served through a
+ * local mirror so the catalog, the Arrow reader and everything above them work as for a local dir.
+ *
+ * A sync lists the prefix (ListObjectsV2, every page) and makes the mirror match it: each object the
+ * catalog can use (Arrow files, and the JSON files of Hugging Face layouts) is fetched once into the cache
+ * dir as a blob named by a hash of (bucket, key, ETag, size), in ranged GETs of up to 8 MiB, several in
+ * flight, each checked with If-Match against the listed ETag; the mirror tree is symbolic links to blobs.
+ * So a changed object (new ETag) is a new blob, a new file identity, and a new table version; an unchanged
+ * one is never fetched again, across restarts too (blobs are immutable: their names say what they hold).
+ * Blobs no object lists any more are deleted least recently used first once the cache holds more than
+ * cache_bytes (the blobs of listed objects are kept: the server maps them).
+ * When the store cannot be reached the mirror stays as it was: what was fetched keeps being served.
+ */
+#ifndef TS_REMOTE_H
+#define TS_REMOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct ts_remote ts_remote;
+
+/* A remote data dir for URL ("s3://BUCKET/PREFIX") cached in CACHE_DIR (made if missing). Every sync is
+ * bounded by TIMEOUT_MS. NULL with a message on a bad URL, missing credentials or an unusable cache dir. */
+ts_remote *ts_remote_new(const char *url, const char *cache_dir, size_t cache_bytes, int64_t timeout_ms,
+                         const char *(*getenv_fn)(const char *), char *err, size_t errlen);
+void ts_remote_free(ts_remote *r);
+
+/* The local directory the catalog serves (the mirror of the prefix). */
+const char *ts_remote_dir(const ts_remote *r);
+
+/* Lists the store and brings the mirror up to date. On failure the mirror keeps what it had (objects that
+ * could be fetched are updated) and the error names the bucket, and the key when one object failed. */
+ts_status ts_remote_sync(ts_remote *r, ts_error *err);
+
+/* Requests sent to the store so far (listings, GETs, retries). */
+uint64_t ts_remote_requests(const ts_remote *r);
+
+#endif
