@@ -1,6 +1,6 @@
 // s3_store.mjs: a small S3 REST server for the tests, strict where tablecar's client could be wrong.
 //
-//   node s3_store.mjs --root DIR [--port N] [--latency-ms N]
+//   node s3_store.mjs --root DIR [--port N] [--latency-ms N] [--page-size N]
 //
 // Prints "listening PORT" on stdout once it accepts connections. Objects live in DIR/BUCKET/KEY (so a store
 // killed and started again on the same DIR and port still has them: that is how the tests make an outage).
@@ -36,6 +36,7 @@ if (!ROOT) {
 const ACCESS = process.env.S3_ACCESS_KEY || 'tcaccess';
 const SECRET = process.env.S3_SECRET_KEY || 'tcsecret';
 let latencyMs = Number(arg('latency-ms', 0));
+const PAGE_SIZE = Number(arg('page-size', 1000));
 let failNext = { status: 0, count: 0 };
 const zero = () => ({ requests: 0, list: 0, get: 0, get_bytes: 0, head: 0, put: 0, denied: 0 });
 let stats = zero();
@@ -118,7 +119,7 @@ function walk(dir, rel, out) {
 
 function listV2(res, bucket, q) {
   const prefix = q.get('prefix') || '';
-  const maxKeys = Math.min(Number(q.get('max-keys') || 1000), 1000);
+  const maxKeys = Math.min(Number(q.get('max-keys') || 1000), 1000, PAGE_SIZE); // small pages: tokens get used
   const token = q.get('continuation-token');
   let after = q.get('start-after') || '';
   if (token !== null) {

@@ -1,0 +1,207 @@
+// remote.test.mjs: --data-dir s3://BUCKET/PREFIX against a real S3 REST server (tests/peers/s3_store.mjs:
+// SigV4 checked, ranges, paginated listings), fixtures uploaded with boto3. The same tables served from the
+// store and from the local dir must be the same, row by row; changes, outages and bad credentials give the
+// statuses the README promises; a second epoch fetches nothing.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+
+import { failure, mkExample, opts, SOURCE_DIR, startServer, Status, tmpdir, unary, withServer } from './harness.mjs';
+import { awsEnv, s3SkipReason, SECRET, startStore, until, upload } from './s3.mjs';
+
+const o = () => opts(s3SkipReason ? { skip: s3SkipReason } : {});
+const range = (a, b) => Array.from({ length: b - a }, (_, i) => a + i);
+
+// The fixture data dir: the example tables (one file; a folder of a file and a stream) and every table of
+// tests/peers/write_user_tables.mjs (polars and apache-arrow files, a Hugging Face DatasetDict and cache).
+function fixtures() {
+  const d = path.join(tmpdir(), 'data');
+  mkExample(path.join(d, 'ex.arrow'), { rows: 100, batchRows: 16 });
+  mkExample(path.join(d, 'frag/a.arrow'), { rows: 30, batchRows: 16 });
+  mkExample(path.join(d, 'frag/b.arrow'), { rows: 20, batchRows: 7, extra: ['--stream'] });
+  execFileSync(process.execPath, [path.join(SOURCE_DIR, 'tests/peers/write_user_tables.mjs'), d],
+               { cwd: path.join(SOURCE_DIR, 'tests/peers'), stdio: ['ignore', 'ignore', 'inherit'] });
+  return d;
+}
+
+const remoteArgs = (cache, extra = []) =>
+  ['--remote-cache-dir', cache, '--remote-timeout-seconds', '3', '--rescan-seconds', '1', ...extra];
+
+async function startRemote(store, url, cache, { extra = [], secret = SECRET, stateDir } = {}) {
+  return startServer({ dataDir: url, stateDir, args: remoteArgs(cache, extra), env: awsEnv(store, { secret }) });
+}
+
+// Every row of TABLE (N rows), as the server sends them, without the version (a remote table's versions
+// differ from the local one's: they come from other files).
+async function rows(c, table, n) {
+  const out = [];
+  for (let i = 0; i < n; i += 37) {
+    const b = await unary(c, 'TakeRows', { table, indices: range(i, Math.min(n, i + 37)) });
+    delete b.version;
+    out.push(b);
+  }
+  return out;
+}
+
+async function readEpoch(c, id, n, batch = 16) {
+  for (let off = 0; off < n; off += batch)
+    await unary(c, 'ReadBatch', { permutation: id, split: '0', offset: String(off), batch_size: String(batch) });
+}
+
+test('every fixture table served from S3 equals the same files served locally, row by row', o(), async () => {
+  const data = fixtures();
+  const store = await startStore(['--page-size', '3']); // many pages: continuation tokens with / + =
+  upload(store, 'tc-data', 'datasets/v1', data);
+  await withServer({ dataDir: data }, async (local) => {
+    const remote = await startRemote(store, 's3://tc-data/datasets/v1', tmpdir());
+    try {
+      const lc = local.client(), rc = remote.client();
+      const ll = await unary(lc, 'ListTables', {}), rl = await unary(rc, 'ListTables', {});
+      const names = ll.tables.map((t) => t.name);
+      assert.deepEqual(rl.tables.map((t) => t.name), names);
+      for (const want of ['ex', 'frag', 'imdb/train', 'imdb/test', 'polars_file_zstd', 'arrowjs_stream'])
+        assert.ok(names.includes(want), `${want} in ${names}`);
+      assert.ok(names.some((n) => n.startsWith('cache/imdb_like/') && n.endsWith('/train')), names.join());
+      for (const t of ll.tables) {
+        const ld = await unary(lc, 'DescribeTable', { table: t.name });
+        const rd = await unary(rc, 'DescribeTable', { table: t.name });
+        assert.equal(rd.num_rows, ld.num_rows, t.name);
+        assert.deepEqual(rd.schema, ld.schema, t.name);
+        assert.deepEqual(rd.files, ld.files, t.name);
+        assert.equal(rd.num_bytes, ld.num_bytes, t.name);
+        assert.deepEqual(await rows(rc, t.name, Number(ld.num_rows)), await rows(lc, t.name, Number(ld.num_rows)), t.name);
+      }
+      // Tables that fail to load fail the same way.
+      for (const bad of ['reject_polars_duration', 'reject_polars_decimal']) {
+        const le = await failure(unary(lc, 'DescribeTable', { table: bad }));
+        const re = await failure(unary(rc, 'DescribeTable', { table: bad }));
+        assert.equal(re.code, le.code, `${bad}: ${re.message}`);
+      }
+      // A permutation gives the same order from both.
+      const spec = { table: 'imdb/train', shuffle: { seed: '5' } };
+      const lp = await unary(lc, 'CreatePermutation', spec), rp = await unary(rc, 'CreatePermutation', spec);
+      const n = Number(lp.num_rows);
+      const lb = await unary(lc, 'ReadBatch', { permutation: lp.id, split: '0', offset: '0', batch_size: String(n) });
+      const rb = await unary(rc, 'ReadBatch', { permutation: rp.id, split: '0', offset: '0', batch_size: String(n) });
+      assert.deepEqual(rb.row_ids, lb.row_ids);
+      assert.ok(rb.row_ids.length > 0);
+      assert.ok(!remote.log.includes(SECRET), 'the secret key is never logged');
+    } finally {
+      await remote.stop();
+    }
+  });
+  await store.stop();
+});
+
+test('a second epoch, and a restart over the same cache, fetch no data; retries ride out 503 SlowDown', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 200, batchRows: 16 });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  const cache = tmpdir();
+  await store.admin('fail', 'status=503&count=3');
+  let remote = await startRemote(store, 's3://tc-data/p', cache);
+  const c = remote.client();
+  const p = await unary(c, 'CreatePermutation', { table: 'ex', shuffle: { seed: '1' } });
+  await readEpoch(c, p.id, 200);
+  const first = await store.stats();
+  assert.ok(first.get >= 1, JSON.stringify(first));
+  await store.reset();
+  await readEpoch(c, p.id, 200);
+  assert.equal((await store.stats()).get, 0, 'second epoch: no GET');
+  await remote.stop();
+  await store.reset();
+  remote = await startRemote(store, 's3://tc-data/p', cache);
+  const c2 = remote.client();
+  const p2 = await unary(c2, 'CreatePermutation', { table: 'ex', shuffle: { seed: '1' } });
+  assert.equal(p2.id, p.id, 'same table version after a restart: same permutation');
+  await readEpoch(c2, p2.id, 200);
+  const after = await store.stats();
+  assert.equal(after.get, 0, `after a restart: ${JSON.stringify(after)}`);
+  assert.ok(after.list >= 1);
+  await remote.stop();
+  await store.stop();
+});
+
+test('a changed object: the old permutation fails with FAILED_PRECONDITION', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 100, batchRows: 16 });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  // With a state dir a permutation outlives its table's version, to fail with FAILED_PRECONDITION.
+  const remote = await startRemote(store, 's3://tc-data/p', tmpdir(), { stateDir: tmpdir() });
+  try {
+    const c = remote.client();
+    const p = await unary(c, 'CreatePermutation', { table: 'ex', shuffle: { seed: '3' } });
+    await readEpoch(c, p.id, 100);
+    mkExample(path.join(data, 'ex.arrow'), { rows: 120, batchRows: 16 });
+    upload(store, 'tc-data', 'p', data);
+    const e = await until(async () => {
+      try {
+        await unary(c, 'ReadBatch', { permutation: p.id, split: '0', offset: '0', batch_size: '4' });
+        return null;
+      } catch (err) {
+        return err;
+      }
+    }, 'the change to be noticed at a rescan');
+    assert.equal(e.code, Status.FAILED_PRECONDITION, e.message);
+    const d = await unary(c, 'DescribeTable', { table: 'ex' });
+    assert.equal(d.num_rows, '120');
+  } finally {
+    await remote.stop();
+  }
+  await store.stop();
+});
+
+test('the store stopped: cached tables keep serving, unknown names get UNAVAILABLE, recovery after restart', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 100, batchRows: 16 });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  const remote = await startRemote(store, 's3://tc-data/p', tmpdir());
+  try {
+    const c = remote.client();
+    const p = await unary(c, 'CreatePermutation', { table: 'ex', shuffle: { seed: '9' } });
+    await readEpoch(c, p.id, 48);
+    await store.stop();  // mid-epoch
+    await readEpoch(c, p.id, 100);
+    const e = await failure(unary(c, 'DescribeTable', { table: 'later' }, 60000));
+    assert.ok([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED].includes(e.code), `${e.code} ${e.message}`);
+    assert.match(e.message, /tc-data/);
+    assert.equal((await unary(c, 'ListTables', {})).tables.length, 1, 'cached tables are still listed');
+    await store.start();
+    mkExample(path.join(data, 'later.arrow'), { rows: 10, batchRows: 4 });
+    upload(store, 'tc-data', 'p', data);
+    const d = await until(() => unary(c, 'DescribeTable', { table: 'later' }), 'the store to be back');
+    assert.equal(d.num_rows, '10');
+    await readEpoch(c, p.id, 100);
+  } finally {
+    await remote.stop();
+  }
+  await store.stop();
+});
+
+test('wrong credentials: PERMISSION_DENIED naming the bucket, never the secret', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 10, batchRows: 4 });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  const wrong = 'wrong-secret-never-shown-41';
+  const remote = await startRemote(store, 's3://tc-data/p', tmpdir(), { secret: wrong });
+  try {
+    const c = remote.client();
+    for (const call of [() => unary(c, 'ListTables', {}), () => unary(c, 'DescribeTable', { table: 'ex' })]) {
+      const e = await failure(call());
+      assert.equal(e.code, Status.PERMISSION_DENIED, e.message);
+      assert.match(e.message, /s3:\/\/tc-data\/p/);
+      assert.ok(!e.message.includes(wrong));
+    }
+    assert.ok((await store.stats()).denied >= 1);
+    assert.ok(!remote.log.includes(wrong), 'the secret key is never logged');
+  } finally {
+    await remote.stop();
+  }
+  await store.stop();
+});
