@@ -127,8 +127,11 @@ class Server:
     all-types fixture as `all_types`; prepare(data_dir: Path), when given, adds more before the server
     starts. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, rows: int = 2000, batch_rows: int = 256, all_types: bool = False, prepare=None):
+    def __init__(self, rows: int = 2000, batch_rows: int = 256, all_types: bool = False, prepare=None,
+                 remote: bool = False):
         self.rows, self.batch_rows, self.all_types, self.prepare = rows, batch_rows, all_types, prepare
+        self.remote = remote  # serve the data dir from the S3 test store (S3Store) instead of the local dir
+        self.store: S3Store | None = None
         self.proc: subprocess.Popen | None = None
         self.dir = ""
 
@@ -151,9 +154,16 @@ class Server:
         if self.prepare is not None:
             self.prepare(data)
         self.log_path = Path(self.dir, "server.log")
+        data_dir, args = str(data), []
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TABLECAR_") or k == "TABLECAR_LIBRARY"}
+        if self.remote:
+            self.store = S3Store(Path(self.dir, "store")).start()
+            self.store.upload("tc-data", "py", data)
+            data_dir = "s3://tc-data/py"
+            args = ["--remote-cache-dir", str(Path(self.dir, "remote-cache"))]
+            env.update(self.store.env())
         with open(self.log_path, "wb") as log:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("TABLECAR_") or k == "TABLECAR_LIBRARY"}
-            self.proc = subprocess.Popen([SERVER, "--data-dir", str(data), "--listen", self.address],
+            self.proc = subprocess.Popen([SERVER, "--data-dir", data_dir, "--listen", self.address, *args],
                                          stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             self._wait_serving()
@@ -198,12 +208,16 @@ class Server:
                 if self.proc.returncode != 0:
                     raise RuntimeError(f"tablecar-server exited with {self.proc.returncode}:\n{self.log()}")
         finally:
+            if self.store:
+                self.store.stop()
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.store:
+            self.store.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "Server":
@@ -214,3 +228,64 @@ class Server:
             self.stop()
         else:
             self.kill()
+
+
+class S3Store:
+    """The S3 test store (tests/peers/s3_store.mjs: SigV4 checked, request counters) on a free loopback
+    port, with uploads by boto3."""
+
+    ACCESS, SECRET = "tcaccess", "tcsecret-py"
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    @staticmethod
+    def available() -> str:
+        """Why the store cannot run here, or ''."""
+        if not shutil.which("node"):
+            return "node is missing"
+        try:
+            import boto3  # noqa: F401
+        except ImportError:
+            return "python3-boto3 is missing"
+        return ""
+
+    def start(self) -> "S3Store":
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "S3_ACCESS_KEY": self.ACCESS, "S3_SECRET_KEY": self.SECRET}
+        self.proc = subprocess.Popen([shutil.which("node") or "node", str(SOURCE_DIR / "tests/peers/s3_store.mjs"),
+                                      "--root", str(self.root)], stdout=subprocess.PIPE, env=env)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("listening "):
+            self.stop()
+            raise RuntimeError(f"the S3 test store did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.ACCESS, "AWS_SECRET_ACCESS_KEY": self.SECRET,
+                "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": "us-east-1"}
+
+    def upload(self, bucket: str, prefix: str, directory: Path) -> None:
+        subprocess.run([sys.executable, str(SOURCE_DIR / "tests/s3/upload.py"), self.endpoint, bucket, prefix,
+                        str(directory)], check=True, env={**os.environ, **self.env()}, stdout=subprocess.DEVNULL)
+
+    def stats(self) -> dict:
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"{self.endpoint}/__admin/stats", timeout=10) as r:
+            return json.load(r)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None

@@ -23,10 +23,14 @@ class DataLoaderTest(unittest.TestCase):
     def setUpClass(cls):
         import loader_child
         cls.child = loader_child
-        cls.server = S.Server(rows=2000, batch_rows=256).start()
+        cls.server = cls.make_server().start()
         db = tablecar.connect(cls.server.address)
         cls.train = loader_child.make_permutation(db)
         cls.expected = cls.train.row_ids()  # the split, in order
+
+    @classmethod
+    def make_server(cls) -> S.Server:
+        return S.Server(rows=2000, batch_rows=256)
 
     @classmethod
     def tearDownClass(cls):
