@@ -205,3 +205,23 @@ test('wrong credentials: PERMISSION_DENIED naming the bucket, never the secret',
   }
   await store.stop();
 });
+
+test('an object listed but gone (404): NOT_FOUND naming it, the other tables serve', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 10, batchRows: 4 });
+  mkExample(path.join(data, 'gone.arrow'), { rows: 10, batchRows: 4 });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  await store.admin('hide', 'key=' + encodeURIComponent('tc-data/p/gone.arrow'));
+  const remote = await startRemote(store, 's3://tc-data/p', tmpdir());
+  try {
+    const c = remote.client();
+    const e = await failure(unary(c, 'DescribeTable', { table: 'gone' }));
+    assert.equal(e.code, Status.NOT_FOUND, e.message);
+    assert.match(e.message, /s3:\/\/tc-data\/p\/gone\.arrow/);
+    assert.equal((await unary(c, 'DescribeTable', { table: 'ex' })).num_rows, '10');
+  } finally {
+    await remote.stop();
+  }
+  await store.stop();
+});

@@ -18,6 +18,7 @@
 //   POST /__admin/reset                 zeroes the counters
 //   POST /__admin/latency?ms=N          delays every S3 answer by N ms
 //   POST /__admin/fail?status=503&count=N   the next N S3 requests get STATUS (503: SlowDown)
+//   POST /__admin/hide?key=BUCKET/KEY   GETs of that object get 404 while listings still show it
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -38,6 +39,7 @@ const SECRET = process.env.S3_SECRET_KEY || 'tcsecret';
 let latencyMs = Number(arg('latency-ms', 0));
 const PAGE_SIZE = Number(arg('page-size', 1000));
 let failNext = { status: 0, count: 0 };
+const hidden = new Set();
 const zero = () => ({ requests: 0, list: 0, get: 0, get_bytes: 0, head: 0, put: 0, denied: 0 });
 let stats = zero();
 
@@ -223,6 +225,7 @@ function admin(res, op, q) {
   }
   if (op === 'reset') stats = zero();
   else if (op === 'latency') latencyMs = Number(q.get('ms') || 0);
+  else if (op === 'hide') hidden.add(q.get('key'));
   else if (op === 'fail') failNext = { status: Number(q.get('status') || 503), count: Number(q.get('count') || 1) };
   else return error(res, 404, 'NoSuchAdmin', op);
   res.writeHead(204);
@@ -264,6 +267,8 @@ function handle(req, res, body) {
   const file = safeJoin(bucket, key);
   if (!file) return error(res, 400, 'InvalidArgument', 'bad key');
   if (!fs.existsSync(bucketDir)) return error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+  if ((req.method === 'GET' || req.method === 'HEAD') && hidden.has(`${bucket}/${key}`))
+    return error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
   if (req.method === 'GET' || req.method === 'HEAD') return getObject(req, res, file, req.method === 'HEAD');
   if (req.method === 'PUT') return putObject(res, file, body);
   if (req.method === 'DELETE') {
