@@ -114,12 +114,37 @@ static void test_errors(void **state) {
   ts_config_free(&c);
 }
 
+static void test_remote_settings(void **state) {
+  ts_config c;
+  char err[256];
+  char *argv[] = {"tablecar-server", "--data-dir", "s3://bkt/pfx", "--remote-cache-bytes", "3G", NULL};
+  const char *env[] = {"TABLECAR_REMOTE_CACHE_DIR", "/var/cache/tc", "TABLECAR_REMOTE_TIMEOUT_SECONDS", "2.5",
+                       "TABLECAR_REMOTE_CACHE_BYTES", "1G", NULL};
+  assert_int_equal(parse(&c, argv, env, err), TS_CONFIG_OK);
+  assert_string_equal(c.data_dir, "s3://bkt/pfx");
+  assert_string_equal(c.remote_cache_dir, "/var/cache/tc");
+  assert_int_equal(c.remote_cache_bytes, 3LL << 30); /* the flag wins */
+  assert_true(c.remote_timeout_seconds == 2.5);
+  ts_config_free(&c);
+  char *dflt[] = {"tablecar-server", "--data-dir", "s3://bkt", NULL};
+  assert_int_equal(parse(&c, dflt, NULL, err), TS_CONFIG_OK);
+  assert_null(c.remote_cache_dir);
+  assert_int_equal(c.remote_cache_bytes, 10LL << 30);
+  assert_true(c.remote_timeout_seconds == 30);
+  ts_config_free(&c);
+  char *bad[] = {"tablecar-server", "--data-dir", "s3://bkt", "--remote-timeout-seconds", "0", NULL};
+  assert_int_equal(parse(&c, bad, NULL, err), TS_CONFIG_ERROR);
+  assert_non_null(strstr(err, "remote-timeout-seconds"));
+  ts_config_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sizes),
       cmocka_unit_test(test_defaults_and_flags),
       cmocka_unit_test(test_env_and_flag_precedence),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_remote_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
