@@ -225,3 +225,27 @@ test('an object listed but gone (404): NOT_FOUND naming it, the other tables ser
   }
   await store.stop();
 });
+
+test('temporary credentials: AWS_SESSION_TOKEN is sent and signed; without it, PERMISSION_DENIED', o(), async () => {
+  const token = 'FwoGZXIvYXdzE/session+token==';
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 10, batchRows: 4 });
+  const store = await startStore([], { S3_SESSION_TOKEN: token });
+  upload(store, 'tc-data', 'p', data, { token });
+  const good = await startServer({ dataDir: 's3://tc-data/p', args: remoteArgs(tmpdir()),
+                                   env: { ...awsEnv(store), AWS_SESSION_TOKEN: token } });
+  try {
+    assert.equal((await unary(good.client(), 'DescribeTable', { table: 'ex' })).num_rows, '10');
+    assert.ok(!good.log.includes(token), 'the session token is never logged');
+  } finally {
+    await good.stop();
+  }
+  const without = await startRemote(store, 's3://tc-data/p', tmpdir());
+  try {
+    const e = await failure(unary(without.client(), 'ListTables', {}));
+    assert.equal(e.code, Status.PERMISSION_DENIED, e.message);
+  } finally {
+    await without.stop();
+  }
+  await store.stop();
+});

@@ -22,9 +22,10 @@ const live = new Set();
 process.on('exit', () => { for (const p of live) try { p.kill('SIGKILL'); } catch {} });
 
 export class Store {
-  constructor(root, args) {
+  constructor(root, args, env = {}) {
     this.root = root;
     this.args = args;
+    this.env = env;
     this.port = 0;
   }
 
@@ -34,7 +35,7 @@ export class Store {
   async start() {
     const argv = [path.join(SOURCE_DIR, 'tests/peers/s3_store.mjs'), '--root', this.root, '--port', String(this.port), ...this.args];
     const proc = spawn(process.execPath, argv, {
-      env: { ...process.env, S3_ACCESS_KEY: ACCESS, S3_SECRET_KEY: SECRET }, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, S3_ACCESS_KEY: ACCESS, S3_SECRET_KEY: SECRET, ...this.env }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     live.add(proc);
     this.proc = proc;
@@ -65,14 +66,15 @@ export class Store {
   reset() { return this.admin('reset'); }
 }
 
-export async function startStore(args = []) {
-  return new Store(tmpdir('tc-s3-'), args).start();
+export async function startStore(args = [], env = {}) {
+  return new Store(tmpdir('tc-s3-'), args, env).start();
 }
 
 // Uploads DIR's files to s3://BUCKET/PREFIX with boto3 (creating the bucket).
-export function upload(store, bucket, prefix, dir, { secret = SECRET } = {}) {
+export function upload(store, bucket, prefix, dir, { secret = SECRET, token = '' } = {}) {
   execFileSync(PYTHON, [path.join(SOURCE_DIR, 'tests/s3/upload.py'), store.endpoint, bucket, prefix, dir], {
-    env: { ...process.env, AWS_ACCESS_KEY_ID: ACCESS, AWS_SECRET_ACCESS_KEY: secret, AWS_REGION: 'us-east-1' },
+    env: { ...process.env, AWS_ACCESS_KEY_ID: ACCESS, AWS_SECRET_ACCESS_KEY: secret, AWS_REGION: 'us-east-1',
+           ...(token ? { AWS_SESSION_TOKEN: token } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

@@ -36,6 +36,8 @@ if (!ROOT) {
 }
 const ACCESS = process.env.S3_ACCESS_KEY || 'tcaccess';
 const SECRET = process.env.S3_SECRET_KEY || 'tcsecret';
+// With S3_SESSION_TOKEN set, requests must carry it, signed, as x-amz-security-token (temporary credentials).
+const TOKEN = process.env.S3_SESSION_TOKEN || '';
 let latencyMs = Number(arg('latency-ms', 0));
 const PAGE_SIZE = Number(arg('page-size', 1000));
 let failNext = { status: 0, count: 0 };
@@ -78,6 +80,8 @@ function verify(req, rawPath, rawQuery, body) {
   const names = signedHeaders.split(';');
   if (!names.includes('host') || !names.includes('x-amz-content-sha256') || !names.includes('x-amz-date'))
     return [403, 'AccessDenied', 'host, x-amz-date and x-amz-content-sha256 must be signed'];
+  if (TOKEN && (req.headers['x-amz-security-token'] !== TOKEN || !names.includes('x-amz-security-token')))
+    return [403, 'InvalidToken', 'missing, unsigned or wrong x-amz-security-token'];
   const headers = names.map((h) => `${h}:${String(req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
   const creq = [req.method, rawPath, canonicalQuery(rawQuery), headers, signedHeaders, payloadHash].join('\n');
   const scope = `${day}/${region}/s3/aws4_request`;
