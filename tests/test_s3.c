@@ -14,85 +14,85 @@
 
 static void test_parse_url(void **state) {
   char *b, *p, err[256];
-  assert_int_equal(tc_s3_parse_url("s3://my-bucket/some/prefix/", &b, &p, err, sizeof err), 0);
+  assert_int_equal(ts_s3_parse_url("s3://my-bucket/some/prefix/", &b, &p, err, sizeof err), 0);
   assert_string_equal(b, "my-bucket");
   assert_string_equal(p, "some/prefix/");
   free(b), free(p);
-  assert_int_equal(tc_s3_parse_url("s3://bkt", &b, &p, err, sizeof err), 0);
+  assert_int_equal(ts_s3_parse_url("s3://bkt", &b, &p, err, sizeof err), 0);
   assert_string_equal(b, "bkt");
   assert_string_equal(p, "");
   free(b), free(p);
-  assert_int_equal(tc_s3_parse_url("s3://bkt/a/b", &b, &p, err, sizeof err), 0);
+  assert_int_equal(ts_s3_parse_url("s3://bkt/a/b", &b, &p, err, sizeof err), 0);
   assert_string_equal(p, "a/b/");
   free(b), free(p);
   const char *bad[] = {"s3://", "s3:///x", "s3://UPPER/x", "s3://ab/x", "s3://bkt/a//b", "s3://bkt/../x",
                        "s3://bkt/a/./b", "/local/dir", "s3://-bkt/x", "s3://bkt/a\nb"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     err[0] = '\0';
-    if (tc_s3_parse_url(bad[i], &b, &p, err, sizeof err) != -1)
+    if (ts_s3_parse_url(bad[i], &b, &p, err, sizeof err) != -1)
       fail_msg("'%s' accepted", bad[i]);
     assert_null(b);
     assert_null(p);
     assert_true(strlen(err) > 0);
   }
-  assert_true(tc_s3_is_url("s3://x"));
-  assert_false(tc_s3_is_url("/data"));
+  assert_true(ts_s3_is_url("s3://x"));
+  assert_false(ts_s3_is_url("/data"));
 }
 
 static void test_encode_and_query(void **state) {
   char out[256];
-  assert_int_equal(tc_s3_encode("a b+c=/~._-", 0, out, sizeof out), 19);
+  assert_int_equal(ts_s3_encode("a b+c=/~._-", 0, out, sizeof out), 19);
   assert_string_equal(out, "a%20b%2Bc%3D%2F~._-");
-  tc_s3_encode("dir/sub dir/\xc3\xa9", 1, out, sizeof out);
+  ts_s3_encode("dir/sub dir/\xc3\xa9", 1, out, sizeof out);
   assert_string_equal(out, "dir/sub%20dir/%C3%A9");
-  assert_int_equal(tc_s3_encode("abcdef", 0, out, 6), -1); /* no room for the NUL */
+  assert_int_equal(ts_s3_encode("abcdef", 0, out, 6), -1); /* no room for the NUL */
   /* Sorted by name; a base64 token's '/', '+' and '=' encoded. */
-  tc_s3_list_query("data/x", "ab/c+d==", 1000, out, sizeof out);
+  ts_s3_list_query("data/x", "ab/c+d==", 1000, out, sizeof out);
   assert_string_equal(out, "continuation-token=ab%2Fc%2Bd%3D%3D&list-type=2&max-keys=1000&prefix=data%2Fx");
-  tc_s3_list_query("", NULL, 0, out, sizeof out);
+  ts_s3_list_query("", NULL, 0, out, sizeof out);
   assert_string_equal(out, "list-type=2&prefix=");
-  assert_int_equal(tc_s3_list_query("p", "t", 5, out, 10), -1);
+  assert_int_equal(ts_s3_list_query("p", "t", 5, out, 10), -1);
 }
 
 static void test_content_range(void **state) {
   int64_t s, e, t;
-  assert_int_equal(tc_s3_content_range("bytes 0-0/100", &s, &e, &t), 0);
+  assert_int_equal(ts_s3_content_range("bytes 0-0/100", &s, &e, &t), 0);
   assert_true(s == 0 && e == 0 && t == 100);
-  assert_int_equal(tc_s3_content_range("bytes 84-99/100", &s, &e, &t), 0);
+  assert_int_equal(ts_s3_content_range("bytes 84-99/100", &s, &e, &t), 0);
   assert_true(s == 84 && e == 99);
   const char *bad[] = {"bytes */100", "bytes 5-4/100", "bytes 0-100/100", "bytes 0-1/2x", "items 0-1/5", "", NULL};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    assert_int_equal(tc_s3_content_range(bad[i], &s, &e, &t), -1);
+    assert_int_equal(ts_s3_content_range(bad[i], &s, &e, &t), -1);
 }
 
 static void test_retry_policy(void **state) {
-  assert_true(tc_s3_retryable(0));
-  assert_true(tc_s3_retryable(503));
-  assert_true(tc_s3_retryable(500));
-  assert_true(tc_s3_retryable(429));
-  assert_false(tc_s3_retryable(403));
-  assert_false(tc_s3_retryable(404));
-  assert_false(tc_s3_retryable(200));
+  assert_true(ts_s3_retryable(0));
+  assert_true(ts_s3_retryable(503));
+  assert_true(ts_s3_retryable(500));
+  assert_true(ts_s3_retryable(429));
+  assert_false(ts_s3_retryable(403));
+  assert_false(ts_s3_retryable(404));
+  assert_false(ts_s3_retryable(200));
   uint64_t rng = 42, max_seen = 0;
   for (int attempt = 1; attempt <= 20; attempt++)
     for (int k = 0; k < 50; k++) {
-      uint64_t d = tc_s3_backoff_ms(attempt, 50, 2000, &rng);
+      uint64_t d = ts_s3_backoff_ms(attempt, 50, 2000, &rng);
       uint64_t ceiling = attempt >= 7 ? 2000 : 50u << (attempt - 1);
       assert_true(d <= ceiling);
       if (d > max_seen)
         max_seen = d;
     }
   assert_true(max_seen > 1000); /* the ceiling grows: jitter spreads up to it */
-  assert_int_equal(tc_s3_status(403, 0), TC_EPERMISSION_DENIED);
-  assert_int_equal(tc_s3_status(404, 0), TC_ENOT_FOUND);
-  assert_int_equal(tc_s3_status(503, 0), TC_EUNAVAILABLE);
-  assert_int_equal(tc_s3_status(0, 0), TC_EUNAVAILABLE);
-  assert_int_equal(tc_s3_status(0, 1), TC_EDEADLINE_EXCEEDED);
+  assert_int_equal(ts_s3_status(403, 0), TC_EPERMISSION_DENIED);
+  assert_int_equal(ts_s3_status(404, 0), TC_ENOT_FOUND);
+  assert_int_equal(ts_s3_status(503, 0), TC_EUNAVAILABLE);
+  assert_int_equal(ts_s3_status(0, 0), TC_EUNAVAILABLE);
+  assert_int_equal(ts_s3_status(0, 1), TC_EDEADLINE_EXCEEDED);
 }
 
-static int parse(const char *xml, tc_s3_page *pg) {
+static int parse(const char *xml, ts_s3_page *pg) {
   char err[256] = "";
-  int rc = tc_s3_list_parse(xml, strlen(xml), pg, err, sizeof err);
+  int rc = ts_s3_list_parse(xml, strlen(xml), pg, err, sizeof err);
   if (rc != 0)
     assert_true(strlen(err) > 0);
   return rc;
@@ -107,7 +107,7 @@ static void test_list_parse(void **state) {
       "<ETag>&quot;abc&quot;</ETag><Size>1234</Size></Contents>"
       "<Contents><Key>p/z.arrow</Key><ETag>\"d\"</ETag><Size>0</Size><Owner><ID>x</ID></Owner></Contents>"
       "</ListBucketResult>";
-  tc_s3_page pg;
+  ts_s3_page pg;
   assert_int_equal(parse(xml, &pg), 0);
   assert_int_equal(pg.n, 2);
   assert_string_equal(pg.objects[0].key, "p/a&b <c> \xc3\xa9\xe6\x97\xa5.arrow");
@@ -117,13 +117,13 @@ static void test_list_parse(void **state) {
   assert_int_equal(pg.objects[1].size, 0);
   assert_true(pg.truncated);
   assert_string_equal(pg.next_token, "dG9r/+=");
-  tc_s3_page_free(&pg);
+  ts_s3_page_free(&pg);
 
   assert_int_equal(parse("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>", &pg), 0);
   assert_int_equal(pg.n, 0);
   assert_false(pg.truncated);
   assert_null(pg.next_token);
-  tc_s3_page_free(&pg);
+  ts_s3_page_free(&pg);
 }
 
 static void test_list_parse_hostile(void **state) {
@@ -146,7 +146,7 @@ static void test_list_parse_hostile(void **state) {
       "<ListBucketResult xmlns=\"x\"><Contents><Key>a</Key><Size>1</Size></Contents>",
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    tc_s3_page pg;
+    ts_s3_page pg;
     if (parse(bad[i], &pg) != -1)
       fail_msg("accepted: %s", bad[i]);
     assert_int_equal(pg.n, 0);
@@ -154,17 +154,17 @@ static void test_list_parse_hostile(void **state) {
   }
   /* A NUL inside the bytes. */
   const char nul[] = "<ListBucketResult>\0</ListBucketResult>";
-  tc_s3_page pg;
+  ts_s3_page pg;
   char err[128];
-  assert_int_equal(tc_s3_list_parse(nul, sizeof nul - 1, &pg, err, sizeof err), -1);
+  assert_int_equal(ts_s3_list_parse(nul, sizeof nul - 1, &pg, err, sizeof err), -1);
   /* Every prefix of a good answer: never a crash, and either an error or a consistent page. */
   const char *good = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k&amp;</Key>"
                      "<ETag>\"e\"</ETag><Size>5</Size></Contents></ListBucketResult>";
   for (size_t n = 0; n <= strlen(good); n++) {
     char *copy = malloc(n + 1);
     memcpy(copy, good, n);
-    if (tc_s3_list_parse(copy, n, &pg, err, sizeof err) == 0)
-      tc_s3_page_free(&pg);
+    if (ts_s3_list_parse(copy, n, &pg, err, sizeof err) == 0)
+      ts_s3_page_free(&pg);
     free(copy);
   }
 }
