@@ -26,42 +26,8 @@ typedef struct budget {
   size_t used, max;
 } budget;
 
-static int get_bit(const uint8_t *bits, int64_t i) {
-  return (bits[i >> 3] >> (i & 7)) & 1;
-}
-
 static void set_bit(uint8_t *bits, int64_t i) {
   bits[i >> 3] |= (uint8_t)(1u << (i & 7));
-}
-
-/* A value is null by its bitmap; an array without one has no nulls, except AT_NULL arrays, all null. */
-static int is_valid(const src *s) {
-  if (!s->a->validity)
-    return s->a->null_count == 0;
-  return s->a->null_count == 0 || get_bit(s->a->validity, s->i);
-}
-
-/* Bytes per value of a fixed-width type; 0 for bool (bits); -1 for the others. */
-static int64_t value_width(const at_field *f) {
-  switch (f->type) {
-  case AT_BOOL: return 0;
-  case AT_INT8: case AT_UINT8: return 1;
-  case AT_INT16: case AT_UINT16: case AT_FLOAT16: return 2;
-  case AT_INT32: case AT_UINT32: case AT_FLOAT32: case AT_DATE32: return 4;
-  case AT_INT64: case AT_UINT64: case AT_FLOAT64: case AT_DATE64: case AT_TIMESTAMP: return 8;
-  case AT_FIXED_SIZE_BINARY: return f->byte_width;
-  default: return -1;
-  }
-}
-
-static int is_large(at_type t) {
-  return t == AT_LARGE_UTF8 || t == AT_LARGE_BINARY || t == AT_LARGE_LIST;
-}
-
-static int64_t offset_at(const at_array *a, int large, int64_t i) {
-  if (large)
-    return ((const int64_t *)(const void *)a->offsets)[i];
-  return ((const int32_t *)(const void *)a->offsets)[i];
 }
 
 static ts_status too_big(ts_error *err, const budget *b) {
@@ -124,7 +90,7 @@ static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *ou
     return err->code;
   int64_t nulls = 0;
   for (k = 0; k < n; k++) {
-    if (is_valid(&s[k]))
+    if (at_array_valid(s[k].a, s[k].i))
       set_bit(bits, (int64_t)k);
     else
       nulls++;
@@ -143,7 +109,7 @@ static ts_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__A
     return err->code;
   if (w == 0) {
     for (size_t k = 0; k < n; k++)
-      if (get_bit(s[k].a->values, s[k].i))
+      if (at_bit(s[k].a->values, s[k].i))
         set_bit(v, (int64_t)k);
   } else {
     for (size_t k = 0; k < n; k++)
@@ -159,7 +125,7 @@ static ts_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__
                                int64_t *total, ts_error *err) {
   int64_t sum = 0;
   for (size_t k = 0; k < n; k++)
-    sum += offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
+    sum += at_array_offset(s[k].a, large, s[k].i + 1) - at_array_offset(s[k].a, large, s[k].i);
   if ((!large && sum > INT32_MAX) || (uint64_t)sum > b->max)
     return too_big(err, b);
   size_t width = large ? 8 : 4;
@@ -173,7 +139,7 @@ static ts_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__
     else
       ((int32_t *)(void *)o)[k] = (int32_t)at;
     if (k < n)
-      at += offset_at(s[k].a, large, s[k].i + 1) - offset_at(s[k].a, large, s[k].i);
+      at += at_array_offset(s[k].a, large, s[k].i + 1) - at_array_offset(s[k].a, large, s[k].i);
   }
   out->offsets.data = o;
   out->offsets.len = (n + 1) * width;
@@ -191,7 +157,7 @@ static ts_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__A
     return err->code;
   size_t at = 0;
   for (size_t k = 0; k < n; k++) {
-    int64_t start = offset_at(s[k].a, large, s[k].i), end = offset_at(s[k].a, large, s[k].i + 1);
+    int64_t start = at_array_offset(s[k].a, large, s[k].i), end = at_array_offset(s[k].a, large, s[k].i + 1);
     memcpy(v + at, s[k].a->values + start, (size_t)(end - start));
     at += (size_t)(end - start);
   }
@@ -214,7 +180,7 @@ static int64_t contiguous_row_bytes(const at_field *f, size_t n, const src *s) {
     g = &g->children[0];
     depth++;
   }
-  int64_t w = value_width(g);
+  int64_t w = at_type_fixed_width(g);
   if (w <= 0)
     return 0;
   for (size_t k = 0; k < n; k++) {
@@ -260,8 +226,8 @@ static ts_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s
 /* The child rows [start, end) of parent row K: by its offsets, or FIXED a row (a fixed-size list, which
  * has no offsets; FIXED may be 0) when FIXED >= 0. */
 static void child_range(const src *s, int large, int64_t fixed, int64_t *start, int64_t *end) {
-  *start = fixed >= 0 ? s->i * fixed : offset_at(s->a, large, s->i);
-  *end = fixed >= 0 ? *start + fixed : offset_at(s->a, large, s->i + 1);
+  *start = fixed >= 0 ? s->i * fixed : at_array_offset(s->a, large, s->i);
+  *end = fixed >= 0 ? *start + fixed : at_array_offset(s->a, large, s->i + 1);
 }
 
 /* Fast path for children of a fixed width (not bool) without nulls: each row's range copied at once, with
@@ -290,7 +256,7 @@ static ts_status copy_child_ranges(int64_t w, size_t n, const src *s, int large,
 /* Child sources of list-like rows: row k of the parent covers child positions [start_k, end_k). */
 static ts_status gather_child_ranges(const at_field *child, size_t n, const src *s, int large, int64_t fixed,
                                      Tablecar__V1__Array *out, budget *b, ts_error *err) {
-  int64_t total = 0, w = value_width(child);
+  int64_t total = 0, w = at_type_fixed_width(child);
   int child_nulls = 0;
   for (size_t k = 0; k < n; k++) {
     int64_t start, end;
@@ -347,7 +313,7 @@ static ts_status gather_array(const at_field *f, size_t n, const src *s, budget 
   }
   if (!a || gather_validity(n, s, a, b, err) != TC_OK)
     return err->code;
-  int64_t w = value_width(f);
+  int64_t w = at_type_fixed_width(f);
   if (w >= 0)
     return gather_fixed(w, n, s, a, b, err);
   switch (f->type) {
@@ -355,13 +321,13 @@ static ts_status gather_array(const at_field *f, size_t n, const src *s, budget 
   case AT_BINARY:
   case AT_LARGE_UTF8:
   case AT_LARGE_BINARY:
-    return gather_bytes(is_large(f->type), n, s, a, b, err);
+    return gather_bytes(at_type_is_large(f->type), n, s, a, b, err);
   case AT_LIST:
   case AT_LARGE_LIST: {
     int64_t total;
-    if (build_offsets(is_large(f->type), n, s, a, b, &total, err) != TC_OK)
+    if (build_offsets(at_type_is_large(f->type), n, s, a, b, &total, err) != TC_OK)
       return err->code;
-    return gather_child_ranges(&f->children[0], n, s, is_large(f->type), -1, a, b, err);
+    return gather_child_ranges(&f->children[0], n, s, at_type_is_large(f->type), -1, a, b, err);
   }
   case AT_FIXED_SIZE_LIST: {
     int64_t row_bytes = contiguous_row_bytes(f, n, s);

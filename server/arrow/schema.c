@@ -279,23 +279,13 @@ int at_schema_equal(const at_schema *a, const at_schema *b) {
 }
 
 int at_type_fixed_width(const at_field *f) {
+  if (f->type == AT_BOOL) return 0;
+  if (f->type == AT_FIXED_SIZE_BINARY) return f->byte_width;
   switch (f->type) {
-  case AT_BOOL: return 0;
-  case AT_INT8:
-  case AT_UINT8: return 1;
-  case AT_INT16:
-  case AT_UINT16:
-  case AT_FLOAT16: return 2;
-  case AT_INT32:
-  case AT_UINT32:
-  case AT_FLOAT32:
-  case AT_DATE32: return 4;
-  case AT_INT64:
-  case AT_UINT64:
-  case AT_FLOAT64:
-  case AT_DATE64:
-  case AT_TIMESTAMP: return 8;
-  case AT_FIXED_SIZE_BINARY: return f->byte_width;
+#define AT_XX(sym, code, name, width) \
+  case code: return width ? width : -1;
+    TC_TYPE_MAP(AT_XX)
+#undef AT_XX
   default: return -1;
   }
 }
