@@ -26,6 +26,11 @@ static const char usage[] =
     "  --state-dir DIR           where permutations are kept across restarts (writable; default: memory)\n"
     "  --listen ADDR             unix:/path, unix-abstract:NAME or HOST:PORT; repeatable\n"
     "                            (default unix:/tmp/tablecar.sock)\n"
+    "  --health-listen ADDR      a TCP address (e.g. 0.0.0.0:8081) serving only grpc.health.v1, for\n"
+    "                            Kubernetes' grpc: probes; no table is reachable through it\n"
+    "  --metrics-listen ADDR     [HOST:]PORT serving Prometheus metrics over HTTP at /metrics\n"
+    "  --expose-data-on-network  allow a --listen on a TCP address other than loopback: anyone who can\n"
+    "                            reach it reads every table (without this flag the server refuses)\n"
     "  --cache-bytes N           decoded (decompressed) record batches to keep (default 1G)\n"
     "  --max-message-bytes N     largest batch sent (default 64M)\n"
     "  --max-request-bytes N     largest request accepted (default 64M)\n"
@@ -100,6 +105,18 @@ static int add_listen(ts_config *c, const char *addr, char *err, size_t errlen) 
   return 0;
 }
 
+int ts_listen_is_local(const char *a) {
+  if (!strncmp(a, "unix:", 5) || !strncmp(a, "unix-abstract:", 14))
+    return 1;
+  if (!strncmp(a, "ipv4:", 5) || !strncmp(a, "ipv6:", 5))
+    a += 5;
+  if (!strncmp(a, "dns:", 4) || strchr(a, ','))
+    return 0;  /* resolved later, or a list: not ours to vouch for */
+  if (!strncmp(a, "127.", 4) || !strncmp(a, "localhost:", 10))
+    return 1;
+  return !strncmp(a, "[::1]:", 6);
+}
+
 /* The field of the size setting NAME, or NULL. */
 static size_t *size_setting(ts_config *c, const char *name) {
   if (!strcmp(name, "cache-bytes"))
@@ -159,6 +176,18 @@ static int apply(ts_config *c, const char *name, const char *value, char *err, s
       snprintf(err, errlen, "--%s: '%s' is not a number of seconds", name, value);
       return -1;
     }
+  } else if (!strcmp(name, "health-listen") || !strcmp(name, "metrics-listen")) {
+    if (!*value || !strncmp(value, "unix", 4)) {
+      snprintf(err, errlen, "--%s: '%s' is not a TCP address such as 0.0.0.0:8081", name, value);
+      return -1;
+    }
+    *(name[0] == 'h' ? &c->health_listen : &c->metrics_listen) = value;
+  } else if (!strcmp(name, "expose-data-on-network")) {
+    if (strcmp(value, "1") && strcmp(value, "true") && strcmp(value, "0") && strcmp(value, "false")) {
+      snprintf(err, errlen, "TABLECAR_EXPOSE_DATA_ON_NETWORK: '%s' is not 1, true, 0 or false", value);
+      return -1;
+    }
+    c->expose_data = value[0] == '1' || value[0] == 't';
   } else if (!strcmp(name, "log-level")) {
     if ((c->log_level = ts_log_parse_level(value)) < 0) {
       snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", value);
@@ -180,6 +209,8 @@ static const char *const env_names[][2] = {
     {"log-level", "TABLECAR_LOG_LEVEL"},
     {"remote-cache-dir", "TABLECAR_REMOTE_CACHE_DIR"}, {"remote-cache-bytes", "TABLECAR_REMOTE_CACHE_BYTES"},
     {"remote-timeout-seconds", "TABLECAR_REMOTE_TIMEOUT_SECONDS"},
+    {"health-listen", "TABLECAR_HEALTH_LISTEN"}, {"metrics-listen", "TABLECAR_METRICS_LISTEN"},
+    {"expose-data-on-network", "TABLECAR_EXPOSE_DATA_ON_NETWORK"},
 };
 
 static int apply_env(ts_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
@@ -210,6 +241,10 @@ static int apply_args(ts_config *c, int argc, char **argv, int *listen_from_flag
     if (!strcmp(a, "--version")) {
       fprintf(out, "tablecar-server %s\n", TS_VERSION);
       return TS_CONFIG_EXIT;
+    }
+    if (!strcmp(a, "--expose-data-on-network")) {  /* the one flag without a value */
+      c->expose_data = 1;
+      continue;
     }
     if (strncmp(a, "--", 2) != 0) {
       snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
@@ -262,6 +297,14 @@ int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(cons
   }
   if (c->n_listen == 0)
     add_listen(c, "unix:/tmp/tablecar.sock", err, errlen);
+  for (size_t i = 0; i < c->n_listen && !c->expose_data; i++)
+    if (!ts_listen_is_local(c->listen[i])) {
+      snprintf(err, errlen,
+               "--listen %s would serve every table to the network: use a Unix socket or a loopback address "
+               "(probes: --health-listen), or say --expose-data-on-network",
+               c->listen[i]);
+      return TS_CONFIG_ERROR;
+    }
   return TS_CONFIG_OK;
 }
 

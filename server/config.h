@@ -23,6 +23,9 @@ typedef struct ts_config {
   const char *remote_cache_dir;  /* --remote-cache-dir, TABLECAR_REMOTE_CACHE_DIR (s3:// data dirs) */
   size_t remote_cache_bytes;     /* --remote-cache-bytes, TABLECAR_REMOTE_CACHE_BYTES */
   double remote_timeout_seconds; /* --remote-timeout-seconds, TABLECAR_REMOTE_TIMEOUT_SECONDS */
+  const char *health_listen;     /* --health-listen, TABLECAR_HEALTH_LISTEN: grpc.health.v1 only (or NULL) */
+  const char *metrics_listen;    /* --metrics-listen, TABLECAR_METRICS_LISTEN: Prometheus [HOST:]PORT */
+  int expose_data;               /* --expose-data-on-network, TABLECAR_EXPOSE_DATA_ON_NETWORK=1 */
   char storage[TS_MAX_LISTEN][1024]; /* normalized listen addresses live here */
   char *env_listen;              /* copy of TABLECAR_LISTEN, split in place */
 } ts_config;
@@ -34,6 +37,9 @@ enum { TS_CONFIG_OK = 0, TS_CONFIG_EXIT = 1, TS_CONFIG_ERROR = 2 };
 int ts_config_parse(ts_config *cfg, int argc, char **argv, const char *(*getenv_fn)(const char *),
                     char *err, size_t errlen, void *out_file);
 void ts_config_free(ts_config *cfg);
+
+/* 1 when a gRPC address can only be reached from this machine: a Unix socket or a loopback TCP address. */
+int ts_listen_is_local(const char *addr);
 
 /* "64M", "1GiB", "4096" -> bytes; -1 on a malformed size. */
 long long ts_parse_size(const char *s);

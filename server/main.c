@@ -123,6 +123,7 @@ static int start_server(app *a) {
       .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes},
       .listen = a->cfg.listen,
       .n_listen = a->cfg.n_listen,
+      .health_listen = a->cfg.health_listen,
       .threads = a->cfg.threads,
       .max_request_bytes = a->cfg.max_request_bytes,
       .on_stopped = server_stopped,
@@ -137,6 +138,8 @@ static int start_server(app *a) {
     set_socket_mode(a->cfg.listen[i], a->cfg.socket_mode);
     ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.listen[i]), NULL);
   }
+  if (a->cfg.health_listen)
+    ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.health_listen), TS_S("serves", "grpc.health.v1 only"), NULL);
   return 0;
 }
 

@@ -76,6 +76,7 @@ struct call {
   tag t_new, t_recv, t_send, t_finish, t_close;
   atomic_int refs;
   int counted;            /* a real call (its OP_NEW succeeded), counted in srv->active */
+  int health_only;        /* it came through the health-only server */
   const method *m;
   grpc_byte_buffer *recv, *send;
   int cancelled;          /* set by RECV_CLOSE_ON_SERVER */
@@ -91,6 +92,7 @@ struct call {
 
 struct ts_server {
   grpc_server *server;
+  grpc_server *health;    /* --health-listen: probes reach health here and no table, or NULL */
   grpc_completion_queue *cq;
   ts_ctx ctx;
   int n_threads;
@@ -98,7 +100,8 @@ struct ts_server {
   tag t_shutdown;
   atomic_int draining;
   atomic_int shut;        /* grpc_server_shutdown_and_notify has been called */
-  atomic_int shut_done;   /* ... and its tag has come back (every connection is gone) */
+  atomic_int shut_done;   /* ... and its tags have come back (every connection is gone) */
+  atomic_int shut_pending; /* shutdown tags still to come back: one per grpc_server */
   atomic_int stopped;     /* the queue is shut down and on_stopped has run (once) */
   atomic_long active;     /* calls from OP_NEW until freed */
   pthread_mutex_t watch_lock;
@@ -110,7 +113,7 @@ struct ts_server {
 
 /* ---- calls ------------------------------------------------------------------------------------------ */
 
-static void request_next(ts_server *s);
+static void request_next(ts_server *s, int health_only);
 
 /* Draining with no call left: only connections hold the shutdown up, and gRPC waits for every one of them
  * to close. A thread-free client (libtablecar: a DataLoader worker between epochs, say) never reads the
@@ -118,7 +121,7 @@ static void request_next(ts_server *s);
  * what the drain deadline does, without the wait; a client's next call reconnects (and retries). */
 static void close_if_idle(ts_server *s) {
   if (atomic_load(&s->shut) && atomic_load(&s->active) == 0)
-    grpc_server_cancel_all_calls(s->server);
+    ts_server_cancel_all(s);
 }
 
 /* The server's shutdown tag comes back once every connection is gone, which can be before our handlers
@@ -463,10 +466,11 @@ static void set_serving(ts_server *s, int status) {
 
 /* ---- dispatch --------------------------------------------------------------------------------------- */
 
-static const method *find_method(grpc_slice path) {
+/* The health-only server knows grpc.health.v1 and nothing else: a table method through it is unknown. */
+static const method *find_method(grpc_slice path, int health_only) {
   for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
     if (grpc_slice_str_cmp(path, methods[i].path) == 0)
-      return &methods[i];
+      return health_only && methods[i].kind != K_CHECK && methods[i].kind != K_WATCH ? NULL : &methods[i];
   return NULL;
 }
 
@@ -531,14 +535,14 @@ static void on_new(call *c, int ok) {
     return;
   }
   if (!atomic_load(&s->draining))
-    request_next(s);
+    request_next(s, c->health_only);
   c->counted = 1;
   atomic_fetch_add(&s->active, 1);
   atomic_store(&c->refs, 2);
   grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
   close.data.recv_close_on_server.cancelled = &c->cancelled;
   start(c, &close, 1, &c->t_close);
-  c->m = find_method(c->details.method);
+  c->m = find_method(c->details.method, c->health_only);
   if (!c->m) {
     finish(c, TC_EUNIMPLEMENTED, "unknown method", NULL);
     return;
@@ -584,13 +588,14 @@ static void dispatch(tag *t, int ok) {
   }
 }
 
-static void request_next(ts_server *s) {
+static void request_next(ts_server *s, int health_only) {
   call *c = calloc(1, sizeof *c);
   if (!c) {
     ts_log(TS_ERROR, "out_of_memory", TS_S("where", "request_next"), NULL);
     return;
   }
   c->srv = s;
+  c->health_only = health_only;
   atomic_init(&c->refs, 1);
   grpc_call_details_init(&c->details);
   grpc_metadata_array_init(&c->md);
@@ -599,7 +604,7 @@ static void request_next(ts_server *s) {
   c->t_send = (tag){c, OP_SEND};
   c->t_finish = (tag){c, OP_FINISH};
   c->t_close = (tag){c, OP_CLOSE};
-  grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq, &c->t_new);
+  grpc_call_error e = grpc_server_request_call(health_only ? s->health : s->server, &c->call, &c->details, &c->md, s->cq, s->cq, &c->t_new);
   if (e != GRPC_CALL_OK) {
     call_unref(c);
   }
@@ -617,6 +622,8 @@ static void *cq_thread(void *arg) {
       continue;
     tag *t = ev.tag;
     if (t->op == OP_SHUTDOWN) {
+      if (atomic_fetch_sub(&s->shut_pending, 1) != 1)
+        continue;  /* the other server is still closing */
       atomic_store(&s->shut_done, 1);
       stop_if_done(s);
       continue;
@@ -664,23 +671,38 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
   grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  for (size_t i = 0; i < o->n_listen; i++)
-    if (!grpc_server_add_http2_port(s->server, o->listen[i], creds)) {
-      snprintf(err, errlen, "cannot listen on %s", o->listen[i]);
-      grpc_server_credentials_release(creds);
-      grpc_server_destroy(s->server);
-      grpc_completion_queue_shutdown(s->cq);
-      grpc_completion_queue_destroy(s->cq);
-      free(s);
-      return NULL;
-    }
+  const char *failed = NULL;
+  for (size_t i = 0; i < o->n_listen && !failed; i++)
+    if (!grpc_server_add_http2_port(s->server, o->listen[i], creds))
+      failed = o->listen[i];
+  /* A second gRPC server on the same queue, so that a call knows which one it came through. */
+  if (!failed && o->health_listen) {
+    s->health = grpc_server_create(NULL, NULL);
+    grpc_server_register_completion_queue(s->health, s->cq, NULL);
+    if (!grpc_server_add_http2_port(s->health, o->health_listen, creds))
+      failed = o->health_listen;
+  }
   grpc_server_credentials_release(creds);
+  if (failed) {
+    snprintf(err, errlen, "cannot listen on %s", failed);
+    grpc_server_destroy(s->server);
+    if (s->health)
+      grpc_server_destroy(s->health);
+    grpc_completion_queue_shutdown(s->cq);
+    grpc_completion_queue_destroy(s->cq);
+    free(s);
+    return NULL;
+  }
   grpc_server_start(s->server);
+  if (s->health)
+    grpc_server_start(s->health);
   s->n_threads = o->threads > 0 ? o->threads : 1;
   s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
   /* One pending request per thread, so that many calls can arrive at once. */
   for (int i = 0; i < s->n_threads * 4; i++)
-    request_next(s);
+    request_next(s, 0);
+  for (int i = 0; s->health && i < 2; i++)
+    request_next(s, 1);
   for (int i = 0; i < s->n_threads; i++)
     pthread_create(&s->threads[i], NULL, cq_thread, s);
   return s;
@@ -690,13 +712,18 @@ void ts_server_drain(ts_server *s) {
   if (atomic_exchange(&s->draining, 1))
     return;
   set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
+  atomic_store(&s->shut_pending, s->health ? 2 : 1);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+  if (s->health)
+    grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
   atomic_store(&s->shut, 1);
   close_if_idle(s);
 }
 
 void ts_server_cancel_all(ts_server *s) {
   grpc_server_cancel_all_calls(s->server);
+  if (s->health)
+    grpc_server_cancel_all_calls(s->health);
 }
 
 void ts_server_free(ts_server *s) {
@@ -706,6 +733,8 @@ void ts_server_free(ts_server *s) {
     pthread_join(s->threads[i], NULL);
   free(s->threads);
   grpc_server_destroy(s->server);
+  if (s->health)
+    grpc_server_destroy(s->health);
   grpc_completion_queue_destroy(s->cq);
   pthread_mutex_destroy(&s->watch_lock);
   free(s);

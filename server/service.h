@@ -17,6 +17,7 @@ typedef struct ts_server_options {
   ts_ctx ctx;                 /* catalog, permutations, batch size limit */
   const char *const *listen;  /* gRPC addresses: unix:/path, unix-abstract:name, host:port */
   size_t n_listen;
+  const char *health_listen;  /* NULL, or an address whose server answers grpc.health.v1 and nothing else */
   int threads;                /* completion-queue threads */
   size_t max_request_bytes;   /* largest request message accepted */
   /* Called once, from a server thread, when the server has stopped after ts_server_drain. */

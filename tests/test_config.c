@@ -138,6 +138,48 @@ static void test_remote_settings(void **state) {
   ts_config_free(&c);
 }
 
+static void test_network_exposure(void **state) {
+  ts_config c;
+  char err[256];
+  assert_true(ts_listen_is_local("unix:/tmp/a.sock"));
+  assert_true(ts_listen_is_local("unix-abstract:x"));
+  assert_true(ts_listen_is_local("127.0.0.1:80"));
+  assert_true(ts_listen_is_local("localhost:80"));
+  assert_true(ts_listen_is_local("[::1]:80"));
+  assert_true(ts_listen_is_local("ipv4:127.0.0.1:80"));
+  assert_false(ts_listen_is_local("0.0.0.0:80"));
+  assert_false(ts_listen_is_local("[::]:80"));
+  assert_false(ts_listen_is_local("10.1.2.3:80"));
+  assert_false(ts_listen_is_local("myhost:80"));
+  assert_false(ts_listen_is_local("dns:localhost:80"));
+  assert_false(ts_listen_is_local("127.0.0.1:80,10.0.0.1:80"));
+  char *open_tcp[] = {"tablecar-server", "--data-dir", "/d", "--listen", "0.0.0.0:7700", NULL};
+  assert_int_equal(parse(&c, open_tcp, NULL, err), TS_CONFIG_ERROR);
+  assert_non_null(strstr(err, "--expose-data-on-network"));
+  ts_config_free(&c);
+  const char *env_open[] = {"TABLECAR_DATA_DIR", "/d", "TABLECAR_LISTEN", "unix:/a.sock,0.0.0.0:1", NULL};
+  char *no_args[] = {"tablecar-server", NULL};
+  assert_int_equal(parse(&c, no_args, env_open, err), TS_CONFIG_ERROR);
+  assert_non_null(strstr(err, "0.0.0.0:1"));
+  ts_config_free(&c);
+  char *allowed[] = {"tablecar-server", "--data-dir", "/d", "--listen", "0.0.0.0:7700", "--expose-data-on-network",
+                     "--health-listen", "0.0.0.0:8081", "--metrics-listen", "9090", NULL};
+  assert_int_equal(parse(&c, allowed, NULL, err), TS_CONFIG_OK);
+  assert_true(c.expose_data);
+  assert_string_equal(c.health_listen, "0.0.0.0:8081");
+  assert_string_equal(c.metrics_listen, "9090");
+  ts_config_free(&c);
+  const char *env_allowed[] = {"TABLECAR_DATA_DIR", "/d", "TABLECAR_LISTEN", "[::]:1", "TABLECAR_EXPOSE_DATA_ON_NETWORK",
+                               "1", NULL};
+  char *plain[] = {"tablecar-server", NULL};
+  assert_int_equal(parse(&c, plain, env_allowed, err), TS_CONFIG_OK);
+  ts_config_free(&c);
+  char *health_unix[] = {"tablecar-server", "--data-dir", "/d", "--health-listen", "unix:/h.sock", NULL};
+  assert_int_equal(parse(&c, health_unix, NULL, err), TS_CONFIG_ERROR);
+  assert_non_null(strstr(err, "health-listen"));
+  ts_config_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sizes),
@@ -145,6 +187,7 @@ int main(void) {
       cmocka_unit_test(test_env_and_flag_precedence),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_remote_settings),
+      cmocka_unit_test(test_network_exposure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
