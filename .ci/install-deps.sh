@@ -11,6 +11,7 @@ debs=(
   libuv1-dev libcmocka-dev libnghttp2-dev liblz4-dev libzstd-dev libcurl4-openssl-dev
   python3-numpy python3-torch python3-grpcio python3-boto3
   clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
+  python3-venv python3-pip python3-setuptools python3-wheel
 )
 # Node.js may come from elsewhere (it does on our dev machines); Debian's only if there is none.
 command -v node >/dev/null && command -v npm >/dev/null || debs+=(nodejs npm)

@@ -37,10 +37,26 @@ def _binary(env: str, rel: str) -> str:
 
 SERVER = _binary("TC_SERVER", "server/tablecar-server")
 MKFIXTURE = _binary("TC_MKFIXTURE", "tests/tc-mkfixture")
-if not os.environ.get("TABLECAR_LIBRARY"):  # the library of the same build as the server
-    lib = Path(SERVER).parents[1] / "client" / "libtablecar.so"
-    if lib.is_file():
-        os.environ["TABLECAR_LIBRARY"] = str(lib)
+
+
+def _sanitized(build: Path) -> bool:
+    """A -DTC_SANITIZE=ON tree: its library needs the ASan runtime preloaded, so Python cannot load it."""
+    try:
+        return "TC_SANITIZE:BOOL=ON" in (build / "CMakeCache.txt").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+# The package itself only looks where an install puts the library: a test run from a checkout points it at
+# the build tree, the one of the server first, else the newest build*/ that is not a sanitizer build.
+if not os.environ.get("TABLECAR_LIBRARY"):
+    builds = [Path(SERVER).parents[1]] + sorted(SOURCE_DIR.glob("build*"), key=lambda p: p.stat().st_mtime,
+                                                   reverse=True)
+    for build in builds:
+        lib = build / "client" / "libtablecar.so"
+        if lib.is_file() and not _sanitized(build):
+            os.environ["TABLECAR_LIBRARY"] = str(lib)
+            break
 
 import tablecar  # noqa: E402  (after sys.path and TABLECAR_LIBRARY are set)
 
@@ -128,10 +144,11 @@ class Server:
     starts. Use as a context manager, or start()/stop()."""
 
     def __init__(self, rows: int = 2000, batch_rows: int = 256, all_types: bool = False, prepare=None,
-                 remote: bool = False):
+                 remote: bool = False, args: tuple[str, ...] = ()):
         self.rows, self.batch_rows, self.all_types, self.prepare = rows, batch_rows, all_types, prepare
         self.remote = remote  # serve the data dir from the S3 test store (S3Store) instead of the local dir
         self.store: S3Store | None = None
+        self.args = list(args)
         self.proc: subprocess.Popen | None = None
         self.dir = ""
 
@@ -163,7 +180,7 @@ class Server:
             args = ["--remote-cache-dir", str(Path(self.dir, "remote-cache"))]
             env.update(self.store.env())
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([SERVER, "--data-dir", data_dir, "--listen", self.address, *args],
+            self.proc = subprocess.Popen([SERVER, "--data-dir", data_dir, "--listen", self.address, *args, *self.args],
                                          stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             self._wait_serving()

@@ -4,16 +4,20 @@ Only this module knows the C layout. The structures mirror the header field by f
 their sizes with the header's (tests/python/test_api.py), so a change of the header shows up at once.
 
 The library is found, in order:
-  1. TABLECAR_LIBRARY: a path to libtablecar.so (what ctest sets);
-  2. a build tree: walking up from this package, the first DIR/build*/client/libtablecar.so that is not a
-     sanitizer build (so a checkout with `cmake -B build` works without installing anything);
-  3. the system: ctypes.util.find_library("tablecar"), else "libtablecar.so.0" through the dynamic loader.
+  1. TABLECAR_LIBRARY: a path to libtablecar.so (what the tests set);
+  2. the dynamic loader's cache: ctypes.util.find_library("tablecar") (after `cmake --install` + ldconfig);
+  3. the standard library directories, where `cmake --install` puts it with the usual prefixes (the venv's
+     or Python's prefix, /usr/local, /usr; lib/ and the multiarch lib/<triplet>/), so an install that
+     ldconfig has not seen yet is found too;
+  4. "libtablecar.so.0" through the dynamic loader (LD_LIBRARY_PATH).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import sys
+import sysconfig
 from ctypes import (POINTER, Structure, c_char_p, c_double, c_int, c_int32, c_int64, c_size_t, c_uint32,
                     c_uint64, c_void_p)
 from pathlib import Path
@@ -232,20 +236,15 @@ StreamP = c_void_p
 # Loading
 
 
-def _sanitized(build: Path) -> bool:
-    """A -DTC_SANITIZE=ON tree: its library needs the ASan runtime preloaded, so Python cannot load it."""
-    try:
-        return "TC_SANITIZE:BOOL=ON" in (build / "CMakeCache.txt").read_text(errors="replace")
-    except OSError:
-        return False
-
-
-def _build_tree_candidates(start: Path):
-    for d in (start, *start.parents):
-        for build in sorted(d.glob("build*")):
-            lib = build / "client" / "libtablecar.so"
-            if lib.is_file() and not _sanitized(build):
-                yield lib
+def _standard_dirs() -> list[Path]:
+    """Where `cmake --install` puts the library with the usual prefixes (GNUInstallDirs' lib or lib/<triplet>)."""
+    triplet = sysconfig.get_config_var("MULTIARCH") or ""
+    dirs: list[Path] = []
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, "/usr/local", "/usr")):
+        for sub in ("lib", f"lib/{triplet}" if triplet else "", "lib64"):
+            if sub:
+                dirs.append(Path(prefix) / sub)
+    return dirs
 
 
 def find_library() -> str:
@@ -255,9 +254,14 @@ def find_library() -> str:
         if not Path(env).is_file():
             raise OSError(f"TABLECAR_LIBRARY={env!r} is not a file")
         return env
-    for lib in _build_tree_candidates(Path(__file__).resolve().parent):
-        return str(lib)
-    return ctypes.util.find_library("tablecar") or "libtablecar.so.0"
+    found = ctypes.util.find_library("tablecar")
+    if found:
+        return found
+    for d in _standard_dirs():
+        for name in ("libtablecar.so.0", "libtablecar.so"):
+            if (d / name).is_file():
+                return str(d / name)
+    return "libtablecar.so.0"
 
 
 def _declare(lib: ctypes.CDLL) -> None:
