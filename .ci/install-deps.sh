@@ -4,17 +4,26 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
-debs=(
+# --build: only what compiling the server, the CLI and libtablecar needs (deploy/Dockerfile's build stage).
+build_debs=(
   build-essential cmake pkg-config
   libgrpc-dev
   libprotobuf-c-dev protobuf-c-compiler
-  libuv1-dev libcmocka-dev libnghttp2-dev liblz4-dev libzstd-dev libcurl4-openssl-dev
-  python3-numpy python3-torch python3-grpcio python3-boto3
-  clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
-  python3-venv python3-pip python3-setuptools python3-wheel
+  libuv1-dev libnghttp2-dev liblz4-dev libzstd-dev libmicrohttpd-dev libcurl4-openssl-dev
 )
-# Node.js may come from elsewhere (it does on our dev machines); Debian's only if there is none.
-command -v node >/dev/null && command -v npm >/dev/null || debs+=(nodejs npm)
+if [ "${1:-}" = "--build" ]; then
+  debs=("${build_debs[@]}")
+else
+  debs=(
+    "${build_debs[@]}" libcmocka-dev
+    python3-numpy python3-torch python3-grpcio python3-boto3
+    python3-venv python3-pip python3-setuptools python3-wheel python3-prometheus-client
+    clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
+    podman debootstrap  # the container test (tests/deploy/): images built and a pod run for real
+  )
+  # Node.js may come from elsewhere (it does on our dev machines); Debian's only if there is none.
+  command -v node >/dev/null && command -v npm >/dev/null || debs+=(nodejs npm)
+fi
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -26,7 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+[ "${1:-}" = "--build" ] && exit 0
 # Independent peers for the tests (pinned in tests/peers/package.json).
-if [ -f "$top/tests/peers/package.json" ] && [ ! -d "$top/tests/peers/node_modules" ]; then
+peers=$top/tests/peers
+if [ -f "$peers/package.json" ] && ! [ "$peers/node_modules/.package-lock.json" -nt "$peers/package-lock.json" ]; then
   (cd "$top/tests/peers" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "perms.h"
 #include "remote.h"
 #include "s3_util.h"
@@ -31,6 +32,7 @@ typedef struct app {
   ts_catalog *catalog;
   ts_perms *perms;
   ts_server *server;
+  ts_metrics_http *metrics;
   ts_remote *remote;  /* when the data dir is s3://... */
 } app;
 
@@ -143,6 +145,26 @@ static int start_server(app *a) {
   return 0;
 }
 
+/* Scrape time, on the HTTP thread: the cache and the permutations lock their own state. */
+static void gauges(void *arg, ts_metrics_gauges *g) {
+  app *a = arg;
+  ts_cache_get_stats(a->cache, &g->cache);
+  g->permutation_bytes = ts_perms_built_bytes(a->perms);
+  g->connections = -1;
+}
+
+static int start_metrics(app *a) {
+  if (!a->cfg.metrics_listen)
+    return 0;
+  char err[512];
+  if (!(a->metrics = ts_metrics_http_start(a->cfg.metrics_listen, gauges, a, err, sizeof err))) {
+    ts_log(TS_ERROR, "listen_failed", TS_S("error", err), NULL);
+    return -1;
+  }
+  ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.metrics_listen), TS_S("serves", "Prometheus /metrics"), NULL);
+  return 0;
+}
+
 static void setup_loop(app *a) {
   a->loop = uv_default_loop();
   uv_signal_init(a->loop, &a->sigterm);
@@ -206,7 +228,9 @@ int main(int argc, char **argv) {
   ts_log(TS_INFO, "starting", TS_S("data_dir", a.cfg.data_dir), TS_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""),
          TS_I("cache_bytes", a.cfg.cache_bytes), TS_I("max_message_bytes", a.cfg.max_message_bytes),
          TS_I("threads", a.cfg.threads), NULL);
-  rc = start_server(&a);
+  rc = start_metrics(&a);
+  if (rc == 0)
+    rc = start_server(&a);
   if (rc == 0) {
     uv_run(a.loop, UV_RUN_DEFAULT);
     ts_server_free(a.server);
@@ -216,6 +240,7 @@ int main(int argc, char **argv) {
     uv_run(a.loop, UV_RUN_DEFAULT);
   }
   uv_loop_close(a.loop);
+  ts_metrics_http_stop(a.metrics);
   ts_perms_free(a.perms);
   ts_catalog_free(a.catalog);
   ts_cache_free(a.cache);

@@ -17,6 +17,7 @@
 #include "schema.h"
 #include "hash.h"
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
 
 struct ts_perm_entry {
@@ -257,6 +258,8 @@ static ts_status build_perm(ts_table *t, const Tablecar__V1__CreatePermutationRe
   char msg[256];
   if (st == TC_OK && ts_perm_build(&ps, ts_table_num_rows(t), hashes, out, msg, sizeof msg) != 0)
     st = ts_error_set(err, TC_EINVALID_ARGUMENT, "%s", msg);
+  else if (st == TC_OK)
+    ts_metrics_permutation_built();
   free(hashes);
   return st;
 }

@@ -21,9 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 #include "tablecar/v1/tablecar.pb-c.h"
 
 /* The server's statuses go on the wire as they are: the public header's list must be gRPC core's. */
@@ -77,6 +79,9 @@ struct call {
   atomic_int refs;
   int counted;            /* a real call (its OP_NEW succeeded), counted in srv->active */
   int health_only;        /* it came through the health-only server */
+  struct timespec started; /* OP_NEW: the call's latency is counted when it is freed */
+  int status;             /* the status sent (CANCELLED until one is) */
+  int stream_counted;     /* counted in the metrics' open streams */
   const method *m;
   grpc_byte_buffer *recv, *send;
   int cancelled;          /* set by RECV_CLOSE_ON_SERVER */
@@ -135,11 +140,35 @@ static void stop_if_done(ts_server *s) {
   }
 }
 
+static int method_index(const call *c) {
+  return c->m ? (int)(c->m - methods) : -1;
+}
+
+/* A counted call ends: its status and its whole life, arrival to the last op, go to the metrics. */
+static void count_call(const call *c) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  double secs = (double)(now.tv_sec - c->started.tv_sec) + (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+  ts_metrics_call(method_index(c), c->status, secs);
+  if (c->stream_counted)
+    ts_metrics_streams(-1);
+}
+
+/* Counts a response message: its bytes, and its rows when it is a Batch. */
+static void count_sent(const call *c, const ProtobufCMessage *m, grpc_byte_buffer *bb) {
+  uint64_t rows = 0;
+  if (m->descriptor == &tablecar__v1__batch__descriptor && ((const Tablecar__V1__Batch *)m)->num_rows > 0)
+    rows = (uint64_t)((const Tablecar__V1__Batch *)m)->num_rows;
+  ts_metrics_sent(method_index(c), grpc_byte_buffer_length(bb), rows);
+}
+
 static void call_unref(call *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1)
     return;
   ts_server *s = c->srv;
   int counted = c->counted;
+  if (counted)
+    count_call(c);
   if (c->call)
     grpc_call_unref(c->call);
   grpc_call_details_destroy(&c->details);
@@ -302,12 +331,14 @@ static void finish_with(call *c, ts_status status, const char *text, const Proto
       status = TC_ERESOURCE_EXHAUSTED;
       text = "out of memory";
     } else {
+      count_sent(c, response, c->send);
       memset(&ops[n], 0, sizeof ops[n]);
       ops[n].op = GRPC_OP_SEND_MESSAGE;
       ops[n++].data.send_message.send_message = c->send;
     }
   }
   memset(&ops[n], 0, sizeof ops[n]);
+  c->status = (int)status;
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = (grpc_status_code)status;
   if (text && *text) {
@@ -337,6 +368,7 @@ static int send_message_with(call *c, const ProtobufCMessage *m, ProtobufCMessag
     finish(c, TC_ERESOURCE_EXHAUSTED, "out of memory", NULL);
     return -1;
   }
+  count_sent(c, m, c->send);
   grpc_op ops[2];
   size_t n = add_initial(c, ops);
   memset(&ops[n], 0, sizeof ops[n]);
@@ -496,15 +528,20 @@ static void run(call *c, ProtobufCMessage *req) {
     break;
   }
   case K_STREAM:
-    if (ts_h_stream_open(&c->srv->ctx, req, &c->stream, &err) != TC_OK)
+    if (ts_h_stream_open(&c->srv->ctx, req, &c->stream, &err) != TC_OK) {
       finish(c, err.code, err.msg, NULL);
-    else
+    } else {
+      c->stream_counted = 1;
+      ts_metrics_streams(1);
       stream_next(c);
+    }
     break;
   case K_CHECK:
     check(c, (const void *)req);
     break;
   case K_WATCH:
+    c->stream_counted = 1;
+    ts_metrics_streams(1);
     watch_start(c, (const void *)req);
     break;
   }
@@ -537,6 +574,8 @@ static void on_new(call *c, int ok) {
   if (!atomic_load(&s->draining))
     request_next(s, c->health_only);
   c->counted = 1;
+  c->status = TC_ECANCELLED;
+  clock_gettime(CLOCK_MONOTONIC, &c->started);
   atomic_fetch_add(&s->active, 1);
   atomic_store(&c->refs, 2);
   grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
@@ -658,6 +697,10 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  const char *paths[sizeof methods / sizeof *methods];
+  for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+    paths[i] = methods[i].path;
+  ts_metrics_set_methods(paths, sizeof methods / sizeof *methods);
   s->ctx = o->ctx;
   s->on_stopped = o->on_stopped;
   s->arg = o->arg;
