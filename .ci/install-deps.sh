@@ -19,7 +19,7 @@ else
     python3-numpy python3-torch python3-grpcio python3-boto3
     python3-venv python3-pip python3-setuptools python3-wheel python3-prometheus-client
     clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
-    podman debootstrap  # the container test (tests/deploy/): images built and a pod run for real
+    podman runc catatonit debootstrap  # tests/deploy/containers.sh: images built and a pod run for real
   )
   # Node.js may come from elsewhere (it does on our dev machines); Debian's only if there is none.
   command -v node >/dev/null && command -v npm >/dev/null || debs+=(nodejs npm)

@@ -22,7 +22,7 @@ t0=$(date +%s)
 
 # ---- the engine -----------------------------------------------------------------------------------------
 need=()
-for tool in podman:podman runc:runc debootstrap:debootstrap kubectl:kubectl; do
+for tool in podman:podman runc:runc catatonit:catatonit debootstrap:debootstrap kubectl:kubectl; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -79,7 +79,9 @@ else
   tar -C "$tmp/rootfs" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
   rm -rf "$tmp/rootfs"
 fi
-pm import "$tarball" "$base" >/dev/null || fail "podman import of the base failed"
+# A tarball has no image config: PATH as Debian's official image sets it.
+pm import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$tarball" "$base" \
+  >/dev/null || fail "podman import of the base failed"
 
 # ---- the images -----------------------------------------------------------------------------------------
 for target in sidecar trainer; do
