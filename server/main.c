@@ -150,7 +150,7 @@ static void gauges(void *arg, ts_metrics_gauges *g) {
   app *a = arg;
   ts_cache_get_stats(a->cache, &g->cache);
   g->permutation_bytes = ts_perms_built_bytes(a->perms);
-  g->connections = -1;
+  g->connections = ts_server_connections();
 }
 
 static int start_metrics(app *a) {

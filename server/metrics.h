@@ -29,7 +29,7 @@ void ts_metrics_permutation_built(void);
 typedef struct ts_metrics_gauges {
   ts_cache_stats cache;
   size_t permutation_bytes;   /* memory of the permutations held */
-  long connections;           /* open connections, -1 if unknown */
+  long connections;           /* open client connections, -1 if unknown */
 } ts_metrics_gauges;
 
 /* The whole exposition text (malloc'd, NUL-terminated, length in *len), or NULL when out of memory. */

@@ -15,6 +15,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -761,6 +762,52 @@ void ts_server_drain(ts_server *s) {
     grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
   atomic_store(&s->shut, 1);
   close_if_idle(s);
+}
+
+/* The numbers N of the "KEY":"N" entries of a channelz JSON page, at most MAX of them; *end tells whether the
+ * page is the last one. Channelz pages are flat lists of references, so a scan for the key is enough. */
+static size_t channelz_ids(const char *json, const char *key, intptr_t *ids, size_t max, int *end) {
+  size_t n = 0, klen = strlen(key);
+  for (const char *p = json; n < max && (p = strstr(p, key)) != NULL; p += klen)
+    ids[n++] = (intptr_t)strtoll(p + klen, NULL, 10);
+  *end = strstr(json, "\"end\":true") != NULL;
+  return n;
+}
+
+/* Open sockets of channelz server ID, page by page. */
+static long server_sockets(intptr_t id) {
+  long total = 0;
+  intptr_t ids[100];
+  for (intptr_t start = 0;;) {
+    char *page = grpc_channelz_get_server_sockets(id, start, 100);
+    if (!page)
+      return total;
+    int end;
+    size_t n = channelz_ids(page, "\"socketId\":\"", ids, 100, &end);
+    gpr_free(page);
+    total += (long)n;
+    if (end || n == 0)
+      return total;
+    start = ids[n - 1] + 1;
+  }
+}
+
+long ts_server_connections(void) {
+  long total = 0;
+  intptr_t ids[16];
+  for (intptr_t start = 0;;) {
+    char *page = grpc_channelz_get_servers(start);
+    if (!page)
+      return -1;
+    int end;
+    size_t n = channelz_ids(page, "\"serverId\":\"", ids, 16, &end);
+    gpr_free(page);
+    for (size_t i = 0; i < n; i++)
+      total += server_sockets(ids[i]);
+    if (end || n == 0)
+      return total;
+    start = ids[n - 1] + 1;
+  }
 }
 
 void ts_server_cancel_all(ts_server *s) {

@@ -69,6 +69,11 @@ static void test_counts_and_text(void **state) {
   assert_null(strstr(t, "tablecar_connections_open"));  /* unknown: not made up */
   assert_int_equal(t[strlen(t) - 1], '\n');
   free(t);
+  tc_metrics_gauges g = {.connections = 3};
+  size_t len;
+  t = tc_metrics_render(&g, &len);
+  has(t, "tablecar_connections_open 3\n");
+  free(t);
 }
 
 static void *hammer(void *arg) {

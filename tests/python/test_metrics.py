@@ -109,6 +109,7 @@ class MetricsTest(unittest.TestCase):
             return value(fams, name, **labels) - value(before, name, **labels)
 
         self.assertGreaterEqual(delta(during, "tablecar_calls_total", method=READ, code="OK"), 4)
+        self.assertGreaterEqual(value(during, "tablecar_connections_open"), 2)  # each worker has its own
         self.assertLess(delta(during, "tablecar_calls_total", method=READ, code="OK"), batches + 1)
         self.assertEqual(delta(after, "tablecar_calls_total", method=READ, code="OK"), batches)
         self.assertEqual(delta(after, "tablecar_rows_served_total", method=READ), n)
