@@ -22,11 +22,10 @@ t0=$(date +%s)
 
 # ---- the engine -----------------------------------------------------------------------------------------
 need=()
-for tool in podman:podman runc:runc catatonit:catatonit debootstrap:debootstrap kubectl:kubectl; do
+for tool in podman:podman runc:runc catatonit:catatonit debootstrap:debootstrap; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  [[ " ${need[*]} " == *" kubectl "* ]] && fail "kubectl is not installed (it composes deploy/k8s with kustomize)"
   [ "$(id -u)" -eq 0 ] || fail "${need[*]} missing and not root to install them (bash .ci/install-deps.sh)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
     || fail "cannot install ${need[*]} from Debian"
@@ -45,7 +44,7 @@ default_ulimits = ["nofile=4096:4096", "nproc=8192:8192"]
 runtime = "runc"
 CONF
 export CONTAINERS_CONF=$conf
-pm() { podman --root "$tmp/storage" --runroot "$tmp/run" --tmpdir "$tmp/libpod" "$@"; }
+pm() { nice podman --root "$tmp/storage" --runroot "$tmp/run" --tmpdir "$tmp/libpod" "$@"; }
 base=localhost/tc-test-base:$id sidecar=localhost/tc-test-sidecar:$id trainer=localhost/tc-test-trainer:$id
 pod=tc-test-$id volume=training-data
 
@@ -81,7 +80,7 @@ else
 fi
 # A tarball has no image config: PATH as Debian's official image sets it.
 pm import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$tarball" "$base" \
-  >/dev/null || fail "podman import of the base failed"
+  >/dev/null 2>&1 || fail "podman import of the base failed"
 
 # ---- the images -----------------------------------------------------------------------------------------
 for target in sidecar trainer; do
@@ -89,7 +88,7 @@ for target in sidecar trainer; do
   step "build --target $target"
   s=$(date +%s)
   # --format docker: keeps HEALTHCHECK (the OCI format has none).
-  nice pm build --format docker --network host --build-arg "BASE=$base" --target $target -t "$img" \
+  pm build --format docker --network host --build-arg "BASE=$base" --target $target -t "$img" \
     -f "$top/deploy/Dockerfile" "$top" >"$tmp/build-$target.log" 2>&1 \
     || { tail -30 "$tmp/build-$target.log"; fail "building the $target image failed"; }
   echo "   built in $(( $(date +%s) - s )) s"
@@ -113,7 +112,8 @@ mkdir -p "$tmp/data"
 [ -x "${TC_MKFIXTURE:-}" ] || fail "TC_MKFIXTURE (the built tc-mkfixture) is not set: it writes the test table"
 "$TC_MKFIXTURE" example "$tmp/data/example.arrow" --rows 5000 --batch-rows 512 >/dev/null
 chmod -R a+rX "$tmp/data"
-kubectl kustomize "$top/deploy/k8s/before-1.29" > "$tmp/composed.yaml"
+kubectl=$(bash "$top/tests/deploy/kubectl.sh") || fail "no kubectl to compose deploy/k8s (see above)"
+"$kubectl" kustomize "$top/deploy/k8s/before-1.29" > "$tmp/composed.yaml"
 node "$top/tests/deploy/pod.mjs" "$tmp/composed.yaml" "$sidecar" "$trainer" "$top/tests/deploy/epoch.py" "$pod" \
   > "$tmp/pod.yaml"
 # The manifest's PersistentVolumeClaim, as podman resolves it: a volume of that name, here the temp data dir.

@@ -1,4 +1,5 @@
-// manifests.test.mjs: deploy/k8s, composed by kustomize (`kubectl kustomize`) as `kubectl apply -k` would,
+// manifests.test.mjs: deploy/k8s, composed by kustomize (`kubectl kustomize`, kubectl pinned in tests/peers)
+// as `kubectl apply -k` would,
 // then validated against the Kubernetes object schemas of kubernetes-models (npm): its runtime validators
 // (types, enums, required fields) and its TypeScript types, which, unlike the runtime validators, refuse a
 // field that does not exist (a misspelt field must fail: a test shows it does). Then what the deployment
@@ -20,15 +21,14 @@ export const VARIANTS = { native: K8S, before129: path.join(K8S, 'before-1.29'),
 
 for (const p of ['kubernetes-models', 'yaml', 'typescript'])
   if (!fs.existsSync(path.join(PEERS, p))) throw new Error(`npm peer ${p} missing in ${PEERS}: run bash .ci/install-deps.sh`);
-const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-if (kubectl.status !== 0)
-  throw new Error('kubectl (>= 1.27, for its built-in kustomize) is not installed: it composes deploy/k8s');
+// kubectl from tests/peers (pinned), for its built-in kustomize.
+const KUBECTL = execFileSync('bash', [path.join(here, 'kubectl.sh')], { encoding: 'utf8' }).trim();
 
 const YAML = await import(pathToFileURL(path.join(PEERS, 'yaml/dist/index.js')).href);
 
 // The objects `kubectl apply -k DIR` would send.
 export function compose(dir) {
-  const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+  const out = execFileSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8' });
   return YAML.parseAllDocuments(out).map((d) => d.toJS()).filter(Boolean);
 }
 
