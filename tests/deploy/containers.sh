@@ -13,6 +13,8 @@
 #   TC_SOURCE_DIR   the source tree (default: this script's ../..)
 #   TC_MKFIXTURE    the built tc-mkfixture (writes the pod's table)
 #   TC_DEPLOY_CACHE where the debootstrap base is kept between runs (default ~/.cache/tablecar; "" = never)
+#   TC_DEPLOY_STORAGE  podman storage kept between runs (for working on the images: builds reuse layers);
+#                   by default a temporary one, removed with everything in it
 set -euo pipefail
 top=${TC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 cache=${TC_DEPLOY_CACHE-$HOME/.cache/tablecar}
@@ -44,7 +46,8 @@ default_ulimits = ["nofile=4096:4096", "nproc=8192:8192"]
 runtime = "runc"
 CONF
 export CONTAINERS_CONF=$conf
-pm() { nice podman --root "$tmp/storage" --runroot "$tmp/run" --tmpdir "$tmp/libpod" "$@"; }
+storage=${TC_DEPLOY_STORAGE:-$tmp/storage}
+pm() { nice podman --root "$storage" --runroot "$tmp/run" --tmpdir "$tmp/libpod" "$@"; }
 base=localhost/tc-test-base:$id sidecar=localhost/tc-test-sidecar:$id trainer=localhost/tc-test-trainer:$id
 pod=tc-test-$id volume=training-data
 
@@ -54,8 +57,10 @@ cleanup() {
   pm pod rm -f -t 0 "$pod" >/dev/null 2>&1
   pm rm -a -f -t 0 >/dev/null 2>&1
   pm volume rm -f "$volume" >/dev/null 2>&1
-  pm rmi -a -f >/dev/null 2>&1
-  pm system reset -f >/dev/null 2>&1  # also unmounts the test's storage
+  if [ -z "${TC_DEPLOY_STORAGE:-}" ]; then
+    pm rmi -a -f >/dev/null 2>&1
+    pm system reset -f >/dev/null 2>&1  # also unmounts the test's storage
+  fi
   rm -rf "$tmp"
   echo "== $(date -u +%T) cleaned up; the container test took $(( $(date +%s) - t0 )) s"
   exit $rc
@@ -97,13 +102,13 @@ for img in "$sidecar" "$trainer"; do
   echo "   image $img: $(( $(pm image inspect --format '{{.Size}}' "$img") / 1000000 )) MB"
 done
 step "the sidecar image holds no compiler and no -dev package, and has a HEALTHCHECK"
-pm run --rm --network none --entrypoint sh "$sidecar" -c '
+pm run --rm --network none --no-healthcheck --entrypoint sh "$sidecar" -c '
   for c in cc gcc g++ c++ clang tcc ld as make cmake; do command -v $c && exit 1; done
   dpkg-query -W -f "\${Package}\n" | grep -- "-dev\$" && exit 1
   exit 0' || fail "the sidecar image holds a compiler or -dev packages (listed above)"
 pm image inspect --format '{{.Config.Healthcheck.Test}}' "$sidecar" | grep -q "tablecar" \
   || fail "the sidecar image has no HEALTHCHECK through the CLI"
-pm run --rm --network none --entrypoint tablecar-server "$sidecar" --version | grep -q "^tablecar-server " \
+pm run --rm --network none --no-healthcheck --entrypoint tablecar-server "$sidecar" --version | grep -q "^tablecar-server " \
   || fail "tablecar-server does not run in its image"
 
 # ---- the pod --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // pod.mjs: turns the composed before-1.29 Job (kubectl kustomize deploy/k8s/before-1.29) into the Pod that
 // `podman kube play` runs (podman runs Pods, not Jobs): the Job's pod template as it is, with the test's
 // image tags and the trainer's command replaced by the test's epoch (still behind `python3 -m
-// tablecar.wait`, as in the manifest). Nothing else changes: probes, security, volumes, resources stay.
+// tablecar.wait`, as in the manifest), and no `ports` (see below). Probes, security, volumes, resources stay.
 //   node pod.mjs COMPOSED.yaml SIDECAR_IMAGE TRAINER_IMAGE EPOCH.py POD_NAME > pod.yaml
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,9 @@ if (spec.initContainers?.length) throw new Error('expected the before-1.29 varia
 const sidecar = spec.containers.find((c) => c.name === 'tablecar');
 const trainer = spec.containers.find((c) => c.name === 'trainer');
 if (!sidecar || !trainer) throw new Error('the Job has no tablecar or trainer container');
+// podman kube play turns containerPort into host port mappings, which a pod without a network (--network
+// none: the test leaves the host's firewall alone) refuses; in Kubernetes they only document the ports.
+for (const c of spec.containers) delete c.ports;
 sidecar.image = sidecarImage;
 trainer.image = trainerImage;
 const waitArgs = trainer.command.slice(0, trainer.command.indexOf('--') + 1);
