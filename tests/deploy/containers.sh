@@ -122,7 +122,8 @@ kubectl=$(bash "$top/tests/deploy/kubectl.sh") || fail "no kubectl to compose de
 node "$top/tests/deploy/pod.mjs" "$tmp/composed.yaml" "$sidecar" "$trainer" "$top/tests/deploy/epoch.py" "$pod" \
   > "$tmp/pod.yaml"
 # The manifest's PersistentVolumeClaim, as podman resolves it: a volume of that name, here the temp data dir.
-pm volume create --opt type=none --opt o=bind,ro --opt device="$tmp/data" "$volume" >/dev/null
+# Read-only comes from the manifest (readOnly mount); podman chowns the volume to the pod's fsGroup first.
+pm volume create --opt type=none --opt o=bind --opt device="$tmp/data" "$volume" >/dev/null
 pm kube play --network none --start=true "$tmp/pod.yaml" >"$tmp/play.log" 2>&1 \
   || { cat "$tmp/play.log"; fail "podman kube play failed"; }
 side=$pod-tablecar train=$pod-trainer
