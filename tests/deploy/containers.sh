@@ -47,7 +47,7 @@ runtime = "runc"
 CONF
 export CONTAINERS_CONF=$conf
 storage=${TC_DEPLOY_STORAGE:-$tmp/storage}
-pm() { nice podman --root "$storage" --runroot "$tmp/run" --tmpdir "$tmp/libpod" "$@"; }
+pm() { nice podman --root "$storage" --runroot "$storage.run" --tmpdir "$storage.tmp" "$@"; }
 base=localhost/tc-test-base:$id sidecar=localhost/tc-test-sidecar:$id trainer=localhost/tc-test-trainer:$id
 pod=tc-test-$id volume=training-data
 
@@ -62,6 +62,7 @@ cleanup() {
     pm system reset -f >/dev/null 2>&1  # also unmounts the test's storage
   fi
   rm -rf "$tmp"
+  [ -n "${TC_DEPLOY_STORAGE:-}" ] || rm -rf "$storage.run" "$storage.tmp"
   echo "== $(date -u +%T) cleaned up; the container test took $(( $(date +%s) - t0 )) s"
   exit $rc
 }
@@ -145,7 +146,9 @@ capeff=$(pm exec "$side" sh -c 'awk "/^CapEff:/ {print \$2}" /proc/1/status')
 [ "$uid" != 0 ] && [ -n "$uid" ] || fail "tablecar-server runs as uid '$uid'"
 [ "$capeff" = 0000000000000000 ] || fail "tablecar-server has capabilities: CapEff $capeff"
 if pm exec "$side" sh -c 'echo x > /tc-write-test' 2>/dev/null; then fail "the sidecar could write to /"; fi
-echo "   uid $uid, CapEff $capeff, / not writable"
+# /tmp is world-writable in the image: only a read-only root filesystem refuses this one.
+if pm exec "$side" sh -c 'echo x > /tmp/tc-write-test' 2>/dev/null; then fail "the sidecar's root filesystem is writable"; fi
+echo "   uid $uid, CapEff $capeff, / and /tmp not writable (read-only root filesystem)"
 
 step "trainer: a fork DataLoader epoch over the socket"
 code=$(pm wait "$train")
