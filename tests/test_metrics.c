@@ -14,10 +14,10 @@
 static const char *const paths[] = {"/tablecar.v1.Tablecar/ReadBatch", "/grpc.health.v1.Health/Check"};
 
 static char *render(void) {
-  tc_metrics_gauges g = {.cache = {.bytes = 123, .max_bytes = 1024, .entries = 2, .hits = 5, .misses = 3},
+  ts_metrics_gauges g = {.cache = {.bytes = 123, .max_bytes = 1024, .entries = 2, .hits = 5, .misses = 3},
                          .permutation_bytes = 40, .connections = -1};
   size_t len;
-  char *text = tc_metrics_render(&g, &len);
+  char *text = ts_metrics_render(&g, &len);
   assert_non_null(text);
   assert_int_equal(strlen(text), len);
   return text;
@@ -29,19 +29,19 @@ static void has(const char *text, const char *line) {
 }
 
 static void test_counts_and_text(void **state) {
-  tc_metrics_reset();
-  tc_metrics_set_methods(paths, 2);
-  tc_metrics_call(0, 0, 0.0002);   /* ReadBatch OK, in the 0.00025 bucket */
-  tc_metrics_call(0, 0, 3.0);      /* ... in the 5 bucket */
-  tc_metrics_call(0, 5, 0.01);     /* NOT_FOUND */
-  tc_metrics_call(7, 12, 0.001);   /* an index out of range: the unknown method */
-  tc_metrics_call(1, 99, 0.001);   /* a status out of range: UNKNOWN */
-  tc_metrics_sent(0, 1000, 64);
-  tc_metrics_sent(0, 24, 0);
-  tc_metrics_streams(1);
-  tc_metrics_streams(1);
-  tc_metrics_streams(-1);
-  tc_metrics_permutation_built();
+  ts_metrics_reset();
+  ts_metrics_set_methods(paths, 2);
+  ts_metrics_call(0, 0, 0.0002);   /* ReadBatch OK, in the 0.00025 bucket */
+  ts_metrics_call(0, 0, 3.0);      /* ... in the 5 bucket */
+  ts_metrics_call(0, 5, 0.01);     /* NOT_FOUND */
+  ts_metrics_call(7, 12, 0.001);   /* an index out of range: the unknown method */
+  ts_metrics_call(1, 99, 0.001);   /* a status out of range: UNKNOWN */
+  ts_metrics_sent(0, 1000, 64);
+  ts_metrics_sent(0, 24, 0);
+  ts_metrics_streams(1);
+  ts_metrics_streams(1);
+  ts_metrics_streams(-1);
+  ts_metrics_permutation_built();
   char *t = render();
   has(t, "# TYPE tablecar_calls_total counter\n");
   has(t, "tablecar_calls_total{method=\"tablecar.v1.Tablecar/ReadBatch\",code=\"OK\"} 2\n");
@@ -69,25 +69,25 @@ static void test_counts_and_text(void **state) {
   assert_null(strstr(t, "tablecar_connections_open"));  /* unknown: not made up */
   assert_int_equal(t[strlen(t) - 1], '\n');
   free(t);
-  tc_metrics_gauges g = {.connections = 3};
+  ts_metrics_gauges g = {.connections = 3};
   size_t len;
-  t = tc_metrics_render(&g, &len);
+  t = ts_metrics_render(&g, &len);
   has(t, "tablecar_connections_open 3\n");
   free(t);
 }
 
 static void *hammer(void *arg) {
   for (int i = 0; i < 100000; i++) {
-    tc_metrics_call(0, 0, 0.001);
-    tc_metrics_sent(0, 10, 1);
+    ts_metrics_call(0, 0, 0.001);
+    ts_metrics_sent(0, 10, 1);
   }
   return NULL;
 }
 
 /* Counters from many threads lose nothing. */
 static void test_threads(void **state) {
-  tc_metrics_reset();
-  tc_metrics_set_methods(paths, 2);
+  ts_metrics_reset();
+  ts_metrics_set_methods(paths, 2);
   pthread_t th[4];
   for (int i = 0; i < 4; i++)
     pthread_create(&th[i], NULL, hammer, NULL);
