@@ -155,11 +155,15 @@ static void count_call(const call *c) {
     ts_metrics_streams(-1);
 }
 
-/* Counts a response message: its bytes, and its rows when it is a Batch. */
-static void count_sent(const call *c, const ProtobufCMessage *m, grpc_byte_buffer *bb) {
-  uint64_t rows = 0;
+/* The rows of a response message when it is a Batch. Read before packing: pack() may free the message. */
+static uint64_t message_rows(const ProtobufCMessage *m) {
   if (m->descriptor == &tablecar__v1__batch__descriptor && ((const Tablecar__V1__Batch *)m)->num_rows > 0)
-    rows = (uint64_t)((const Tablecar__V1__Batch *)m)->num_rows;
+    return (uint64_t)((const Tablecar__V1__Batch *)m)->num_rows;
+  return 0;
+}
+
+/* Counts a response message: its packed bytes and its rows. */
+static void count_sent(const call *c, uint64_t rows, grpc_byte_buffer *bb) {
   ts_metrics_sent(method_index(c), grpc_byte_buffer_length(bb), rows);
 }
 
@@ -328,11 +332,12 @@ static void finish_with(call *c, ts_status status, const char *text, const Proto
   if (owned && !(response && status == TC_OK))
     protobuf_c_message_free_unpacked(owned, NULL);
   if (response && status == TC_OK) {
+    uint64_t rows = message_rows(response);
     if (!(c->send = pack(response, owned))) {
       status = TC_ERESOURCE_EXHAUSTED;
       text = "out of memory";
     } else {
-      count_sent(c, response, c->send);
+      count_sent(c, rows, c->send);
       memset(&ops[n], 0, sizeof ops[n]);
       ops[n].op = GRPC_OP_SEND_MESSAGE;
       ops[n++].data.send_message.send_message = c->send;
@@ -365,11 +370,12 @@ static int send_message_with(call *c, const ProtobufCMessage *m, ProtobufCMessag
     grpc_byte_buffer_destroy(c->send);
     c->send = NULL;
   }
+  uint64_t rows = message_rows(m);
   if (!(c->send = pack(m, owned))) {
     finish(c, TC_ERESOURCE_EXHAUSTED, "out of memory", NULL);
     return -1;
   }
-  count_sent(c, m, c->send);
+  count_sent(c, rows, c->send);
   grpc_op ops[2];
   size_t n = add_initial(c, ops);
   memset(&ops[n], 0, sizeof ops[n]);
