@@ -172,7 +172,7 @@ static void test_poll_closed_fd(void **state) {
   snprintf(target, sizeof target, "unix:%s", a.sun_path);
   tc_client *cl;
   assert_int_equal(tc_client_new(target, NULL, &cl), TC_OK);
-  assert_int_equal(tc__conn_ensure(cl, tc__now_ms() + 1000), TC_OK);
+  assert_int_equal(tc__conn_ensure(cl, tc__now_ms() + 120000), TC_OK);
   tc__call c;
   tc__call_init(&c, cl);
   c.unary = 1;
@@ -181,9 +181,8 @@ static void test_poll_closed_fd(void **state) {
   /* the connection preface goes out, then the wait times out */
   assert_int_equal(tc__call_wait(&c, tc__now_ms() + 20, 0), TC_EDEADLINE_EXCEEDED);
   close(cl->conn.fd);
-  int64_t t0 = tc__now_ms();
-  assert_int_equal(tc__call_wait(&c, t0 + 3000, 0), TC_EUNAVAILABLE);
-  assert_true(tc__now_ms() - t0 < 1000);
+  /* a deadline only a hang reaches: waiting for it would show as DEADLINE_EXCEEDED */
+  assert_int_equal(tc__call_wait(&c, tc__now_ms() + 120000, 0), TC_EUNAVAILABLE);
   assert_true(c.lost);
   assert_non_null(strstr(tc_last_error(cl), "(poll)"));
   assert_int_equal(cl->conn.fd, -1);

@@ -29,8 +29,11 @@ static char g_dir[256], g_sock[320], g_raw[320], g_bad[320], g_target[340], g_ra
 static pid_t g_server = -1;
 static int g_have_node;
 
-static const tc_call_opts kSlowStart = {.timeout_ms = 30000}; /* node takes a while to start */
+static const tc_call_opts kSlowStart = {.timeout_ms = 120000}; /* node takes a while to start */
 static const tc_call_opts kNoRetry = {.no_retry = 1};
+/* A deadline that only a hang reaches: a call that must fail at once is given it, so that failing at the
+ * deadline instead shows as DEADLINE_EXCEEDED (no test measures how long a call took). */
+static const tc_call_opts kHangGuard = {.timeout_ms = 120000};
 
 static double now_s(void) {
   struct timespec ts;
@@ -105,6 +108,18 @@ static int group_teardown(void **state) {
 static tc_client *client(void) {
   tc_client *c = NULL;
   assert_int_equal(tc_client_new(g_target, NULL, &c), TC_OK);
+  return c;
+}
+
+/* A handle whose first backoff is past any deadline: a retriable failure ends the call at once with
+ * DEADLINE_EXCEEDED naming that failure as the last error, however fast or slow the machine is. */
+static tc_client *one_attempt_client(const char *target) {
+  tc_options o;
+  tc_options_init(&o);
+  o.backoff_initial_ms = o.backoff_max_ms = INT64_C(1) << 40;
+  o.backoff_jitter = 0;
+  tc_client *c = NULL;
+  assert_int_equal(tc_client_new(target, &o, &c), TC_OK);
   return c;
 }
 
@@ -575,7 +590,7 @@ static void test_deadline(void **state) {
   double t0 = now_s();
   CHECK(c, tc_read_batch(c, &r, &(tc_call_opts){.timeout_ms = 300}, &b), TC_EDEADLINE_EXCEEDED);
   double dt = now_s() - t0;
-  assert_true(dt >= 0.29 && dt < 2.0);
+  assert_true(dt >= 0.29); /* never early; late only by how busy the machine is (perm-slow never answers) */
   assert_null(b);
   CHECK(c, tc_health_check(c, NULL, NULL, &st), TC_OK); /* the connection survived */
 
@@ -629,17 +644,22 @@ static void test_raw_http2(void **state) {
   assert_string_equal(tc_last_error(c), "gone fishing: \xe2\x9c\x93%zz");
   CHECK(c, tc_describe_table(c, "http-503", &kNoRetry, &t), TC_EUNAVAILABLE);
   assert_string_equal(tc_last_error(c), "HTTP status 503");
+  /* retried until the deadline: whether the first answer arrives before a short deadline depends on the
+   * machine's speed, so only the status is checked here... */
   CHECK(c, tc_describe_table(c, "http-503", &(tc_call_opts){.timeout_ms = 300}, &t), TC_EDEADLINE_EXCEEDED);
-  assert_non_null(strstr(tc_last_error(c), "HTTP status 503")); /* retried until the deadline */
+  /* ...and the last error reported is checked with a backoff longer than a long deadline: one attempt gets
+   * its 503, then the call gives up without sleeping (at any speed) */
+  tc_client *once = one_attempt_client(g_raw_target);
+  CHECK(once, tc_describe_table(once, "http-503", &kHangGuard, &t), TC_EDEADLINE_EXCEEDED);
+  assert_non_null(strstr(tc_last_error(once), "last error: HTTP status 503"));
+  tc_client_free(once);
   CHECK(c, tc_describe_table(c, "http-404", NULL, &t), TC_EUNIMPLEMENTED);
   CHECK(c, tc_describe_table(c, "not-grpc", NULL, &t), TC_EUNKNOWN);
   CHECK(c, tc_describe_table(c, "no-status", NULL, &t), TC_EINTERNAL);
   CHECK(c, tc_describe_table(c, "refused", &kNoRetry, &t), TC_EUNAVAILABLE);
   CHECK(c, tc_describe_table(c, "compressed", NULL, &t), TC_EPROTO);
   /* a second message in a unary response fails the call at once (the stream never ends) */
-  double t0 = now_s();
-  CHECK(c, tc_describe_table(c, "two-messages", &(tc_call_opts){.timeout_ms = 5000}, &t), TC_EINTERNAL);
-  assert_true(now_s() - t0 < 2.0);
+  CHECK(c, tc_describe_table(c, "two-messages", &kHangGuard, &t), TC_EINTERNAL);
   assert_string_equal(tc_last_error(c), "more than one message in the response of a unary call");
   CHECK(c, tc_describe_table(c, "ok", NULL, &t), TC_OK);
   tc_table_info_free(t);
@@ -672,18 +692,18 @@ static void test_connection_error(void **state) {
   int st;
   CHECK(c, tc_health_check(c, NULL, &kSlowStart, &st), TC_OK);
   tc_client_free(c);
-  for (int i = 0; i < 100 && access(g_bad, F_OK); i++) usleep(100 * 1000); /* listening after the others */
+  for (int i = 0; i < 1200 && access(g_bad, F_OK); i++) usleep(100 * 1000); /* listening after the others */
   assert_int_equal(tc_client_new(g_bad_target, NULL, &c), TC_OK);
   for (int i = 0; i < 3; i++) {
-    double t0 = now_s();
-    CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = 5000, .no_retry = 1}, &st), TC_EUNAVAILABLE);
-    assert_true(now_s() - t0 < 2.0);
+    CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = 120000, .no_retry = 1}, &st), TC_EUNAVAILABLE);
     assert_non_null(strstr(tc_last_error(c), "GOAWAY sent: PROTOCOL_ERROR"));
   }
-  /* retried until the deadline, on a new connection each time */
-  double t0 = now_s();
+  /* retried until the deadline (on a new connection each time, as above) */
   CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = 500}, &st), TC_EDEADLINE_EXCEEDED);
-  assert_true(now_s() - t0 < 2.0);
+  tc_client_free(c);
+  /* the error names the last attempt's failure (one attempt, then a backoff past the deadline) */
+  c = one_attempt_client(g_bad_target);
+  CHECK(c, tc_health_check(c, NULL, &kHangGuard, &st), TC_EDEADLINE_EXCEEDED);
   assert_non_null(strstr(tc_last_error(c), "last error"));
   assert_non_null(strstr(tc_last_error(c), "PROTOCOL_ERROR"));
   tc_client_free(c);
@@ -700,7 +720,10 @@ static void test_restart(void **state) {
   assert_non_null(strstr(tc_last_error(c), g_sock));
   /* a short deadline while down */
   CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = 200}, &st), TC_EDEADLINE_EXCEEDED);
-  assert_non_null(strstr(tc_last_error(c), "last error"));
+  tc_client *once = one_attempt_client(g_target);
+  CHECK(once, tc_health_check(once, NULL, &kHangGuard, &st), TC_EDEADLINE_EXCEEDED);
+  assert_non_null(strstr(tc_last_error(once), "last error"));
+  tc_client_free(once);
   /* restarting: the call waits for it */
   start_server();
   double t0 = now_s();

@@ -48,8 +48,10 @@ typedef struct server {
   double stop_seconds; /* how long the last stop() took */
 } server;
 
-/* A SIGTERM with no call in flight must not wait for --drain-seconds (10 here) nor for gRPC's internals. */
-#define MAX_STOP_SECONDS 5.0
+/* A SIGTERM with no call in flight must not wait for --drain-seconds (an hour here, so that waiting for it
+ * shows as a server that stop() had to kill, with no measured time involved). */
+#define DRAIN_SECONDS "3600"
+#define STOP_GUARD_SECONDS 120
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Helpers */
@@ -214,7 +216,7 @@ static void spawn(server *s, int delay_ms) {
     char listen[260];
     snprintf(listen, sizeof listen, "unix:%s", s->sock);
     const char *argv[20] = {TC_SERVER_BIN, "--data-dir", s->data, "--state-dir", s->state, "--listen", listen,
-                            "--log-level", "warn", "--rescan-seconds", "0", "--drain-seconds", "10",
+                            "--log-level", "warn", "--rescan-seconds", "0", "--drain-seconds", DRAIN_SECONDS,
                             "--threads", "4"};
     int n = 15;
     if (s->max_message_bytes) argv[n++] = "--max-message-bytes", argv[n++] = s->max_message_bytes;
@@ -252,7 +254,7 @@ static int wait_ready(const server *s) {
 }
 
 /* SIGTERM (after SIGCONT, in case a test left it stopped), then its exit status; -1 if it did not exit
- * within 60 s or was killed by a signal. */
+ * within STOP_GUARD_SECONDS or was killed by a signal. */
 static int stop(server *s) {
   if (s->pid <= 0) return -1;
   kill(s->pid, SIGCONT);
@@ -260,12 +262,12 @@ static int stop(server *s) {
   int ws = 0;
   pid_t r = 0;
   double t0 = now_s();
-  while (now_s() - t0 < 60 && (r = waitpid(s->pid, &ws, WNOHANG)) == 0) sleep_ms(5);
+  while (now_s() - t0 < STOP_GUARD_SECONDS && (r = waitpid(s->pid, &ws, WNOHANG)) == 0) sleep_ms(5);
   s->stop_seconds = now_s() - t0;
   if (r == 0) {
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &ws, 0);
-    fprintf(stderr, "tablecar-server did not stop within 60 s of SIGTERM\n");
+    fprintf(stderr, "tablecar-server did not stop within %d s of SIGTERM\n", STOP_GUARD_SECONDS);
     ws = -1;
   }
   s->pid = -1;
@@ -320,9 +322,8 @@ static int group_teardown(void **state) {
   server *s = *state;
   if (!s) return 0;
   int rc = stop(s);
-  if (rc != 0 || s->stop_seconds > MAX_STOP_SECONDS) {
-    fprintf(stderr, "tablecar-server exited with %d, %.1f s after SIGTERM (want 0, within %.0f s)\n", rc,
-            s->stop_seconds, MAX_STOP_SECONDS);
+  if (rc != 0) {
+    fprintf(stderr, "tablecar-server exited with %d, %.1f s after SIGTERM (want 0)\n", rc, s->stop_seconds);
     dump_log(s);
     rc = rc ? rc : -1;
   }
@@ -818,8 +819,9 @@ static void test_deadline_stopped(void **state) {
   CHECK(c, rc1, TC_EDEADLINE_EXCEEDED);
   CHECK(fresh, rc2, TC_EDEADLINE_EXCEEDED);
   assert_null(b);
-  assert_true(dt >= 0.295 && dt < 1.0);
-  assert_true(dt2 >= 0.195 && dt2 < 1.0);
+  /* never early (late only by how busy the machine is: the stopped server never answers) */
+  assert_true(dt >= 0.295);
+  assert_true(dt2 >= 0.195);
   /* both handles work again, with the default deadline */
   CHECK(c, tc_read_batch(c, &r, NULL, &b), TC_OK);
   assert_rows(b, FX_EXAMPLE_SHAPE);
@@ -923,13 +925,15 @@ static void test_fork_storm(void **state) {
 typedef struct loop_arg {
   fork_ctx f;
   atomic_int stop;
-  atomic_long calls;
+  atomic_long begun; /* calls entered */
+  atomic_long calls; /* calls completed */
   atomic_int failures;
 } loop_arg;
 
 static void *loop_thread(void *p) {
   loop_arg *a = p;
   for (unsigned i = 0; !atomic_load(&a->stop); i++) {
+    atomic_fetch_add(&a->begun, 1);
     if (reads(a->f.c, a->f.id, a->f.ref, a->f.n, 1, i)) atomic_fetch_add(&a->failures, 1);
     atomic_fetch_add(&a->calls, 1);
   }
@@ -999,17 +1003,18 @@ static void test_fork_with_thread(void **state) {
   loop_arg a = {.f = {ca, p->id, ref, n}};
   fork_ctx fb = {cb, p->id, ref, n};
   pthread_t th;
-  int started = ready && pthread_create(&th, NULL, loop_thread, &a) == 0;
-  int failed1 = -1, failed2 = 0, stopped = 0;
+  int failed1 = -1, failed2 = 0, stopped = 0, started = 0;
   long blocked_at = 0, after_cont = 0;
+  /* The server is stopped before A starts: A's first call can never complete until SIGCONT, at any speed
+   * (stopped after A started, a response already in the socket could still complete a call). */
+  int ws;
+  stopped = ready && kill(s2->pid, SIGSTOP) == 0 && waitpid(s2->pid, &ws, WUNTRACED) == s2->pid &&
+            WIFSTOPPED(ws);
+  started = stopped && pthread_create(&th, NULL, loop_thread, &a) == 0;
+  if (!started && stopped) kill(s2->pid, SIGCONT);
   if (started) {
-    wait_calls(&a, 20);
-    int ws;
-    stopped = kill(s2->pid, SIGSTOP) == 0 && waitpid(s2->pid, &ws, WUNTRACED) == s2->pid && WIFSTOPPED(ws);
-    for (long c = -1; c != atomic_load(&a.calls);) { /* A is blocked once its count stays put */
-      c = atomic_load(&a.calls);
-      sleep_ms(200);
-    }
+    for (double t0 = now_s(); atomic_load(&a.begun) == 0 && now_s() - t0 < 60;) sleep_ms(1);
+    sleep_ms(50); /* most likely inside poll() by now; the children must work wherever A is */
     blocked_at = atomic_load(&a.calls);
     failed1 = fork_children(&fb, s->target, 8, 0);
     after_cont = atomic_load(&a.calls);
@@ -1023,8 +1028,8 @@ static void test_fork_with_thread(void **state) {
     pthread_join(th, NULL);
   }
   /* assertions only now: thread A and the second server must not outlive a failure */
-  int s2_exit = stop(s2); /* handle A is still connected: an idle connection must not delay the exit */
-  double s2_stop = s2->stop_seconds;
+  /* handle A is still connected: an idle connection must not delay the exit (to the hour of --drain-seconds) */
+  int s2_exit = stop(s2);
   nftw(s2->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(s2);
   print_message("thread A: %ld calls (blocked at %ld while 8 children ran), %d failed\n", atomic_load(&a.calls),
@@ -1037,7 +1042,6 @@ static void test_fork_with_thread(void **state) {
   assert_true(atomic_load(&a.calls) >= blocked_at + 40);
   assert_int_equal(reads(cb, p->id, ref, n, 20, 5), 0); /* B still works in the parent */
   assert_int_equal(s2_exit, 0);
-  assert_true(s2_stop < MAX_STOP_SECONDS);
   free(ref);
   tc_permutation_info_free(p);
   tc_client_free(ca);

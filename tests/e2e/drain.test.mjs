@@ -114,7 +114,6 @@ test('SIGTERM drains: the stream in flight completes, new calls are refused, exi
     await sleep(300);
     assert.ok(st.msgs.length < ROWS / BATCH / 2, `flow control holds the server back (${st.msgs.length} batches sent)`);
 
-    const t0 = Date.now();
     s.sigterm();
     await until('Watch NOT_SERVING', () => w.statuses.includes(NOT_SERVING));
     // New calls fail, on a new channel and on the one the stream is on.
@@ -140,8 +139,8 @@ test('SIGTERM drains: the stream in flight completes, new calls are refused, exi
 
     const e = await s.terminate(60000 * SLOW);
     assert.deepEqual(e, { code: 0, signal: null }, s.tail());
-    const took = (Date.now() - t0) / 1000;
-    assert.ok(took < 60, `exited within --drain-seconds (${took}s)`);
+    // Exited once the stream was done, not at --drain-seconds: no call had to be cancelled (a condition, not
+    // a measured time, which depends on the machine's load).
     assert.match(s.log, /"event":"draining"/);
     assert.doesNotMatch(s.log, /drain_deadline/, 'no call had to be cancelled');
   } finally {
@@ -169,9 +168,8 @@ test('SIGTERM with a stream no longer read: cancelled at --drain-seconds 1, exit
     s.sigterm();
     const e = await s.terminate(30000 * SLOW);
     const took = (Date.now() - t0) / 1000;
-    assert.deepEqual(e, { code: 0, signal: null }, s.tail());
-    assert.ok(took >= 0.9, `the server gave the call its second (${took}s)`);
-    assert.ok(took < 15 * SLOW, `and then exited (${took}s)`);
+    assert.deepEqual(e, { code: 0, signal: null }, s.tail()); // exited (terminate() waits for that, or fails)
+    assert.ok(took >= 0.9, `the server gave the call its second (${took}s)`); // never early, at any speed
     assert.match(s.log, /drain_deadline/);
     // The call did not complete: it ends with an error, short of its rows.
     st.call.resume();
@@ -192,26 +190,25 @@ test('a slow reader does not stall other clients', opts(), async () => {
     const small = await unary(b, 'CreatePermutation', { table: 'ex', shuffle: { seed: '6' } });
     const smallOrder = await orderOf(b, small.id, 100);
 
-    // Client A: one batch every 50 ms (at least 15 s for the whole stream) until B's burst is over.
+    // Client A: one batch every 50 ms until B's burst is over, and none past half the stream however long the
+    // burst takes (so that A is still streaming at its end at any speed).
     let burstDone = false;
     const st = startStream(a, { permutation: p.id, split: '0', batch_size: String(BATCH) });
+    const later = () => { if (burstDone || st.msgs.length < ROWS / BATCH / 2) st.call.resume(); else setTimeout(later, 50); };
     st.call.on('data', () => {
       if (burstDone) return;
       st.call.pause();
-      setTimeout(() => st.call.resume(), 50);
+      setTimeout(later, 50);
     });
     st.call.resume();
     await until('A streaming', () => st.msgs.length >= 2);
 
     // Client B: a burst of 200 small ReadBatch calls at once.
-    const t0 = Date.now();
     const res = await Promise.all(Array.from({ length: 200 }, (_, k) => unary(b, 'ReadBatch', {
       permutation: small.id, split: '0', offset: String(k % 100), batch_size: '3',
     }, 60000 * SLOW)));
-    const took = Date.now() - t0;
     burstDone = true;
     assert.equal(st.end, null, 'A was still streaming during the whole burst');
-    assert.ok(took < 60000 * SLOW, `the burst took ${took} ms`);
     res.forEach((r, k) => {
       const off = k % 100;
       checkExampleRows(decodeBatch(r), smallOrder.slice(off, off + 3));

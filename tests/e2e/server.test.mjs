@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import {
   assertArrayEq, checkExampleRows, decodeBatch, EXAMPLE_COLUMNS, expected, failure, hashSplitOfCaption,
   hashSplitOfLabel, mkExample, mkExampleByRename, opts, readSplit, rowIdsOf, sleep, startServer, Status, stream,
-  tmpdir, TYPE, unary, withServer, SERVING,
+  SLOW, tmpdir, TYPE, unary, withServer, SERVING,
 } from './harness.mjs';
 
 const range = (a, b) => Array.from({ length: b - a }, (_, i) => a + i);
@@ -391,7 +391,7 @@ test('permutations survive a restart with --state-dir; a changed table fails the
 
     // Replace the table's file (by rename) with other rows: the old id no longer reads.
     mkExampleByRename(file, { rows: 90, batchRows: 10 });
-    const deadline = Date.now() + 20000;
+    const deadline = Date.now() + 60000 * SLOW; // a hang guard: the rescan is polled for
     let now;
     while ((now = await unary(c, 'DescribeTable', { table: 'ex' })).version === info.table_version) {
       assert.ok(Date.now() < deadline, 'the server did not notice the new file');

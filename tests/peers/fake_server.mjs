@@ -11,7 +11,7 @@
 //   people   3 rows: id int64, name utf8 (one null), vec fixed_size_list<float32, 2> (shape [2])
 //   numbers 10 rows: x int64 = 100 + row
 //   big      1 row:  blob fixed_size_binary[64 MiB], byte i = (i * 7 + 3) & 255
-// Special permutations: perm-slow (ReadBatch/StreamBatches wait 3 s), perm-flaky and perm-flaky-shard
+// Special permutations: perm-slow (ReadBatch/StreamBatches answer nothing until cancelled), perm-flaky and perm-flaky-shard
 // (StreamBatches fails with UNAVAILABLE after 2 batches, on its first call only), perm-unavailable-2 (DescribePermutation fails with
 // UNAVAILABLE twice, then succeeds), perm-firehose (StreamBatches sends batches of 10 rows without end, as
 // fast as flow control lets it; DescribeTable "firehose-stats" tells how many it has written: num_rows
@@ -185,7 +185,8 @@ const firehose = { messages: 0, bytes: 0 };
 
 // ---- service ----
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// perm-slow answers nothing until the client gives up (a fixed delay would be a race with the client's deadline).
+const untilCancelled = (call) => new Promise((r) => (call.cancelled ? r() : call.once('cancelled', r)));
 
 function unary(fn) {
   return async (call, cb) => {
@@ -223,9 +224,12 @@ const service = {
       throw status(grpc.status.UNAVAILABLE, 'warming up');
     return permInfo(findPerm(req.id));
   }),
-  ReadBatch: unary(async (req) => {
+  ReadBatch: unary(async (req, call) => {
     const p = findPerm(req.permutation);
-    if (p.id === 'perm-slow') await sleep(3000);
+    if (p.id === 'perm-slow') {
+      await untilCancelled(call);
+      throw status(grpc.status.CANCELLED, 'cancelled');
+    }
     const s = findSplit(p, req.split);
     if (req.batch_size < 1) throw status(grpc.status.INVALID_ARGUMENT, 'batch_size must be 1 or more');
     if (req.offset < 0 || req.offset >= s.rows.length)
@@ -266,7 +270,7 @@ const service = {
       let sent = 0;
       for (let k = 0; k < positions.length; k += req.batch_size) {
         if (flaky && sent === 2) throw status(grpc.status.UNAVAILABLE, 'flaky stream');
-        if (p.id === 'perm-slow') await sleep(3000);
+        if (p.id === 'perm-slow') await untilCancelled(call);
         if (call.cancelled) return;
         const pos = positions.slice(k, k + req.batch_size);
         const offset = sc > 1 ? k : pos[0];
