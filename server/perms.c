@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "row_hash.h"
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "names.h"
+#include "statefile.h"
 
 struct ts_perm_entry {
   atomic_int refs;
@@ -42,6 +44,8 @@ struct ts_perms {
   uint64_t clock;
 };
 
+static void check_state_dir(const ts_perms *p);
+
 ts_perms *ts_perms_new(const char *state_dir, ts_catalog *catalog, size_t max_built_bytes) {
   ts_perms *p = calloc(1, sizeof *p);
   if (!p)
@@ -55,6 +59,7 @@ ts_perms *ts_perms_new(const char *state_dir, ts_catalog *catalog, size_t max_bu
       snprintf(p->dir, n, "%s/permutations", state_dir);
       if (mkdir(p->dir, 0755) != 0 && errno != EEXIST)
         ts_log(TS_WARN, "state_dir_unwritable", TS_S("dir", p->dir), TS_S("error", strerror(errno)), NULL);
+      check_state_dir(p);
     }
   }
   return p;
@@ -321,24 +326,22 @@ static ts_status build_entry(ts_table *t, Tablecar__V1__CreatePermutationRequest
   return TC_OK;
 }
 
-/* STATE_DIR/permutations/ID holds "VERSION\n" and the packed spec; written to a temporary file and
- * renamed, so a crash never leaves half a record. */
-static void persist(ts_perms *p, const char *id, const char *version, const uint8_t *spec, size_t len) {
+/* STATE_DIR/permutations/ID holds "VERSION\n" and the packed spec, written durably (statefile.h) before the
+ * entry is listed, so that whoever finds the entry (this call, or another creating the same id) acknowledges
+ * a permutation that survives a crash. */
+static ts_status persist(ts_perms *p, const char *id, const char *version, const uint8_t *spec, size_t len,
+                         ts_error *err) {
   if (!p->dir)
-    return;
-  char path[4096], tmp[4200];
-  snprintf(path, sizeof path, "%s/%s", p->dir, id);
-  snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);  /* unique: two threads may save the same id at once */
-  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-  if (fd >= 0 && !f)
-    close(fd);
-  int ok = f && fprintf(f, "%s\n", version) > 0 && fwrite(spec, 1, len, f) == len;
-  ok = (f && fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    ts_log(TS_WARN, "permutation_not_saved", TS_S("id", id), TS_S("error", strerror(errno)), NULL);
-    unlink(tmp);
+    return TC_OK;
+  char head[80];
+  int n = snprintf(head, sizeof head, "%s\n", version);
+  if (n < 0 || (size_t)n >= sizeof head || ts_statefile_write(p->dir, id, head, (size_t)n, spec, len) != 0) {
+    int e = n < 0 || (size_t)n >= sizeof head ? ENAMETOOLONG : errno;
+    ts_log(TS_WARN, "permutation_not_saved", TS_S("id", id), TS_S("dir", p->dir), TS_S("error", strerror(e)), NULL);
+    return ts_error_set(err, TC_EUNAVAILABLE, "permutation '%s' could not be saved in the state directory: %s", id,
+                        strerror(e));
   }
+  return TC_OK;
 }
 
 /* Fields the spec's messages do not define: they would change the id without changing the order. */
@@ -379,11 +382,12 @@ ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequ
     Tablecar__V1__CreatePermutationRequest *spec =
         tablecar__v1__create_permutation_request__unpack(NULL, len, packed);
     st = spec ? build_entry(t, spec, id, &e, err) : ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+    if (st == TC_OK && (st = persist(p, id, ts_table_version(t), packed, len, err)) != TC_OK) {
+      ts_perm_entry_unref(e);
+      e = NULL;
+    }
     if (st == TC_OK) {
-      ts_perm_entry *mine = e;
       e = insert(p, e);
-      if (e == mine)  /* not when another thread added the same id first: it saves it */
-        persist(p, id, ts_table_version(t), packed, len);
       ts_log(TS_INFO, "permutation_created", TS_S("id", id), TS_S("table", req->table),
              TS_I("splits", e->n_splits), NULL);
     }
@@ -403,28 +407,90 @@ static ts_status table_changed(ts_error *err, const char *table, const char *id,
                       "permutation again", table, id, version, now);
 }
 
-/* Rebuilds a permutation saved by an earlier run of the server. */
-static ts_status restore(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err) {
+/* Reads the record of ID (see persist): its table version and spec. A record is only believed when its
+ * contents hash to its name, the id: a truncated or corrupted file fails that check even where it still
+ * parses (a protobuf cut at a field boundary is a valid, different spec). NOT_FOUND when there is no file;
+ * DATA_LOSS, logged with the file's path, when it is unusable (skipped: it is rewritten when the same
+ * permutation is created again). */
+static ts_status read_record(const ts_perms *p, const char *id, char version[64],
+                             Tablecar__V1__CreatePermutationRequest **out, ts_error *err) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", p->dir, id);
-  FILE *f = fopen(path, "rb");
+  FILE *f = fopen(path, "rbe");
   if (!f)
     return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
-  char version[64] = "";
   uint8_t *buf = malloc(TS_PERM_MAX_SPEC_BYTES + 1);
   size_t len = 0;
-  if (!fgets(version, sizeof version, f) || !buf || (len = fread(buf, 1, TS_PERM_MAX_SPEC_BYTES + 1, f)) == 0 ||
-      len > TS_PERM_MAX_SPEC_BYTES || !feof(f)) {
-    fclose(f);
-    free(buf);
-    return ts_error_set(err, TC_EDATA_LOSS, "the saved permutation '%s' is unreadable", id);
-  }
+  const char *why = NULL;
+  version[0] = '\0';
+  if (!buf || !fgets(version, 64, f) || !strchr(version, '\n') ||
+      (len = fread(buf, 1, TS_PERM_MAX_SPEC_BYTES + 1, f)) > TS_PERM_MAX_SPEC_BYTES || !feof(f))
+    why = "unreadable or truncated";
   fclose(f);
   version[strcspn(version, "\n")] = '\0';
-  Tablecar__V1__CreatePermutationRequest *spec = tablecar__v1__create_permutation_request__unpack(NULL, len, buf);
+  Tablecar__V1__CreatePermutationRequest *spec =
+      why ? NULL : tablecar__v1__create_permutation_request__unpack(NULL, len, buf);
+  char check[TS_PERM_ID_LEN + 1] = "";
+  if (spec)
+    make_id(spec->table, version, buf, len, check);
   free(buf);
-  if (!spec)
-    return ts_error_set(err, TC_EDATA_LOSS, "the saved permutation '%s' is corrupt", id);
+  if (!why && (!spec || strcmp(check, id) != 0))
+    why = "corrupt (its contents do not match its id)";
+  if (why) {
+    if (spec)
+      protobuf_c_message_free_unpacked(&spec->base, NULL);
+    ts_log(TS_WARN, "state_file_skipped", TS_S("file", path), TS_S("reason", why), NULL);
+    return ts_error_set(err, TC_EDATA_LOSS, "the saved permutation '%s' is %s: create it again", id, why);
+  }
+  *out = spec;
+  return TC_OK;
+}
+
+/* At start: temporary files a crash left behind are removed, and every record is checked, so that a bad
+ * one is named in the log now rather than at its first use. Never fails the start. */
+static void check_state_dir(const ts_perms *p) {
+  DIR *d = opendir(p->dir);
+  if (!d)
+    return;
+  size_t good = 0, bad = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+    if (name[0] == '.')
+      continue;
+    if (ts_statefile_is_temp(name)) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", p->dir, name);
+      ts_log(TS_INFO, "state_temp_removed", TS_S("file", path), NULL);
+      unlink(path);
+      continue;
+    }
+    char version[64];
+    Tablecar__V1__CreatePermutationRequest *spec = NULL;
+    ts_error err = {0};
+    if (strlen(name) == TS_PERM_ID_LEN && read_record(p, name, version, &spec, &err) == TC_OK) {
+      good++;
+      protobuf_c_message_free_unpacked(&spec->base, NULL);
+    } else {
+      if (strlen(name) != TS_PERM_ID_LEN) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", p->dir, name);
+        ts_log(TS_WARN, "state_file_skipped", TS_S("file", path), TS_S("reason", "not a permutation id"), NULL);
+      }
+      bad++;
+    }
+  }
+  closedir(d);
+  ts_log(TS_INFO, "state_checked", TS_S("dir", p->dir), TS_I("permutations", (int64_t)good),
+         TS_I("skipped", (int64_t)bad), NULL);
+}
+
+/* Rebuilds a permutation saved by an earlier run of the server. */
+static ts_status restore(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err) {
+  char version[64];
+  Tablecar__V1__CreatePermutationRequest *spec = NULL;
+  if (read_record(p, id, version, &spec, err) != TC_OK)
+    return err->code;
   ts_table *t = NULL;
   ts_status st = ts_catalog_get(p->catalog, spec->table, &t, err);
   if (st == TC_OK && strcmp(ts_table_version(t), version) != 0)
