@@ -46,6 +46,11 @@ static const char usage[] =
     "  --remote-cache-bytes N    objects no longer listed are dropped beyond this (default 10G)\n"
     "  --remote-timeout-seconds S  a listing or fetch, retries included, gives up after S (default 30)\n"
     "  --log-level L             debug, info, warn or error (default info)\n"
+    "  --max-connections N       client connections at once; more are closed at once (default 512)\n"
+    "  --max-streams N           calls at once on one connection; more wait for the client (default 100)\n"
+    "  --idle-seconds S          a connection with no call for S seconds is closed (default 600; 0: never)\n"
+    "  --stall-seconds S         a stream whose client reads nothing for S seconds is cancelled, freeing\n"
+    "                            its batches (default 300; 0: never)\n"
     "  --help, --version\n"
     "Every option can also be set by an environment variable: --cache-bytes is TABLECAR_CACHE_BYTES, etc.\n";
 
@@ -132,10 +137,41 @@ static size_t *size_setting(ts_config *c, const char *name) {
   return NULL;
 }
 
+/* The limits (config.h): 1 when NAME is one (*rc: 0, or -1 with a message), else 0. */
+static int apply_limit(ts_config *c, const char *name, const char *value, int *rc, char *err, size_t errlen) {
+  double *seconds = !strcmp(name, "idle-seconds") ? &c->idle_seconds
+                    : !strcmp(name, "stall-seconds") ? &c->stall_seconds : NULL;
+  *rc = 0;
+  if (seconds) {
+    if (parse_seconds(value, seconds) != 0) {
+      snprintf(err, errlen, "--%s: '%s' is not a number of seconds", name, value);
+      *rc = -1;
+    }
+    return 1;
+  }
+  int *count = !strcmp(name, "max-streams") ? &c->max_streams
+               : !strcmp(name, "max-connections") ? &c->max_connections : NULL;
+  if (!count)
+    return 0;
+  char *end;
+  errno = 0;
+  long n = strtol(value, &end, 10);
+  if (end == value || *end || errno || n < 1 || n > 1000000) {
+    snprintf(err, errlen, "--%s: '%s' is not between 1 and 1000000", name, value);
+    *rc = -1;
+  } else {
+    *count = (int)n;
+  }
+  return 1;
+}
+
 /* Applies one setting NAME (without "--") = VALUE. */
 static int apply(ts_config *c, const char *name, const char *value, char *err, size_t errlen) {
   long long size;
   size_t *size_field;
+  int rc;
+  if (apply_limit(c, name, value, &rc, err, errlen))
+    return rc;
   if (!strcmp(name, "data-dir")) {
     c->data_dir = value;
   } else if (!strcmp(name, "remote-cache-dir")) {
@@ -211,6 +247,9 @@ static const char *const env_names[][2] = {
     {"remote-timeout-seconds", "TABLECAR_REMOTE_TIMEOUT_SECONDS"},
     {"health-listen", "TABLECAR_HEALTH_LISTEN"}, {"metrics-listen", "TABLECAR_METRICS_LISTEN"},
     {"expose-data-on-network", "TABLECAR_EXPOSE_DATA_ON_NETWORK"},
+    {"max-streams", "TABLECAR_MAX_STREAMS"},   {"idle-seconds", "TABLECAR_IDLE_SECONDS"},
+    {"max-connections", "TABLECAR_MAX_CONNECTIONS"},
+    {"stall-seconds", "TABLECAR_STALL_SECONDS"},
 };
 
 static int apply_env(ts_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
@@ -283,6 +322,10 @@ int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(cons
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   c->threads = cpus > 2 ? (int)(2 * cpus) : 4;
   c->socket_mode = 0660;
+  c->max_connections = 512;
+  c->max_streams = 100;
+  c->idle_seconds = 600;
+  c->stall_seconds = 300;
   c->remote_cache_bytes = (size_t)10 << 30;
   c->remote_timeout_seconds = 30;
   if (apply_env(c, get, err, errlen) != 0)

@@ -26,6 +26,11 @@ typedef struct ts_config {
   const char *health_listen;     /* --health-listen, TABLECAR_HEALTH_LISTEN: grpc.health.v1 only (or NULL) */
   const char *metrics_listen;    /* --metrics-listen, TABLECAR_METRICS_LISTEN: Prometheus [HOST:]PORT */
   int expose_data;               /* --expose-data-on-network, TABLECAR_EXPOSE_DATA_ON_NETWORK=1 */
+  /* Limits a broken or hostile client cannot get around (config.c's apply_limit). */
+  int max_connections;           /* --max-connections: more are accepted and closed at once */
+  int max_streams;               /* --max-streams: concurrent calls on one connection (HTTP/2 setting) */
+  double idle_seconds;           /* --idle-seconds: a connection without calls this long is closed (0: never) */
+  double stall_seconds;          /* --stall-seconds: a stream not read this long is cancelled (0: never) */
   char storage[TS_MAX_LISTEN][1024]; /* normalized listen addresses live here */
   char *env_listen;              /* copy of TABLECAR_LISTEN, split in place */
 } ts_config;

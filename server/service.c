@@ -27,6 +27,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "metrics.h"
+#include "stall.h"
 #include "tablecar/v1/tablecar.pb-c.h"
 
 /* The server's statuses go on the wire as they are: the public header's list must be gRPC core's. */
@@ -94,6 +95,7 @@ struct call {
   int watching, sending, closed;
   int last_sent;          /* the status last sent, -1 before the first */
   call *wnext, *wprev;
+  ts_stall_entry stall;   /* a stream's pending send, watched for --stall-seconds */
 };
 
 struct ts_server {
@@ -115,6 +117,7 @@ struct ts_server {
   call *watchers;
   void (*on_stopped)(void *);
   void *arg;
+  ts_stall *stall;        /* NULL: no --stall-seconds */
 };
 
 /* ---- calls ------------------------------------------------------------------------------------------ */
@@ -184,6 +187,7 @@ static void call_unref(call *c) {
     grpc_byte_buffer_destroy(c->send);
   if (c->has_status_text)
     grpc_slice_unref(c->status_text);
+  ts_stall_disarm(s->stall, &c->stall);
   ts_h_stream_close(c->stream);
   free(c);
   if (counted && atomic_fetch_sub(&s->active, 1) == 1) {
@@ -381,6 +385,8 @@ static int send_message_with(call *c, const ProtobufCMessage *m, ProtobufCMessag
   memset(&ops[n], 0, sizeof ops[n]);
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n++].data.send_message.send_message = c->send;
+  if (c->m->kind == K_STREAM)
+    ts_stall_arm(c->srv->stall, &c->stall, c->call);
   start(c, ops, n, &c->t_send);
   return 0;
 }
@@ -614,6 +620,8 @@ static void on_close(call *c) {
 }
 
 static void on_send(call *c, int ok) {
+  if (c->m->kind == K_STREAM)
+    ts_stall_disarm(c->srv->stall, &c->stall);
   if (c->m->kind == K_WATCH) {
     watch_sent(c, ok);
   } else if (!ok) {
@@ -678,14 +686,28 @@ static void *cq_thread(void *arg) {
   }
 }
 
-static void server_args(const ts_server_options *o, grpc_arg a[2], grpc_channel_args *args) {
+/* The limits on connections (service.h): gRPC core's own. */
+static size_t limit_args(const ts_server_options *o, grpc_arg *a) {
+  static char max_streams[] = GRPC_ARG_MAX_CONCURRENT_STREAMS, idle[] = GRPC_ARG_MAX_CONNECTION_IDLE_MS;
+  size_t n = 0;
+  if (o->max_streams > 0)
+    a[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_streams, .value.integer = o->max_streams};
+  if (o->idle_seconds > 0) {
+    double ms = o->idle_seconds * 1000;
+    a[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = idle,
+                        .value.integer = ms >= INT32_MAX ? INT32_MAX : ms < 1 ? 1 : (int)ms};
+  }
+  return n;
+}
+
+static void server_args(const ts_server_options *o, grpc_arg a[4], grpc_channel_args *args) {
   static char max_send[] = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max_recv[] = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   size_t send_limit = o->ctx.max_message_bytes + (1 << 20);  /* the batch limit is checked by gather */
   a[0] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_send,
                     .value.integer = send_limit > INT32_MAX ? INT32_MAX : (int)send_limit};
   a[1] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_recv,
                     .value.integer = o->max_request_bytes > INT32_MAX ? INT32_MAX : (int)o->max_request_bytes};
-  *args = (grpc_channel_args){.num_args = 2, .args = a};
+  *args = (grpc_channel_args){.num_args = 2 + limit_args(o, a + 2), .args = a};
 }
 
 /* Batches are gathered into new heap buffers, freed once written. By default glibc serves large ones with
@@ -714,7 +736,7 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
   s->serving = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
   s->t_shutdown = (tag){NULL, OP_SHUTDOWN};
   pthread_mutex_init(&s->watch_lock, NULL);
-  grpc_arg a[2];
+  grpc_arg a[4];
   grpc_channel_args args;
   server_args(o, a, &args);
   s->server = grpc_server_create(&args, NULL);
@@ -746,6 +768,7 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
   grpc_server_start(s->server);
   if (s->health)
     grpc_server_start(s->health);
+  s->stall = ts_stall_new(o->stall_seconds);
   s->n_threads = o->threads > 0 ? o->threads : 1;
   s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
   /* One pending request per thread, so that many calls can arrive at once. */
@@ -828,6 +851,7 @@ void ts_server_free(ts_server *s) {
   for (int i = 0; i < s->n_threads; i++)
     pthread_join(s->threads[i], NULL);
   free(s->threads);
+  ts_stall_free(s->stall);
   grpc_server_destroy(s->server);
   if (s->health)
     grpc_server_destroy(s->health);

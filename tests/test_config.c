@@ -180,6 +180,34 @@ static void test_network_exposure(void **state) {
   ts_config_free(&c);
 }
 
+static void test_limits(void **state) {
+  ts_config c;
+  char err[256];
+  char *defaults[] = {"tablecar-server", "--data-dir", "/d", NULL};
+  assert_int_equal(parse(&c, defaults, NULL, err), TS_CONFIG_OK);
+  assert_int_equal(c.max_connections, 512);
+  assert_int_equal(c.max_streams, 100);
+  assert_true(c.idle_seconds == 600);
+  assert_true(c.stall_seconds == 300);
+  ts_config_free(&c);
+  const char *env[] = {"TABLECAR_MAX_STREAMS", "7", "TABLECAR_STALL_SECONDS", "0", NULL};
+  char *argv[] = {"tablecar-server", "--data-dir", "/d", "--max-connections", "3", "--idle-seconds=0.25", NULL};
+  assert_int_equal(parse(&c, argv, env, err), TS_CONFIG_OK);
+  assert_int_equal(c.max_connections, 3);
+  assert_int_equal(c.max_streams, 7);
+  assert_true(c.idle_seconds == 0.25);
+  assert_true(c.stall_seconds == 0);
+  ts_config_free(&c);
+  const char *bad[][2] = {{"--max-streams", "0"}, {"--max-connections", "-1"}, {"--max-streams", "2x"},
+                          {"--idle-seconds", "soon"}, {"--stall-seconds", "-1"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *a[] = {"tablecar-server", "--data-dir", "/d", (char *)bad[i][0], (char *)bad[i][1], NULL};
+    assert_int_equal(parse(&c, a, NULL, err), TS_CONFIG_ERROR);
+    assert_non_null(strstr(err, bad[i][0]));
+    ts_config_free(&c);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sizes),
@@ -188,6 +216,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_remote_settings),
       cmocka_unit_test(test_network_exposure),
+      cmocka_unit_test(test_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,11 +54,11 @@ sp_server *sp_new(void) {
 }
 
 static int wait_ready(sp_server *s) {
-  ts_client *c;
-  if (ts_client_new(s->target, NULL, &c)) return -1;
+  tc_client *c;
+  if (tc_client_new(s->target, NULL, &c)) return -1;
   int st = -1, rc = -1;
   for (double t0 = sp_now(); sp_now() - t0 < GUARD_SECONDS;) {
-    if (ts_health_check(c, "", &(ts_call_opts){.timeout_ms = 5000, .no_retry = 1}, &st) == TC_OK &&
+    if (tc_health_check(c, "", &(tc_call_opts){.timeout_ms = 5000, .no_retry = 1}, &st) == TC_OK &&
         st == TC_HEALTH_SERVING) {
       rc = 0;
       break;
@@ -71,7 +71,7 @@ static int wait_ready(sp_server *s) {
     }
     sp_sleep_ms(20);
   }
-  ts_client_free(c);
+  tc_client_free(c);
   return rc;
 }
 
