@@ -128,6 +128,7 @@ static int start_server(app *a) {
       .health_listen = a->cfg.health_listen,
       .threads = a->cfg.threads,
       .max_request_bytes = a->cfg.max_request_bytes,
+      .max_connections = a->cfg.max_connections,
       .max_streams = a->cfg.max_streams,
       .idle_seconds = a->cfg.idle_seconds,
       .stall_seconds = a->cfg.stall_seconds,

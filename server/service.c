@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "acceptor.h"
 #include "log.h"
 #include "metrics.h"
 #include "stall.h"
@@ -118,6 +119,7 @@ struct ts_server {
   void (*on_stopped)(void *);
   void *arg;
   ts_stall *stall;        /* NULL: no --stall-seconds */
+  ts_acceptor *acceptor;  /* the listening sockets */
 };
 
 /* ---- calls ------------------------------------------------------------------------------------------ */
@@ -719,6 +721,38 @@ static void keep_batch_memory(void) {
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
 
+/* Binds every data address: ours (acceptor.h), or gRPC's listener for the forms the acceptor leaves to it;
+ * then the health-only address, on a second gRPC server on the same queue, so that a call knows which one
+ * it came through. */
+static int listen_all(ts_server *s, const ts_server_options *o, char *err, size_t errlen) {
+  if (!(s->acceptor = ts_acceptor_new(s->server, o->max_connections))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  int rc = 0;
+  for (size_t i = 0; i < o->n_listen && !rc; i++) {
+    char why[256] = "";
+    int r = ts_acceptor_listen(s->acceptor, o->listen[i], why, sizeof why);
+    if (r == 1)
+      r = grpc_server_add_http2_port(s->server, o->listen[i], creds) ? 0 : -1;
+    if (r != 0) {
+      snprintf(err, errlen, "cannot listen on %s%s%s", o->listen[i], *why ? ": " : "", why);
+      rc = -1;
+    }
+  }
+  if (!rc && o->health_listen) {
+    s->health = grpc_server_create(NULL, NULL);
+    grpc_server_register_completion_queue(s->health, s->cq, NULL);
+    if (!grpc_server_add_http2_port(s->health, o->health_listen, creds)) {
+      snprintf(err, errlen, "cannot listen on %s", o->health_listen);
+      rc = -1;
+    }
+  }
+  grpc_server_credentials_release(creds);
+  return rc;
+}
+
 ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen) {
   keep_batch_memory();
   ts_server *s = calloc(1, sizeof *s);
@@ -742,21 +776,8 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
   s->server = grpc_server_create(&args, NULL);
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  const char *failed = NULL;
-  for (size_t i = 0; i < o->n_listen && !failed; i++)
-    if (!grpc_server_add_http2_port(s->server, o->listen[i], creds))
-      failed = o->listen[i];
-  /* A second gRPC server on the same queue, so that a call knows which one it came through. */
-  if (!failed && o->health_listen) {
-    s->health = grpc_server_create(NULL, NULL);
-    grpc_server_register_completion_queue(s->health, s->cq, NULL);
-    if (!grpc_server_add_http2_port(s->health, o->health_listen, creds))
-      failed = o->health_listen;
-  }
-  grpc_server_credentials_release(creds);
-  if (failed) {
-    snprintf(err, errlen, "cannot listen on %s", failed);
+  if (listen_all(s, o, err, errlen) != 0) {
+    ts_acceptor_free(s->acceptor);
     grpc_server_destroy(s->server);
     if (s->health)
       grpc_server_destroy(s->health);
@@ -768,6 +789,8 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
   grpc_server_start(s->server);
   if (s->health)
     grpc_server_start(s->health);
+  if (ts_acceptor_start(s->acceptor) != 0)
+    ts_log(TS_ERROR, "acceptor_not_started", NULL);
   s->stall = ts_stall_new(o->stall_seconds);
   s->n_threads = o->threads > 0 ? o->threads : 1;
   s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
@@ -785,6 +808,7 @@ void ts_server_drain(ts_server *s) {
   if (atomic_exchange(&s->draining, 1))
     return;
   set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
+  ts_acceptor_stop(s->acceptor); /* new connections are refused by the kernel from now on */
   atomic_store(&s->shut_pending, s->health ? 2 : 1);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
   if (s->health)
@@ -855,6 +879,7 @@ void ts_server_free(ts_server *s) {
   grpc_server_destroy(s->server);
   if (s->health)
     grpc_server_destroy(s->health);
+  ts_acceptor_free(s->acceptor);
   grpc_completion_queue_destroy(s->cq);
   pthread_mutex_destroy(&s->watch_lock);
   free(s);

@@ -20,6 +20,7 @@ typedef struct ts_server_options {
   const char *health_listen;  /* NULL, or an address whose server answers grpc.health.v1 and nothing else */
   int threads;                /* completion-queue threads */
   size_t max_request_bytes;   /* largest request message accepted */
+  int max_connections;        /* client connections at once (acceptor.h) */
   int max_streams;            /* concurrent calls on one connection (0: gRPC's default) */
   double idle_seconds;        /* a connection without calls this long is closed (0: never) */
   double stall_seconds;       /* a stream whose message is not taken this long is cancelled (0: never) */
