@@ -67,14 +67,14 @@ def main(scenario: str, address: str, conn, options: dict) -> None:
                 return S.check_expected_batch(options["expected"], ids, batch)
         else:
             check = S.check_example_batch
-        db = tablecar.connect(address, timeout=30)
+        db = tablecar.connect(address, timeout=300)  # deadlines as hang guards, as in the test
         train = make_permutation(db, options.get("table", "example"))
         # Used in this (parent) process before any fork: the handle's connection is open and live.
         assert check(train.row_ids()[:8], train[0:8]) == []
         assert int(train[0]["_rowid"]) == int(train.row_ids()[0])
         assert len(next(train.iter(BATCH))["_rowid"]) == BATCH
         conn.send(("ready", train.id, os.getpid()))
-        common = dict(num_workers=WORKERS, multiprocessing_context="fork", timeout=30,
+        common = dict(num_workers=WORKERS, multiprocessing_context="fork", timeout=300,
                       persistent_workers=options.get("persistent", False))
         torch_view = train.with_format("torch")
 

@@ -189,7 +189,7 @@ class Server:
             raise
         return self
 
-    def _wait_serving(self, timeout: float = 30.0) -> None:
+    def _wait_serving(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         db = tablecar.connect(self.address, timeout=1.0)
         last = ""
@@ -217,11 +217,11 @@ class Server:
             if self.proc and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(30)
+                    self.proc.wait(300)  # a hang guard
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
-                    raise RuntimeError(f"tablecar-server ignored SIGTERM for 30 s:\n{self.log()}")
+                    raise RuntimeError(f"tablecar-server ignored SIGTERM for 300 s:\n{self.log()}")
                 if self.proc.returncode != 0:
                     raise RuntimeError(f"tablecar-server exited with {self.proc.returncode}:\n{self.log()}")
         finally:
