@@ -81,9 +81,18 @@ static void sleep_ms(int ms) {
       fail_msg("tc_last_error is \"%s\", expected it to contain \"%s\"", tc_last_error(c), (needle));     \
   } while (0)
 
+/* Calls default to a deadline only a hang reaches: under TSan on a loaded machine a 64 MiB batch took longer
+ * than the library's default 30 s. Tests of deadlines pass their own. */
+static const tc_options *hang_guard_opts(void) {
+  static tc_options o;
+  tc_options_init(&o);
+  o.timeout_ms = 600000;
+  return &o;
+}
+
 static tc_client *client(const server *s) {
   tc_client *c = NULL;
-  assert_int_equal(tc_client_new(s->target, NULL, &c), TC_OK);
+  assert_int_equal(tc_client_new(s->target, hang_guard_opts(), &c), TC_OK);
   return c;
 }
 
@@ -949,7 +958,7 @@ static int thread_child(const fork_ctx *b, const char *target, unsigned k) {
   alarm(60);
   int rc = reads(b->c, b->id, b->ref, b->n, 50, k);
   tc_client *fresh;
-  if (tc_client_new(target, NULL, &fresh)) return 1;
+  if (tc_client_new(target, hang_guard_opts(), &fresh)) return 1;
   rc |= reads(fresh, b->id, b->ref, b->n, 50, 100 + k);
   tc_client_free(fresh);
   tc_client_free(b->c);
@@ -997,7 +1006,7 @@ static void test_fork_with_thread(void **state) {
   snprintf(s2->data, sizeof s2->data, "%s", s->data); /* the same tables */
   spawn(s2, 0);
   tc_permutation_spec spec = example_spec();
-  int ready = wait_ready(s2) == 0 && tc_client_new(s2->target, NULL, &ca) == TC_OK &&
+  int ready = wait_ready(s2) == 0 && tc_client_new(s2->target, hang_guard_opts(), &ca) == TC_OK &&
               tc_create_permutation(ca, &spec, NULL, &p2) == TC_OK && !strcmp(p2->id, p->id); /* same id */
   tc_permutation_info_free(p2);
   loop_arg a = {.f = {ca, p->id, ref, n}};
