@@ -46,9 +46,11 @@ static void cancel_overdue(ts_stall *s) {
     grpc_call_cancel_with_status(overdue[i], GRPC_STATUS_UNAVAILABLE, text, NULL);
     grpc_call_unref(overdue[i]);
   }
-  if (n)
-    ts_log(TS_WARN, "stream_stalled", TS_I("cancelled", (long long)n), TS_I("seconds", (long long)s->seconds),
-           NULL);
+  if (n) {
+    char secs[32];
+    snprintf(secs, sizeof secs, "%g", s->seconds);
+    ts_log(TS_WARN, "stream_stalled", TS_I("cancelled", (long long)n), TS_S("stall_seconds", secs), NULL);
+  }
 }
 
 static void *watch(void *arg) {
