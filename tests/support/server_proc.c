@@ -110,6 +110,13 @@ int sp_stop(sp_server *s) {
   for (double t0 = sp_now(); sp_now() - t0 < GUARD_SECONDS && (r = waitpid(s->pid, &ws, WNOHANG)) == 0;)
     sp_sleep_ms(5);
   if (r == 0) {
+    /* before the kill: what each of its threads waits in, and what it logged, for whoever debugs it */
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "for t in /proc/%d/task/*; do echo \"$t $(cat $t/comm) $(cat $t/wchan)\"; done >&2",
+             (int)s->pid);
+    if (system(cmd)) {
+    }
+    sp_dump_log(s);
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &ws, 0);
     fprintf(stderr, "tablecar-server did not stop within %d s of SIGTERM\n", GUARD_SECONDS);
