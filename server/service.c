@@ -827,13 +827,16 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
 void ts_server_drain(ts_server *s) {
   if (atomic_exchange(&s->draining, 1))
     return;
-  set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
+  /* No new call from here on, before anyone hears NOT_SERVING: a client that reacts to it at once (a new
+   * channel, a new call) must be refused, not slip in ahead of the shutdown. Calls in flight, the health
+   * watches among them, go on. */
   ts_acceptor_stop(s->acceptor); /* new connections are refused by the kernel from now on */
   atomic_store(&s->shut_pending, s->health ? 2 : 1);
   HANDOFF_RELEASE(&s->t_shutdown);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
   if (s->health)
     grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
+  set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
   atomic_store(&s->shut, 1);
   close_if_idle(s);
 }
