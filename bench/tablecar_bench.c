@@ -42,7 +42,7 @@ typedef struct data {
   const uint8_t *images;
   const int64_t *labels, *cap_off;
   const uint8_t *cap;
-  int64_t *ids;       /* the permutation's order */
+  int64_t *ids; /* the permutation's order */
   char perm[128];
 } data;
 
@@ -52,7 +52,7 @@ typedef struct opts {
   int inflight[4], n_inflight;
   int repeats;
   int64_t rows_per_run, max_calls;
-  const char *methods;  /* comma-separated subset to run (profiling); NULL: all */
+  const char *methods; /* comma-separated subset to run (profiling); NULL: all */
 } opts;
 
 static double now(void) {
@@ -91,8 +91,7 @@ static tc_client *client(const char *target) {
   tc_options_init(&o);
   o.timeout_ms = 120000;
   int rc = tc_client_new(target, &o, &c);
-  if (rc)
-    die(target, rc, NULL);
+  if (rc) die(target, rc, NULL);
   return c;
 }
 
@@ -102,23 +101,21 @@ static void make_ids(const opts *o, data *d) {
   tc_permutation_spec spec = {.table = o->table, .shuffle = 1, .shuffle_seed = 7};
   tc_permutation_info *info;
   int rc = tc_create_permutation(c, &spec, NULL, &info);
-  if (rc)
-    die("create permutation", rc, c);
+  if (rc) die("create permutation", rc, c);
   snprintf(d->perm, sizeof d->perm, "%s", info->id);
   if (info->num_rows != d->rows) {
-    fprintf(stderr, "tablecar-bench: the table has %" PRId64 " rows, the raw files %" PRId64 "\n",
-            info->num_rows, d->rows);
+    fprintf(stderr, "tablecar-bench: the table has %" PRId64 " rows, the raw files %" PRId64 "\n", info->num_rows,
+            d->rows);
     exit(1);
   }
   tc_permutation_info_free(info);
   d->ids = malloc((size_t)d->rows * 8);
   const char *label = "label";
   for (int64_t at = 0; at < d->rows; at += 65536) {
-    tc_read_batch_req r = {.permutation = d->perm, .split = "0", .offset = at, .batch_size = 65536,
-                           .columns = &label, .n_columns = 1};
+    tc_read_batch_req r = {
+        .permutation = d->perm, .split = "0", .offset = at, .batch_size = 65536, .columns = &label, .n_columns = 1};
     tc_batch *b;
-    if ((rc = tc_read_batch(c, &r, NULL, &b)))
-      die("read row ids", rc, c);
+    if ((rc = tc_read_batch(c, &r, NULL, &b))) die("read row ids", rc, c);
     memcpy(d->ids + at, b->row_ids, b->row_ids_size);
     tc_batch_free(b);
   }
@@ -147,7 +144,7 @@ typedef struct job {
   int64_t first_call; /* global index of its first call (calls are thread, thread + inflight, ...) */
   double *lat;        /* per call, seconds */
   int64_t rows, image_bytes;
-  uint8_t *buf;       /* inproc: reused buffers */
+  uint8_t *buf; /* inproc: reused buffers */
 } job;
 
 /* Rows of call k: positions [k * batch, (k + 1) * batch) of the permutation, wrapping around. */
@@ -178,8 +175,7 @@ static void gather_inproc(job *j, int64_t off, int fresh) {
     }
   }
   __asm__ volatile("" : : "r"(buf) : "memory");
-  if (fresh)
-    munmap(buf, img + (size_t)j->batch * 8 + (size_t)j->batch * 64);
+  if (fresh) munmap(buf, img + (size_t)j->batch * 8 + (size_t)j->batch * 64);
   j->rows += j->batch;
   j->image_bytes += (int64_t)img;
 }
@@ -188,10 +184,8 @@ static void count(job *j, const tc_batch *b) {
   j->rows += b->num_rows;
   const tc_column *img = tc_batch_column(b, "image");
   const tc_column *leaf = img;
-  while (leaf && leaf->n_children)
-    leaf = &leaf->children[0];
-  if (leaf)
-    j->image_bytes += (int64_t)leaf->values_size;
+  while (leaf && leaf->n_children) leaf = &leaf->children[0];
+  if (leaf) j->image_bytes += (int64_t)leaf->values_size;
 }
 
 static void *run_job(void *arg) {
@@ -199,27 +193,27 @@ static void *run_job(void *arg) {
   const data *d = j->d;
   int inproc = !strncmp(j->method, "inproc", 6);
   tc_client *c = inproc ? NULL : client(j->target);
-  if (inproc)
-    j->buf = malloc((size_t)j->batch * ((size_t)d->row_bytes + 8 + 64));
+  if (inproc) j->buf = malloc((size_t)j->batch * ((size_t)d->row_bytes + 8 + 64));
   int rc;
   if (!strcmp(j->method, "stream")) {
     /* One stream over this thread's calls: positions first_call * batch ... */
     int64_t start = j->first_call * j->batch, end = (j->first_call + j->calls) * j->batch;
-    if (end > d->rows)
-      end = d->rows;
-    if (start >= end)
-      start = end = 0;
-    tc_stream_req r = {.permutation = d->perm, .split = "0", .start = start, .end = end, .batch_size = j->batch,
-                       .columns = columns, .n_columns = N_COLUMNS};
+    if (end > d->rows) end = d->rows;
+    if (start >= end) start = end = 0;
+    tc_stream_req r = {.permutation = d->perm,
+                       .split = "0",
+                       .start = start,
+                       .end = end,
+                       .batch_size = j->batch,
+                       .columns = columns,
+                       .n_columns = N_COLUMNS};
     tc_stream *s;
     double t0 = now();
-    if ((rc = tc_stream_batches(c, &r, NULL, &s)))
-      die("StreamBatches", rc, c);
+    if ((rc = tc_stream_batches(c, &r, NULL, &s))) die("StreamBatches", rc, c);
     for (int64_t k = 0; k < j->calls; k++) {
       tc_batch *b;
-      if ((rc = tc_stream_next(s, &b)))
-        die("StreamBatches next", rc, c);
-      if (!b) {  /* a short last range: the rest of this thread's latencies stay 0 */
+      if ((rc = tc_stream_next(s, &b))) die("StreamBatches next", rc, c);
+      if (!b) { /* a short last range: the rest of this thread's latencies stay 0 */
         j->calls = k;
         break;
       }
@@ -238,24 +232,29 @@ static void *run_job(void *arg) {
         gather_inproc(j, off, !strcmp(j->method, "inproc_fresh"));
       } else {
         tc_batch *b;
-        if (!strcmp(j->method, "health")) {  /* gRPC's own floor: an empty call, no data */
+        if (!strcmp(j->method, "health")) { /* gRPC's own floor: an empty call, no data */
           int st;
-          if ((rc = tc_health_check(c, "", NULL, &st)))
-            die("health", rc, c);
+          if ((rc = tc_health_check(c, "", NULL, &st))) die("health", rc, c);
           j->lat[k] = now() - t0;
           continue;
         }
         if (!strcmp(j->method, "take")) {
-          tc_take_rows_req r = {.table = j->o->table, .indices = d->ids + off, .n_indices = (size_t)j->batch,
-                                .columns = columns, .n_columns = N_COLUMNS};
+          tc_take_rows_req r = {.table = j->o->table,
+                                .indices = d->ids + off,
+                                .n_indices = (size_t)j->batch,
+                                .columns = columns,
+                                .n_columns = N_COLUMNS};
           rc = tc_take_rows(c, &r, NULL, &b);
         } else {
-          tc_read_batch_req r = {.permutation = d->perm, .split = "0", .offset = off, .batch_size = j->batch,
-                                 .columns = columns, .n_columns = N_COLUMNS};
+          tc_read_batch_req r = {.permutation = d->perm,
+                                 .split = "0",
+                                 .offset = off,
+                                 .batch_size = j->batch,
+                                 .columns = columns,
+                                 .n_columns = N_COLUMNS};
           rc = tc_read_batch(c, &r, NULL, &b);
         }
-        if (rc)
-          die(j->method, rc, c);
+        if (rc) die(j->method, rc, c);
         count(j, b);
         tc_batch_free(b);
       }
@@ -273,39 +272,41 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static int wanted(const opts *o, const char *method) {
-  if (!o->methods)
-    return 1;
+  if (!o->methods) return 1;
   size_t n = strlen(method);
   for (const char *p = o->methods; (p = strstr(p, method)); p += n)
-    if ((p == o->methods || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
-      return 1;
+    if ((p == o->methods || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return 1;
   return 0;
 }
 
-static void measure(const opts *o, const data *d, const char *method, const char *transport,
-                    const char *target, int batch, int inflight, int run, int64_t calls) {
-  if (!wanted(o, method))
-    return;
+static void measure(const opts *o, const data *d, const char *method, const char *transport, const char *target,
+                    int batch, int inflight, int run, int64_t calls) {
+  if (!wanted(o, method)) return;
   if (!strcmp(method, "stream") && calls > d->rows / batch)
-    calls = d->rows / batch;  /* a stream covers positions of the split once */
-  if (calls < inflight)
-    calls = inflight;
+    calls = d->rows / batch; /* a stream covers positions of the split once */
+  if (calls < inflight) calls = inflight;
   job jobs[8];
   pthread_t th[8];
   double *lat = calloc((size_t)calls, sizeof *lat);
   int64_t at = 0;
   for (int t = 0; t < inflight; t++) {
     int64_t mine = calls / inflight + (t < calls % inflight);
-    jobs[t] = (job){.o = o, .d = d, .method = method, .target = target, .batch = batch, .inflight = inflight,
-                    .thread = t, .calls = mine, .lat = lat + at,
+    jobs[t] = (job){.o = o,
+                    .d = d,
+                    .method = method,
+                    .target = target,
+                    .batch = batch,
+                    .inflight = inflight,
+                    .thread = t,
+                    .calls = mine,
+                    .lat = lat + at,
                     .first_call = !strcmp(method, "stream") ? at : t};
     at += mine;
   }
   struct rusage u0, u1;
   getrusage(RUSAGE_SELF, &u0);
   double t0 = now();
-  for (int t = 0; t < inflight; t++)
-    pthread_create(&th[t], NULL, run_job, &jobs[t]);
+  for (int t = 0; t < inflight; t++) pthread_create(&th[t], NULL, run_job, &jobs[t]);
   int64_t rows = 0, bytes = 0;
   for (int t = 0; t < inflight; t++) {
     pthread_join(th[t], NULL);
@@ -316,7 +317,7 @@ static void measure(const opts *o, const data *d, const char *method, const char
   getrusage(RUSAGE_SELF, &u1);
   double cpu = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec + u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
                (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) * 1e-6;
-  int64_t done = 0;  /* a stream may end early: keep the latencies of the calls made */
+  int64_t done = 0; /* a stream may end early: keep the latencies of the calls made */
   for (int t = 0; t < inflight; t++) {
     memmove(lat + done, jobs[t].lat, (size_t)jobs[t].calls * sizeof *lat);
     done += jobs[t].calls;
@@ -327,8 +328,7 @@ static void measure(const opts *o, const data *d, const char *method, const char
          "\"run\": %d, \"calls\": %" PRId64 ", \"rows\": %" PRId64 ", \"image_bytes\": %" PRId64
          ", \"seconds\": %.6f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"client_cpu_s\": %.4f, \"client_minflt\": %ld}\n",
          method, transport, batch, inflight, run, calls, rows, bytes, secs, lat[calls / 2] * 1e6,
-         lat[(calls * 99) / 100 < calls ? (calls * 99) / 100 : calls - 1] * 1e6, cpu,
-         u1.ru_minflt - u0.ru_minflt);
+         lat[(calls * 99) / 100 < calls ? (calls * 99) / 100 : calls - 1] * 1e6, cpu, u1.ru_minflt - u0.ru_minflt);
   fflush(stdout);
   free(lat);
 }
@@ -336,22 +336,23 @@ static void measure(const opts *o, const data *d, const char *method, const char
 /* fork() to the first BATCH-row ReadBatch in the child, with the parent's handle (used before the fork):
  * the library's part of a DataLoader worker's start, without Python's. */
 static void fork_first_batch(const opts *o, const data *d, int batch, int samples) {
-  if (!wanted(o, "fork_first_batch") || batch > d->rows)
-    return;
+  if (!wanted(o, "fork_first_batch") || batch > d->rows) return;
   tc_client *c = client(o->unix_target);
-  tc_read_batch_req r = {.permutation = d->perm, .split = "0", .offset = 0, .batch_size = batch,
-                         .columns = columns, .n_columns = N_COLUMNS};
+  tc_read_batch_req r = {.permutation = d->perm,
+                         .split = "0",
+                         .offset = 0,
+                         .batch_size = batch,
+                         .columns = columns,
+                         .n_columns = N_COLUMNS};
   tc_batch *b;
   int rc = tc_read_batch(c, &r, NULL, &b);
-  if (rc)
-    die("ReadBatch", rc, c);
+  if (rc) die("ReadBatch", rc, c);
   tc_batch_free(b);
   double *t = calloc((size_t)samples, sizeof *t);
   int got = 0;
   for (int i = 0; i < samples; i++) {
     int fds[2];
-    if (pipe(fds) != 0)
-      break;
+    if (pipe(fds) != 0) break;
     double t0 = now();
     pid_t pid = fork();
     if (pid == 0) {
@@ -362,23 +363,21 @@ static void fork_first_batch(const opts *o, const data *d, int batch, int sample
         dt = now() - t0;
         tc_batch_free(b);
       }
-      if (write(fds[1], &dt, sizeof dt) != sizeof dt)
-        _exit(1);
+      if (write(fds[1], &dt, sizeof dt) != sizeof dt) _exit(1);
       _exit(0);
     }
     close(fds[1]);
     double dt;
-    if (pid > 0 && read(fds[0], &dt, sizeof dt) == sizeof dt && dt >= 0)
-      t[got++] = dt;
+    if (pid > 0 && read(fds[0], &dt, sizeof dt) == sizeof dt && dt >= 0) t[got++] = dt;
     close(fds[0]);
-    if (pid > 0)
-      waitpid(pid, NULL, 0);
+    if (pid > 0) waitpid(pid, NULL, 0);
   }
   tc_client_free(c);
   if (got) {
     qsort(t, (size_t)got, sizeof *t, cmp_double);
     printf("{\"tool\": \"c\", \"method\": \"fork_first_batch_c\", \"batch\": %d, \"samples\": %d, "
-           "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f}\n", batch, got, t[got / 2], t[0], t[got - 1]);
+           "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f}\n",
+           batch, got, t[got / 2], t[0], t[got - 1]);
     fflush(stdout);
   }
   free(t);
@@ -386,15 +385,13 @@ static void fork_first_batch(const opts *o, const data *d, int batch, int sample
 
 static int64_t calls_for(const opts *o, int batch) {
   int64_t c = o->rows_per_run / batch;
-  if (c < 20)
-    c = 20;
+  if (c < 20) c = 20;
   return c > o->max_calls ? o->max_calls : c;
 }
 
 static void parse_list(const char *s, int *out, int *n, int cap) {
   *n = 0;
-  for (char *end; *s && *n < cap; s = *end ? end + 1 : end)
-    out[(*n)++] = (int)strtol(s, &end, 10);
+  for (char *end; *s && *n < cap; s = *end ? end + 1 : end) out[(*n)++] = (int)strtol(s, &end, 10);
 }
 
 static void load(const opts *o, data *d) {
@@ -422,15 +419,24 @@ static int cmd_run(int argc, char **argv) {
   parse_list("1,4", o.inflight, &o.n_inflight, 4);
   for (int i = 3; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
-    if (!strcmp(k, "--unix")) o.unix_target = v;
-    else if (!strcmp(k, "--tcp")) o.tcp_target = v;
-    else if (!strcmp(k, "--table")) o.table = v;
-    else if (!strcmp(k, "--batches")) parse_list(v, o.batches, &o.n_batches, 8);
-    else if (!strcmp(k, "--inflight")) parse_list(v, o.inflight, &o.n_inflight, 4);
-    else if (!strcmp(k, "--repeats")) o.repeats = atoi(v);
-    else if (!strcmp(k, "--rows-per-run")) o.rows_per_run = atoll(v);
-    else if (!strcmp(k, "--max-calls")) o.max_calls = atoll(v);
-    else if (!strcmp(k, "--methods")) o.methods = v;
+    if (!strcmp(k, "--unix"))
+      o.unix_target = v;
+    else if (!strcmp(k, "--tcp"))
+      o.tcp_target = v;
+    else if (!strcmp(k, "--table"))
+      o.table = v;
+    else if (!strcmp(k, "--batches"))
+      parse_list(v, o.batches, &o.n_batches, 8);
+    else if (!strcmp(k, "--inflight"))
+      parse_list(v, o.inflight, &o.n_inflight, 4);
+    else if (!strcmp(k, "--repeats"))
+      o.repeats = atoi(v);
+    else if (!strcmp(k, "--rows-per-run"))
+      o.rows_per_run = atoll(v);
+    else if (!strcmp(k, "--max-calls"))
+      o.max_calls = atoll(v);
+    else if (!strcmp(k, "--methods"))
+      o.methods = v;
     else {
       fprintf(stderr, "tablecar-bench: unknown option %s\n", k);
       return 2;
@@ -444,23 +450,20 @@ static int cmd_run(int argc, char **argv) {
   load(&o, &d);
   make_ids(&o, &d);
   /* The fresh server's first calls, before any other method warmed it up. */
-  if (d.rows >= 256)
-    measure(&o, &d, "read_fresh", "unix", o.unix_target, 256, 1, 0, calls_for(&o, 256));
+  if (d.rows >= 256) measure(&o, &d, "read_fresh", "unix", o.unix_target, 256, 1, 0, calls_for(&o, 256));
   fork_first_batch(&o, &d, 256, 20);
   const char *transports[2][2] = {{"unix", o.unix_target}, {"tcp", o.tcp_target}};
   for (int r = 0; r < o.repeats; r++)
     for (int bi = 0; bi < o.n_batches; bi++) {
       int batch = o.batches[bi];
-      if (batch > d.rows)
-        continue;
+      if (batch > d.rows) continue;
       int64_t calls = calls_for(&o, batch);
-      if (batch == 1)  /* the floor of any unary call through this gRPC server: Health/Check */
+      if (batch == 1) /* the floor of any unary call through this gRPC server: Health/Check */
         measure(&o, &d, "health", "unix", o.unix_target, 1, 1, r, calls);
       measure(&o, &d, "inproc", "-", NULL, batch, 1, r, calls);
       measure(&o, &d, "inproc_fresh", "-", NULL, batch, 1, r, calls);
       for (int t = 0; t < 2; t++) {
-        if (!transports[t][1])
-          continue;
+        if (!transports[t][1]) continue;
         for (int ii = 0; ii < o.n_inflight; ii++) {
           static const char *const methods[] = {"take", "read", "stream"};
           for (int m = 0; m < 3; m++)
@@ -481,13 +484,11 @@ static void rss_kib(long *hwm, long *rss) {
     sscanf(line, "VmHWM: %ld", hwm);
     sscanf(line, "VmRSS: %ld", rss);
   }
-  if (f)
-    fclose(f);
+  if (f) fclose(f);
 }
 
 static int cmd_rss(int argc, char **argv) {
-  if (argc < 6)
-    return 2;
+  if (argc < 6) return 2;
   const char *target = argv[2], *table = argv[3];
   int batch = atoi(argv[4]);
   int64_t calls = atoll(argv[5]);
@@ -499,15 +500,17 @@ static int cmd_rss(int argc, char **argv) {
   tc_permutation_spec spec = {.table = table};
   tc_permutation_info *info;
   int rc = tc_create_permutation(c, &spec, NULL, &info);
-  if (rc)
-    die("create permutation", rc, c);
+  if (rc) die("create permutation", rc, c);
   int64_t rows = 0, n = info->num_rows;
   for (int64_t k = 0; k < calls; k++) {
-    tc_read_batch_req r = {.permutation = info->id, .split = "0", .offset = (k * batch) % (n - batch + 1),
-                           .batch_size = batch, .columns = columns, .n_columns = N_COLUMNS};
+    tc_read_batch_req r = {.permutation = info->id,
+                           .split = "0",
+                           .offset = (k * batch) % (n - batch + 1),
+                           .batch_size = batch,
+                           .columns = columns,
+                           .n_columns = N_COLUMNS};
     tc_batch *b;
-    if ((rc = tc_read_batch(c, &r, NULL, &b)))
-      die("ReadBatch", rc, c);
+    if ((rc = tc_read_batch(c, &r, NULL, &b))) die("ReadBatch", rc, c);
     rows += b->num_rows;
     tc_batch_free(b);
   }
@@ -521,10 +524,8 @@ static int cmd_rss(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 3 && !strcmp(argv[1], "run"))
-    return cmd_run(argc, argv);
-  if (argc >= 3 && !strcmp(argv[1], "rss"))
-    return cmd_rss(argc, argv);
+  if (argc >= 3 && !strcmp(argv[1], "run")) return cmd_run(argc, argv);
+  if (argc >= 3 && !strcmp(argv[1], "rss")) return cmd_rss(argc, argv);
   fputs("usage: tablecar-bench run DIR --unix TARGET [--tcp TARGET] [--table NAME] [--batches 1,32,256,1024]\n"
         "                          [--repeats N] [--rows-per-run N] [--max-calls N] [--inflight 1,4]\n"
         "                          [--methods read,take,stream,inproc,inproc_fresh,read_fresh]\n"

@@ -121,8 +121,10 @@ static const char *const *dupv(tc__arena *a, char **v, size_t n, int *fail) {
 static const void *dupmem(tc__arena *a, const void *src, size_t n, size_t size, int *fail) {
   if (n == 0) return NULL;
   void *p = tc__arena_alloc(a, n * size);
-  if (!p) *fail = 1;
-  else memcpy(p, src, n * size);
+  if (!p)
+    *fail = 1;
+  else
+    memcpy(p, src, n * size);
   return p;
 }
 
@@ -153,9 +155,7 @@ static void convert_split(tc__arena *a, const Tablecar__V1__CreatePermutationReq
     s->n_weights = in->hash->n_weights;
     s->weights = dupmem(a, in->hash->weights, s->n_weights, sizeof(int64_t), fail);
     break;
-  default:
-    s->split = TC_SPLIT_NONE;
-    break;
+  default: s->split = TC_SPLIT_NONE; break;
   }
 }
 
@@ -239,8 +239,7 @@ static int perm_call(tc_client *cl, const char *path, const ProtobufCMessage *re
 
 /* Fills the oneof split of r from spec; the split messages live in the caller's frame. */
 static int encode_split(const tc_permutation_spec *s, Tablecar__V1__CreatePermutationRequest *r,
-                        Tablecar__V1__RandomSplit *rs, Tablecar__V1__SequentialSplit *ss,
-                        Tablecar__V1__HashSplit *hs) {
+                        Tablecar__V1__RandomSplit *rs, Tablecar__V1__SequentialSplit *ss, Tablecar__V1__HashSplit *hs) {
   if (!arr_ok(s->n_ratios, s->ratios) || !arr_ok(s->n_counts, s->counts) ||
       !arr_ok(s->n_hash_columns, s->hash_columns) || !arr_ok(s->n_weights, s->weights))
     return -1;

@@ -42,8 +42,7 @@ int tc__backoff_sleep(tc_client *cl, int attempt, int64_t deadline) {
   int64_t now = tc__now_ms();
   if (deadline != TC__NO_DEADLINE && ms >= deadline - now) return -1;
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
   return 0;
 }
 
@@ -65,8 +64,7 @@ size_t tc__encode(tc_client *cl, const ProtobufCMessage *msg) {
 
 /* One attempt. *transparent: the failure says nothing about the server (stale connection, refused
  * stream), so one immediate retry is harmless. */
-static int unary_once(tc_client *cl, const char *path, size_t len, int64_t deadline, tc__msg **resp,
-                      int *transparent) {
+static int unary_once(tc_client *cl, const char *path, size_t len, int64_t deadline, tc__msg **resp, int *transparent) {
   *transparent = 0;
   int rc = tc__conn_ensure(cl, deadline);
   if (rc) return rc;
@@ -110,8 +108,8 @@ int tc__unary(tc_client *cl, const char *path, size_t len, const tc_call_opts *c
     if (tc__backoff_sleep(cl, attempt++, deadline)) {
       char last[sizeof cl->err];
       memcpy(last, cl->err, sizeof last);
-      return tc__seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s",
-                       attempt, last);
+      return tc__seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s", attempt,
+                        last);
     }
   }
 }

@@ -41,8 +41,10 @@ int tc_client_new(const char *target, const tc_options *opts, tc_client **out) {
   *out = NULL;
   tc_client *cl = calloc(1, sizeof *cl);
   if (!cl) return tc__set_new_error(TC_ENOMEM, "out of memory");
-  if (opts) cl->opts = *opts;
-  else tc_options_init(&cl->opts);
+  if (opts)
+    cl->opts = *opts;
+  else
+    tc_options_init(&cl->opts);
   cl->conn.fd = -1;
   cl->pid = getpid();
   const char *bad = check_options(&cl->opts);
@@ -62,8 +64,8 @@ int tc_client_new(const char *target, const tc_options *opts, tc_client **out) {
   cl->opts.authority = cl->authority;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  cl->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)cl ^
-            ((uint64_t)cl->pid << 40) ^ 0x9E3779B97F4A7C15ull;
+  cl->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)cl ^ ((uint64_t)cl->pid << 40) ^
+            0x9E3779B97F4A7C15ull;
   if (!cl->rng) cl->rng = 1;
   *out = cl;
   return TC_OK;

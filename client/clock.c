@@ -11,6 +11,6 @@ int64_t tc__now_ms(void) {
 
 int64_t tc__deadline(int64_t timeout_ms) {
   if (timeout_ms < 0) return TC__NO_DEADLINE;
-  int64_t now = tc__now_ms();  /* saturates: INT64_MAX must not wrap to the past */
+  int64_t now = tc__now_ms(); /* saturates: INT64_MAX must not wrap to the past */
   return timeout_ms >= TC__NO_DEADLINE - now ? TC__NO_DEADLINE : now + timeout_ms;
 }

@@ -6,7 +6,9 @@
 
 const char *tc_status_name(int status) {
   switch (status) {
-  case TC_OK: return "OK";
+  case TC_OK:
+    return "OK";
+/* clang-format off */
 #define TC_XX_GRPC(name, code) \
   case code: return #name;
 #define TC_XX_LOCAL(name, code, msg) \
@@ -14,6 +16,7 @@ const char *tc_status_name(int status) {
     TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
 #undef TC_XX_GRPC
 #undef TC_XX_LOCAL
+    /* clang-format on */
   default: return "?";
   }
 }
@@ -21,7 +24,9 @@ const char *tc_status_name(int status) {
 /* gRPC's codes are described by their names, as gRPC prints them. */
 const char *tc_strerror(int status) {
   switch (status) {
-  case TC_OK: return "OK";
+  case TC_OK:
+    return "OK";
+/* clang-format off */
 #define TC_XX_GRPC(name, code) \
   case code: return #name;
 #define TC_XX_LOCAL(name, code, msg) \
@@ -29,6 +34,7 @@ const char *tc_strerror(int status) {
     TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
 #undef TC_XX_GRPC
 #undef TC_XX_LOCAL
+    /* clang-format on */
   case TC__ECONNECT_RETRY: return tc_strerror(TC_ECONNECT);
   default: return "unknown status";
   }

@@ -22,8 +22,10 @@ int tc__deframer_partial(const tc__deframer *d) { return d->hdr_got > 0 || d->cu
 
 void tc__msgq_push(tc__msgq *q, tc__msg *m) {
   m->next = NULL;
-  if (q->tail) q->tail->next = m;
-  else q->head = m;
+  if (q->tail)
+    q->tail->next = m;
+  else
+    q->head = m;
   q->tail = m;
   q->count++;
 }

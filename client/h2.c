@@ -60,8 +60,10 @@ void tc__conn_close(tc_client *cl) {
 
 /* The connection failed: every call on it is lost. Returns TC_EUNAVAILABLE. */
 static int conn_fail(tc_client *cl, int e, const char *what) {
-  if (e) tc__seterr(cl, 0, "connection to %s lost (%s): %s", cl->target.authority, what, strerror(e));
-  else tc__seterr(cl, 0, "connection to %s lost: %s", cl->target.authority, what);
+  if (e)
+    tc__seterr(cl, 0, "connection to %s lost (%s): %s", cl->target.authority, what, strerror(e));
+  else
+    tc__seterr(cl, 0, "connection to %s lost: %s", cl->target.authority, what);
   conn_drop(cl);
   return TC_EUNAVAILABLE;
 }
@@ -115,13 +117,11 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr, const uint8_t
 /* Returns n bytes of stream-level credit (n <= c->unconsumed). */
 static void call_credit(tc__call *c, size_t n) {
   tc_client *cl = c->cl;
-  if (n && c->sid && c->gen == cl->conn.gen && cl->conn.ng)
-    nghttp2_session_consume_stream(cl->conn.ng, c->sid, n);
+  if (n && c->sid && c->gen == cl->conn.gen && cl->conn.ng) nghttp2_session_consume_stream(cl->conn.ng, c->sid, n);
   c->unconsumed -= n;
 }
 
-static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data, size_t len,
-                   void *ud) {
+static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud) {
   tc_client *cl = ud;
   nghttp2_session_consume_connection(ng, len);
   tc__call *c = find_call(cl, sid);
@@ -145,7 +145,8 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_
         snprintf(c->errmsg, sizeof c->errmsg, "compressed message, but no compression was negotiated");
       else if (rc == TC_EINTERNAL)
         snprintf(c->errmsg, sizeof c->errmsg, "more than one message in the response of a unary call");
-      else snprintf(c->errmsg, sizeof c->errmsg, "out of memory receiving a message");
+      else
+        snprintf(c->errmsg, sizeof c->errmsg, "out of memory receiving a message");
       nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
       c->reset = 1;
     }
@@ -391,17 +392,18 @@ static void call_link(tc__call *c) {
 static void call_unlink(tc__call *c) {
   tc_client *cl = c->cl;
   if (!c->prev && cl->calls != c) return; /* not linked */
-  if (c->prev) c->prev->next = c->next;
-  else if (cl->calls == c) cl->calls = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (cl->calls == c)
+    cl->calls = c->next;
   if (c->next) c->next->prev = c->prev;
   c->next = c->prev = NULL;
 }
 
-#define NV(n, v, f)                                                                                        \
+#define NV(n, v, f)                                                                                                    \
   { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME | (f) }
 
-int tc__call_start(tc__call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
-                  int send_timeout) {
+int tc__call_start(tc__call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline, int send_timeout) {
   tc_client *cl = c->cl;
   tc__conn *k = &cl->conn;
   char timeout[16];
@@ -489,7 +491,7 @@ int tc__call_status(tc__call *c) {
   if (c->refused) return tc__seterr(cl, TC_EUNAVAILABLE, "the server refused the stream (it is going away)");
   if (c->h2_error)
     return tc__seterr(cl, tc__h2_error_to_grpc(c->h2_error), "stream reset by the server: %s",
-                     nghttp2_http2_strerror(c->h2_error));
+                      nghttp2_http2_strerror(c->h2_error));
   if (c->http_status == 200 && !c->grpc_content)
     return tc__seterr(cl, TC_EUNKNOWN, "the response is not gRPC (content-type)");
   return tc__seterr(cl, TC_EINTERNAL, "the server closed the stream without a grpc-status");

@@ -43,9 +43,9 @@ int tc__utf8_ok(const char *s, size_t n);
 enum { TC__TARGET_UNIX = 1, TC__TARGET_ABSTRACT, TC__TARGET_TCP };
 typedef struct tc__target {
   int kind;
-  char path[108];    /* UNIX: NUL-terminated path; ABSTRACT: name (no leading NUL) */
+  char path[108]; /* UNIX: NUL-terminated path; ABSTRACT: name (no leading NUL) */
   size_t path_len;
-  char host[256];    /* TCP: name or address, without brackets */
+  char host[256]; /* TCP: name or address, without brackets */
   char port[16];
   char authority[280];
 } tc__target;
@@ -72,7 +72,7 @@ typedef struct tc__deframer {
   size_t hdr_got;
   tc__msg *cur; /* message being filled, exactly its length */
   size_t got;
-  size_t max;  /* largest message accepted */
+  size_t max;     /* largest message accepted */
   size_t bad_len; /* length of a rejected message, for the error text */
 } tc__deframer;
 
@@ -95,34 +95,34 @@ typedef struct tc__pb {
 } tc__pb;
 typedef struct tc__pb_field {
   uint32_t num;
-  int wt;          /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
-  uint64_t v;      /* wt 0, 1, 5 */
+  int wt;              /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+  uint64_t v;          /* wt 0, 1, 5 */
   const uint8_t *data; /* wt 2 */
   size_t len;
 } tc__pb_field;
 
-int tc__pb_varint(tc__pb *r, uint64_t *v);            /* 0, or -1 if malformed */
-int tc__pb_next(tc__pb *r, tc__pb_field *f);           /* 1: a field, 0: end, -1: malformed */
+int tc__pb_varint(tc__pb *r, uint64_t *v);   /* 0, or -1 if malformed */
+int tc__pb_next(tc__pb *r, tc__pb_field *f); /* 1: a field, 0: end, -1: malformed */
 
 /* Parses a Batch in m; on success the batch owns m, on failure m is freed. */
 int tc__batch_parse(tc__msg *m, tc_batch **out, char *err, size_t errlen);
-int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errlen);   /* frees m */
-int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errlen);   /* frees m */
+int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errlen); /* frees m */
+int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errlen); /* frees m */
 
 /* ---- h2.c: one HTTP/2 connection per handle, calls on it ---- */
 typedef struct tc_client tc_client;
 typedef struct tc__call tc__call;
 
 typedef struct tc__conn {
-  int fd;                 /* -1: none */
-  pid_t pid;              /* process that opened it */
-  uint64_t gen;           /* changes with every connection */
+  int fd;       /* -1: none */
+  pid_t pid;    /* process that opened it */
+  uint64_t gen; /* changes with every connection */
   nghttp2_session *ng;
-  int broken;             /* nghttp2 refused to start a stream on it (closing): reconnect before the next call */
-  int goaway;             /* GOAWAY received (or stream ids used up): no new streams */
-  char why[160];          /* GOAWAY with an error, sent or received: why the session ended */
-  int reused;             /* has completed a call: a failure may just mean it went stale */
-  int rfull;              /* last recv filled the buffer: try recv before poll */
+  int broken;    /* nghttp2 refused to start a stream on it (closing): reconnect before the next call */
+  int goaway;    /* GOAWAY received (or stream ids used up): no new streams */
+  char why[160]; /* GOAWAY with an error, sent or received: why the session ended */
+  int reused;    /* has completed a call: a failure may just mean it went stale */
+  int rfull;     /* last recv filled the buffer: try recv before poll */
   unsigned char *rbuf;
   size_t rcap;
   unsigned char *wbuf;
@@ -131,27 +131,27 @@ typedef struct tc__conn {
 
 struct tc__call {
   tc_client *cl;
-  tc__call *next, *prev;   /* the client's active calls */
-  int32_t sid;            /* 0: no live stream */
-  uint64_t gen;           /* connection the stream is on */
-  const uint8_t *req;     /* request body (prefix + message), owned by the caller */
+  tc__call *next, *prev; /* the client's active calls */
+  int32_t sid;           /* 0: no live stream */
+  uint64_t gen;          /* connection the stream is on */
+  const uint8_t *req;    /* request body (prefix + message), owned by the caller */
   size_t req_len, req_off;
   int http_status;
-  int grpc_status;        /* -1 until grpc-status is seen */
-  char *grpc_message;     /* decoded, malloc'd; NULL if none */
-  int grpc_content;       /* content-type is application/grpc* */
-  int closed;             /* the stream is closed (normally or not) */
-  uint32_t h2_error;      /* RST_STREAM / close error code */
-  int refused;            /* never processed by the server (REFUSED_STREAM, GOAWAY): safe to retry */
-  int lost;               /* the connection died under the stream */
-  int err;                /* local error found while receiving (too large, ...) */
-  int reset;              /* we sent RST_STREAM already */
+  int grpc_status;    /* -1 until grpc-status is seen */
+  char *grpc_message; /* decoded, malloc'd; NULL if none */
+  int grpc_content;   /* content-type is application/grpc* */
+  int closed;         /* the stream is closed (normally or not) */
+  uint32_t h2_error;  /* RST_STREAM / close error code */
+  int refused;        /* never processed by the server (REFUSED_STREAM, GOAWAY): safe to retry */
+  int lost;           /* the connection died under the stream */
+  int err;            /* local error found while receiving (too large, ...) */
+  int reset;          /* we sent RST_STREAM already */
   char errmsg[160];
-  int unary;              /* one response message (a second is an error); credit returned as data arrives */
-  int waiting;            /* a stream in tc__call_wait with nothing queued */
-  size_t unconsumed;      /* stream-level bytes not yet credited */
-  size_t held;            /* bytes of gRPC framing received and not popped (queued or partial messages) */
-  size_t received;        /* DATA bytes received */
+  int unary;         /* one response message (a second is an error); credit returned as data arrives */
+  int waiting;       /* a stream in tc__call_wait with nothing queued */
+  size_t unconsumed; /* stream-level bytes not yet credited */
+  size_t held;       /* bytes of gRPC framing received and not popped (queued or partial messages) */
+  size_t received;   /* DATA bytes received */
   tc__deframer df;
   tc__msgq q;
 };
@@ -160,11 +160,11 @@ struct tc_client {
   tc__target target;
   tc_options opts;
   char *authority;
-  pid_t pid;              /* process the handle state belongs to */
+  pid_t pid; /* process the handle state belongs to */
   tc__conn conn;
   uint64_t gen_counter;
   uint64_t rng;
-  tc__call *calls;         /* active calls (list) */
+  tc__call *calls;        /* active calls (list) */
   unsigned char *scratch; /* request encoding, reused */
   size_t scratch_cap;
   char err[1024];
@@ -176,14 +176,13 @@ void tc__clearerr(tc_client *cl);
 /* Sets the message of this thread's last tc_client_new (tc_last_error(NULL)); returns status. */
 int tc__set_new_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void tc__conn_check_pid(tc_client *cl);              /* in a forked child: drop the inherited connection */
+void tc__conn_check_pid(tc_client *cl);               /* in a forked child: drop the inherited connection */
 int tc__conn_ensure(tc_client *cl, int64_t deadline); /* connects if needed; sets the error */
 void tc__conn_close(tc_client *cl);
 
 void tc__call_init(tc__call *c, tc_client *cl);
 /* Opens a stream for path with body req (kept by the caller until tc__call_end). */
-int tc__call_start(tc__call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline,
-                  int send_timeout);
+int tc__call_start(tc__call *c, const char *path, const uint8_t *req, size_t len, int64_t deadline, int send_timeout);
 /* Runs the connection until c has a message (want_msg) or is closed. Returns TC_OK, or
    TC_EDEADLINE_EXCEEDED / TC_EUNAVAILABLE (connection lost) / TC_EPROTO / TC_ENOMEM; sets the error.
    A stream (not c->unary) waiting with nothing queued returns the credit of the message being received. */

@@ -19,10 +19,10 @@
 struct tc_stream {
   tc_client *cl;
   tc__call call;
-  int active;            /* call holds a request */
-  int done;              /* finished: final_rc for ever */
+  int active; /* call holds a request */
+  int done;   /* finished: final_rc for ever */
   int final_rc;
-  unsigned char *req;    /* encoded request of the current attempt */
+  unsigned char *req; /* encoded request of the current attempt */
   size_t req_len;
   /* the request, kept to resume */
   char *permutation, *split;
@@ -31,9 +31,9 @@ struct tc_stream {
   int64_t start, end, batch_size;
   int32_t shard_index, shard_count;
   /* progress */
-  int64_t delivered;     /* rows handed out */
-  int resumed;           /* the current attempt continues an earlier one */
-  int fix_pending;       /* the next batch fixes offset_fix */
+  int64_t delivered; /* rows handed out */
+  int resumed;       /* the current attempt continues an earlier one */
+  int fix_pending;   /* the next batch fixes offset_fix */
   int64_t next_offset, offset_fix;
   int64_t timeout_ms;
   int no_retry;
@@ -175,8 +175,7 @@ int tc_stream_next(tc_stream *s, tc_batch **out) {
     if (tc__backoff_sleep(cl, n++, deadline)) {
       char last[sizeof cl->err];
       memcpy(last, cl->err, sizeof last);
-      return tc__seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s", n,
-                       last);
+      return tc__seterr(cl, TC_EDEADLINE_EXCEEDED, "deadline exceeded after %d attempts; last error: %s", n, last);
     }
   }
 }

@@ -116,10 +116,8 @@ static int errno_retriable(int e) {
   case ETIMEDOUT:
   case EHOSTUNREACH:
   case ENETUNREACH:
-  case EINTR:
-    return 1;
-  default:
-    return 0;
+  case EINTR: return 1;
+  default: return 0;
   }
 }
 
@@ -176,8 +174,8 @@ static int connect_unix(const tc__target *t, int64_t deadline, int *fd, char *er
   }
   int e = connect_addr(AF_UNIX, (struct sockaddr *)&sa, len, deadline, fd);
   if (!e) return TC_OK;
-  snprintf(err, errlen, "connect %s%s: %s", t->kind == TC__TARGET_ABSTRACT ? "unix-abstract:" : "unix:",
-           t->path, strerror(e));
+  snprintf(err, errlen, "connect %s%s: %s", t->kind == TC__TARGET_ABSTRACT ? "unix-abstract:" : "unix:", t->path,
+           strerror(e));
   if (e == ENOMEM || e == ENOBUFS) return TC_ENOMEM;
   return errno_retriable(e) ? TC__ECONNECT_RETRY : TC_ECONNECT;
 }
@@ -208,8 +206,7 @@ static int connect_tcp(const tc__target *t, int64_t deadline, int *fd, char *err
 int tc__target_connect(const tc__target *t, int64_t deadline, int *fd, char *err, size_t errlen) {
   *fd = -1;
   int rc = t->kind == TC__TARGET_TCP ? connect_tcp(t, deadline, fd, err, errlen)
-                                    : connect_unix(t, deadline, fd, err, errlen);
-  if (rc == TC__ECONNECT_RETRY && deadline != TC__NO_DEADLINE && tc__now_ms() >= deadline)
-    return TC_EDEADLINE_EXCEEDED;
+                                     : connect_unix(t, deadline, fd, err, errlen);
+  if (rc == TC__ECONNECT_RETRY && deadline != TC__NO_DEADLINE && tc__now_ms() >= deadline) return TC_EDEADLINE_EXCEEDED;
   return rc;
 }

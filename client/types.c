@@ -5,27 +5,33 @@
 #include "tablecar/v1/tablecar.pb-c.h"
 
 /* The header's list and the protocol's enum must agree: a type added to one and not the other fails here. */
+/* clang-format off */
 #define TC_XX(sym, code, name, width) \
   _Static_assert(TABLECAR__V1__TYPE_ID__TYPE_##sym == code, "TC_TYPE_MAP and tablecar.v1.TypeId differ: " #sym);
 TC_TYPE_MAP(TC_XX)
 #undef TC_XX
+/* clang-format on */
 
 const char *tc_type_name(int type) {
   switch (type) {
+/* clang-format off */
 #define TC_XX(sym, code, name, width) \
   case code: return name;
     TC_TYPE_MAP(TC_XX)
 #undef TC_XX
+    /* clang-format on */
   default: return NULL;
   }
 }
 
 int tc_type_fixed_width(int type) {
   switch (type) {
+/* clang-format off */
 #define TC_XX(sym, code, name, width) \
   case code: return width;
     TC_TYPE_MAP(TC_XX)
 #undef TC_XX
+    /* clang-format on */
   default: return 0;
   }
 }
@@ -42,16 +48,27 @@ const char *tc_version_string(void) {
 }
 
 size_t tc_abi_sizeof(const char *name) {
-#define TC__STRUCT(t) {#t, sizeof(t)}
+#define TC__STRUCT(t)                                                                                                  \
+  { #t, sizeof(t) }
   static const struct {
     const char *name;
     size_t size;
   } structs[] = {
-      TC__STRUCT(tc_options),       TC__STRUCT(tc_call_opts),        TC__STRUCT(tc_kv),
-      TC__STRUCT(tc_field),         TC__STRUCT(tc_schema),           TC__STRUCT(tc_column),
-      TC__STRUCT(tc_batch),         TC__STRUCT(tc_table_info),       TC__STRUCT(tc_table_list),
-      TC__STRUCT(tc_take_rows_req), TC__STRUCT(tc_permutation_spec), TC__STRUCT(tc_split_info),
-      TC__STRUCT(tc_permutation_info), TC__STRUCT(tc_read_batch_req), TC__STRUCT(tc_stream_req),
+      TC__STRUCT(tc_options),
+      TC__STRUCT(tc_call_opts),
+      TC__STRUCT(tc_kv),
+      TC__STRUCT(tc_field),
+      TC__STRUCT(tc_schema),
+      TC__STRUCT(tc_column),
+      TC__STRUCT(tc_batch),
+      TC__STRUCT(tc_table_info),
+      TC__STRUCT(tc_table_list),
+      TC__STRUCT(tc_take_rows_req),
+      TC__STRUCT(tc_permutation_spec),
+      TC__STRUCT(tc_split_info),
+      TC__STRUCT(tc_permutation_info),
+      TC__STRUCT(tc_read_batch_req),
+      TC__STRUCT(tc_stream_req),
   };
 #undef TC__STRUCT
   for (size_t i = 0; name && i < sizeof structs / sizeof *structs; i++)

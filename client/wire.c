@@ -155,7 +155,7 @@ static void *alloc_array(ctx *c, size_t n, size_t size) {
   return tc__arena_alloc(c->a, n * size);
 }
 
-#define ALLOC_ARRAY(c, ptr, n)                                                                             \
+#define ALLOC_ARRAY(c, ptr, n)                                                                                         \
   ((n) == 0 ? ((ptr) = NULL, 0) : ((ptr) = alloc_array((c), (n), sizeof *(ptr))) ? 0 : nomem(c))
 
 /* ---- schema ---- */
@@ -184,8 +184,10 @@ static int parse_kv(ctx *c, const uint8_t *p, size_t n, tc_kv *kv) {
   int k = 0, rc = 0;
   kv->key = kv->value = "";
   while (!rc && (k = tc__pb_next(&r, &f)) > 0) {
-    if (f.num == 1) rc = get_str(c, &f, &kv->key);
-    else if (f.num == 2) rc = get_str(c, &f, &kv->value);
+    if (f.num == 1)
+      rc = get_str(c, &f, &kv->key);
+    else if (f.num == 2)
+      rc = get_str(c, &f, &kv->value);
   }
   if (rc) return rc;
   return k < 0 ? malformed(c, "bad KeyValue") : 0;
@@ -266,8 +268,10 @@ static int parse_fields(ctx *c, const uint8_t *p, size_t n, uint32_t fnum, uint3
   tc__pb_field f;
   size_t nf = 0, nm = 0;
   while (!rc && tc__pb_next(&r, &f) > 0) {
-    if (f.num == fnum) rc = want(c, &f, 2) ? TC_EPROTO : parse_field(c, f.data, f.len, &fields[nf++], 0);
-    else if (mnum && f.num == mnum) rc = want(c, &f, 2) ? TC_EPROTO : parse_kv(c, f.data, f.len, &meta[nm++]);
+    if (f.num == fnum)
+      rc = want(c, &f, 2) ? TC_EPROTO : parse_field(c, f.data, f.len, &fields[nf++], 0);
+    else if (mnum && f.num == mnum)
+      rc = want(c, &f, 2) ? TC_EPROTO : parse_kv(c, f.data, f.len, &meta[nm++]);
   }
   return rc;
 }
@@ -359,11 +363,15 @@ static int check_children(ctx *c, const tc_column *col, size_t n, const int64_t 
 static int check_nested(ctx *c, const tc_column *col, const tc_field *fl, int depth) {
   int64_t last;
   switch (col->type) {
-  case TC_TYPE_UTF8: case TC_TYPE_BINARY: case TC_TYPE_LARGE_UTF8: case TC_TYPE_LARGE_BINARY: {
+  case TC_TYPE_UTF8:
+  case TC_TYPE_BINARY:
+  case TC_TYPE_LARGE_UTF8:
+  case TC_TYPE_LARGE_BINARY: {
     size_t w = col->type == TC_TYPE_UTF8 || col->type == TC_TYPE_BINARY ? 4 : 8;
     return check_offsets(c, col, w, (int64_t)(col->values_size > INT64_MAX ? INT64_MAX : col->values_size), &last);
   }
-  case TC_TYPE_LIST: case TC_TYPE_LARGE_LIST: {
+  case TC_TYPE_LIST:
+  case TC_TYPE_LARGE_LIST: {
     if (col->n_children != 1) return malformed(c, "a list needs one child array");
     if (check_offsets(c, col, col->type == TC_TYPE_LIST ? 4 : 8, col->children[0].length, &last)) return TC_EPROTO;
     return check_children(c, col, 1, NULL, depth);
@@ -380,10 +388,8 @@ static int check_nested(ctx *c, const tc_column *col, const tc_field *fl, int de
       if (check_column(c, &col->children[i], col->length, depth + 1)) return TC_EPROTO;
     return 0;
   }
-  case TC_TYPE_NULL:
-    return col->null_count == col->length ? 0 : malformed(c, "a null array with values");
-  default:
-    return 0; /* a type this header does not know: left to the caller */
+  case TC_TYPE_NULL: return col->null_count == col->length ? 0 : malformed(c, "a null array with values");
+  default: return 0; /* a type this header does not know: left to the caller */
   }
 }
 
@@ -397,8 +403,7 @@ static int check_column(ctx *c, const tc_column *col, int64_t length, int depth)
   if (!col->validity_size && col->null_count && col->type != TC_TYPE_NULL)
     return malformed(c, "nulls without a validity bitmap");
   int w = value_width(col->type, col->field);
-  if (col->type == TC_TYPE_BOOL)
-    return col->values_size >= bitmap ? 0 : malformed(c, "bool values too short");
+  if (col->type == TC_TYPE_BOOL) return col->values_size >= bitmap ? 0 : malformed(c, "bool values too short");
   if (w >= 0)
     return (w == 0 || (uint64_t)length <= col->values_size / (size_t)w) ? 0 : malformed(c, "values too short");
   if (col->type == TC_TYPE_FIXED_SIZE_BINARY) return malformed(c, "negative fixed-size binary width");
@@ -540,8 +545,10 @@ int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errl
     ip->arena = a;
     ctx c = {&ip->arena, err, errlen, "TableInfo"};
     rc = parse_table_info(&c, m->data, m->len, &ip->pub);
-    if (rc) tc__arena_free(&ip->arena);
-    else *out = &ip->pub;
+    if (rc)
+      tc__arena_free(&ip->arena);
+    else
+      *out = &ip->pub;
   }
   free(m);
   return rc;
@@ -575,8 +582,10 @@ int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errl
     lp->arena = a;
     ctx c = {&lp->arena, err, errlen, "ListTablesResponse"};
     rc = parse_table_list(&c, m->data, m->len, &lp->pub);
-    if (rc) tc__arena_free(&lp->arena);
-    else *out = &lp->pub;
+    if (rc)
+      tc__arena_free(&lp->arena);
+    else
+      *out = &lp->pub;
   }
   free(m);
   return rc;
@@ -595,10 +604,14 @@ int tc__utf8_ok(const char *str, size_t n) {
       i++;
       continue;
     }
-    if ((c & 0xe0) == 0xc0) k = 1, min = 0x80, c &= 0x1f;
-    else if ((c & 0xf0) == 0xe0) k = 2, min = 0x800, c &= 0x0f;
-    else if ((c & 0xf8) == 0xf0) k = 3, min = 0x10000, c &= 0x07;
-    else return 0;
+    if ((c & 0xe0) == 0xc0)
+      k = 1, min = 0x80, c &= 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+      k = 2, min = 0x800, c &= 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+      k = 3, min = 0x10000, c &= 0x07;
+    else
+      return 0;
     if (n - i <= k) return 0;
     for (unsigned j = 1; j <= k; j++) {
       if ((s[i + j] & 0xc0) != 0x80) return 0;

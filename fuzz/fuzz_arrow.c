@@ -44,8 +44,12 @@ static int is_large(at_type t) { return t == AT_LARGE_UTF8 || t == AT_LARGE_BINA
 static void walk(const at_field *f, const at_array *a) {
   if (a->validity) touch(a->validity, (a->length + 7) / 8);
   switch (f->type) {
-  case AT_UTF8: case AT_BINARY: case AT_LARGE_UTF8: case AT_LARGE_BINARY:
-  case AT_LIST: case AT_LARGE_LIST: {
+  case AT_UTF8:
+  case AT_BINARY:
+  case AT_LARGE_UTF8:
+  case AT_LARGE_BINARY:
+  case AT_LIST:
+  case AT_LARGE_LIST: {
     int w = is_large(f->type) ? 8 : 4;
     touch(a->offsets, (a->length + 1) * w);
     int64_t last = w == 8 ? ((const int64_t *)(const void *)a->offsets)[a->length]

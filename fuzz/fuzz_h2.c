@@ -57,8 +57,7 @@ static void *peer_main(void *arg) {
   }
   shutdown(fd, SHUT_WR);
   char buf[4096];
-  while (recv(fd, buf, sizeof buf, 0) > 0) {
-  }
+  while (recv(fd, buf, sizeof buf, 0) > 0) {}
   close(fd);
   return NULL;
 }

@@ -79,6 +79,7 @@ extern "C" {
  * are negative. The enum (TC_E<NAME>), tc_strerror(), tc_status_name() and the Python package's exceptions
  * are all generated from it; the server checks at build time that it is gRPC core's list.
  */
+/* clang-format off */
 #define TC_STATUS_MAP(GRPC, LOCAL)                                                                         \
   GRPC(CANCELLED, 1)                                                                                       \
   GRPC(UNKNOWN, 2)                                                                                         \
@@ -100,14 +101,17 @@ extern "C" {
   LOCAL(INVAL, -2, "invalid argument") /* bad target, NULL pointer, bad request struct */                  \
   LOCAL(CONNECT, -3, "cannot connect to the server") /* and not retrying (no_retry, or permanent) */        \
   LOCAL(PROTO, -4, "protocol error: malformed response") /* the peer broke HTTP/2, gRPC or protobuf */
+/* clang-format on */
 
 enum {
   TC_OK = 0,
+/* clang-format off */
 #define TC_XX_GRPC(name, code) TC_E##name = code,
 #define TC_XX_LOCAL(name, code, msg) TC_E##name = code,
   TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
 #undef TC_XX_GRPC
 #undef TC_XX_LOCAL
+  /* clang-format on */
 };
 
 /* A static description of a status ("OK", "NOT_FOUND", "out of memory"...). Never NULL. */
@@ -133,16 +137,16 @@ TC_API size_t tc_abi_sizeof(const char *name);
 typedef struct tc_client tc_client;
 
 typedef struct tc_options {
-  int64_t timeout_ms;              /* default deadline of a call; < 0: none. Default 30000. */
-  size_t max_recv_message_bytes;   /* largest response message accepted. Default 256 MiB. */
-  uint32_t stream_window_bytes;    /* HTTP/2 per-stream receive window. Default 16 MiB. */
-  uint32_t connection_window_bytes;/* HTTP/2 connection receive window. Default 64 MiB. */
-  int retry;                       /* nonzero: retry while unreachable (see above). Default 1. */
-  int64_t backoff_initial_ms;      /* first retry delay. Default 20. */
-  int64_t backoff_max_ms;          /* largest retry delay. Default 1000. */
-  double backoff_multiplier;       /* delay growth per attempt. Default 1.6. */
-  double backoff_jitter;           /* delays vary by +-this fraction. Default 0.2. */
-  const char *authority;           /* :authority header; NULL: "localhost" for Unix sockets, else HOST:PORT.
+  int64_t timeout_ms;               /* default deadline of a call; < 0: none. Default 30000. */
+  size_t max_recv_message_bytes;    /* largest response message accepted. Default 256 MiB. */
+  uint32_t stream_window_bytes;     /* HTTP/2 per-stream receive window. Default 16 MiB. */
+  uint32_t connection_window_bytes; /* HTTP/2 connection receive window. Default 64 MiB. */
+  int retry;                        /* nonzero: retry while unreachable (see above). Default 1. */
+  int64_t backoff_initial_ms;       /* first retry delay. Default 20. */
+  int64_t backoff_max_ms;           /* largest retry delay. Default 1000. */
+  double backoff_multiplier;        /* delay growth per attempt. Default 1.6. */
+  double backoff_jitter;            /* delays vary by +-this fraction. Default 0.2. */
+  const char *authority;            /* :authority header; NULL: "localhost" for Unix sockets, else HOST:PORT.
                                       Copied by tc_client_new. */
 } tc_options;
 
@@ -189,6 +193,7 @@ typedef struct tc_call_opts {
  * at build time), name is Arrow's name for it, width the bytes of one value of a fixed-width type (0 for
  * the others: bool is bit-packed, fixed_size_binary's width is the field's byte_width).
  */
+/* clang-format off */
 #define TC_TYPE_MAP(XX)                                                                                    \
   XX(UNSPECIFIED, 0, "unspecified", 0)                                                                     \
   XX(BOOL, 1, "bool", 0)                                                                                   \
@@ -216,11 +221,14 @@ typedef struct tc_call_opts {
   XX(FIXED_SIZE_LIST, 23, "fixed_size_list", 0) /* tc_field.list_size child values a row */               \
   XX(STRUCT, 24, "struct", 0)               /* a child per field */                                        \
   XX(NULL, 25, "null", 0)                   /* no buffers: every value is null (null_count == length) */
+/* clang-format on */
 
 typedef enum tc_type {
+/* clang-format off */
 #define TC_XX(sym, code, name, width) TC_TYPE_##sym = code,
   TC_TYPE_MAP(TC_XX)
 #undef TC_XX
+  /* clang-format on */
 } tc_type;
 
 /* Arrow's name of a type ("int64", "fixed_size_list", ...); NULL for a value not in TC_TYPE_MAP. */
@@ -243,20 +251,20 @@ typedef struct tc_kv {
 
 typedef struct tc_field {
   const char *name;
-  int type;                   /* tc_type (an int: a newer server may send values this header lacks) */
-  int32_t byte_width;         /* TC_TYPE_FIXED_SIZE_BINARY */
-  int32_t list_size;          /* TC_TYPE_FIXED_SIZE_LIST */
-  int unit;                   /* tc_time_unit, TC_TYPE_TIMESTAMP */
-  const char *timezone;       /* TC_TYPE_TIMESTAMP; "" = naive */
+  int type;             /* tc_type (an int: a newer server may send values this header lacks) */
+  int32_t byte_width;   /* TC_TYPE_FIXED_SIZE_BINARY */
+  int32_t list_size;    /* TC_TYPE_FIXED_SIZE_LIST */
+  int unit;             /* tc_time_unit, TC_TYPE_TIMESTAMP */
+  const char *timezone; /* TC_TYPE_TIMESTAMP; "" = naive */
   int nullable;
-  int dictionary_encoded;     /* served decoded, with the value type above */
-  size_t n_children;          /* list item field, or struct fields */
+  int dictionary_encoded; /* served decoded, with the value type above */
+  size_t n_children;      /* list item field, or struct fields */
   const struct tc_field *children;
-  size_t n_metadata;          /* Arrow field metadata, in file order */
+  size_t n_metadata; /* Arrow field metadata, in file order */
   const tc_kv *metadata;
-  size_t ndim;                /* fixed-size-list chains of a fixed-width type: shape of one row */
-  const int64_t *shape;       /* (NULL when ndim is 0) */
-  int element_type;           /* ... and its leaf tc_type; TC_TYPE_UNSPECIFIED otherwise */
+  size_t ndim;          /* fixed-size-list chains of a fixed-width type: shape of one row */
+  const int64_t *shape; /* (NULL when ndim is 0) */
+  int element_type;     /* ... and its leaf tc_type; TC_TYPE_UNSPECIFIED otherwise */
 } tc_field;
 
 typedef struct tc_schema {
@@ -270,29 +278,29 @@ typedef struct tc_schema {
 /* Batches: column views into the received message */
 
 typedef struct tc_column {
-  const tc_field *field;      /* the column's field; NULL only if the server sent fewer fields than arrays */
-  const char *name;           /* field->name, or "" */
-  int type;                   /* field->type, or TC_TYPE_UNSPECIFIED */
+  const tc_field *field; /* the column's field; NULL only if the server sent fewer fields than arrays */
+  const char *name;      /* field->name, or "" */
+  int type;              /* field->type, or TC_TYPE_UNSPECIFIED */
   int64_t length;
   int64_t null_count;
-  const uint8_t *validity;    /* LSB-first bitmap, ceil(length / 8) bytes; NULL (size 0) when no nulls,
+  const uint8_t *validity; /* LSB-first bitmap, ceil(length / 8) bytes; NULL (size 0) when no nulls,
                                  and for TC_TYPE_NULL (all null) */
   size_t validity_size;
-  const uint8_t *offsets;     /* length + 1 int32 or int64 offsets (utf8/binary/list types); else NULL */
+  const uint8_t *offsets; /* length + 1 int32 or int64 offsets (utf8/binary/list types); else NULL */
   size_t offsets_size;
-  const uint8_t *values;      /* fixed-width values, or the string/binary bytes; else NULL */
+  const uint8_t *values; /* fixed-width values, or the string/binary bytes; else NULL */
   size_t values_size;
-  size_t n_children;          /* list: 1, struct: one per field */
+  size_t n_children;                /* list: 1, struct: one per field */
   const struct tc_column *children; /* children[i].field is field->children[i] */
 } tc_column;
 
 typedef struct tc_batch {
   const char *table;
-  const char *version;        /* the table version the rows were read from */
+  const char *version; /* the table version the rows were read from */
   int64_t num_rows;
-  int64_t offset;             /* ReadBatch / StreamBatches: position of the first row in the split/shard */
-  const uint8_t *row_ids;     /* num_rows int64 little-endian global row ids (unaligned); see tc_row_id */
-  size_t row_ids_size;        /* bytes: 8 * num_rows */
+  int64_t offset;         /* ReadBatch / StreamBatches: position of the first row in the split/shard */
+  const uint8_t *row_ids; /* num_rows int64 little-endian global row ids (unaligned); see tc_row_id */
+  size_t row_ids_size;    /* bytes: 8 * num_rows */
   size_t n_columns;
   const tc_column *columns;
 } tc_batch;
@@ -316,16 +324,16 @@ static inline int64_t tc_row_id(const tc_batch *batch, int64_t i) {
 
 typedef struct tc_table_info {
   const char *name;
-  tc_schema schema;           /* empty in tc_list_tables results */
+  tc_schema schema; /* empty in tc_list_tables results */
   int64_t num_rows;
   const char *version;
-  size_t n_files;             /* relative to the data dir, in row order; none in tc_list_tables results */
+  size_t n_files; /* relative to the data dir, in row order; none in tc_list_tables results */
   const char *const *files;
   int64_t num_bytes;
 } tc_table_info;
 
 typedef struct tc_table_list {
-  size_t n_tables;            /* sorted by name */
+  size_t n_tables; /* sorted by name */
   const tc_table_info *tables;
 } tc_table_list;
 
@@ -344,7 +352,7 @@ typedef struct tc_take_rows_req {
   size_t n_indices;
   const char *const *columns; /* NULL / 0: all columns */
   size_t n_columns;
-  const char *version;        /* NULL or "": any version; else FAILED_PRECONDITION unless it matches */
+  const char *version; /* NULL or "": any version; else FAILED_PRECONDITION unless it matches */
 } tc_take_rows_req;
 
 /* *out: free with tc_batch_free. */
@@ -354,7 +362,7 @@ TC_API int tc_take_rows(tc_client *client, const tc_take_rows_req *req, const tc
 /* Permutations */
 
 typedef enum tc_split_kind {
-  TC_SPLIT_NONE = 0,          /* one split holding every row */
+  TC_SPLIT_NONE = 0, /* one split holding every row */
   TC_SPLIT_RANDOM = 1,
   TC_SPLIT_SEQUENTIAL = 2,
   TC_SPLIT_HASH = 3
@@ -367,21 +375,21 @@ typedef enum tc_split_kind {
  */
 typedef struct tc_permutation_spec {
   const char *table;
-  int shuffle;                /* nonzero: shuffle the rows with shuffle_seed and clump_size */
+  int shuffle; /* nonzero: shuffle the rows with shuffle_seed and clump_size */
   uint64_t shuffle_seed;
-  int64_t clump_size;         /* shuffle runs of this many rows (0 or 1: single rows) */
-  int split;                  /* tc_split_kind */
+  int64_t clump_size; /* shuffle runs of this many rows (0 or 1: single rows) */
+  int split;          /* tc_split_kind */
   size_t n_ratios;
   const double *ratios;
   size_t n_counts;
   const int64_t *counts;
-  int32_t fixed;              /* that many equal parts */
-  uint64_t split_seed;        /* TC_SPLIT_RANDOM */
-  size_t n_hash_columns;      /* TC_SPLIT_HASH */
+  int32_t fixed;         /* that many equal parts */
+  uint64_t split_seed;   /* TC_SPLIT_RANDOM */
+  size_t n_hash_columns; /* TC_SPLIT_HASH */
   const char *const *hash_columns;
   size_t n_weights;
   const int64_t *weights;
-  size_t n_split_names;       /* names of the splits; default "0", "1", ... */
+  size_t n_split_names; /* names of the splits; default "0", "1", ... */
   const char *const *split_names;
 } tc_permutation_spec;
 
@@ -394,24 +402,24 @@ typedef struct tc_permutation_info {
   const char *id;
   const char *table;
   const char *table_version;
-  int64_t num_rows;           /* rows of the table */
+  int64_t num_rows; /* rows of the table */
   size_t n_splits;
   const tc_split_info *splits;
-  tc_permutation_spec spec;   /* the spec, as the server echoes it; its pointers live in this object */
+  tc_permutation_spec spec; /* the spec, as the server echoes it; its pointers live in this object */
 } tc_permutation_info;
 
 /* CreatePermutation (idempotent: same table version and spec, same id). *out: tc_permutation_info_free. */
 TC_API int tc_create_permutation(tc_client *client, const tc_permutation_spec *spec, const tc_call_opts *call,
-                          tc_permutation_info **out);
+                                 tc_permutation_info **out);
 /* DescribePermutation. *out: free with tc_permutation_info_free. */
 TC_API int tc_describe_permutation(tc_client *client, const char *id, const tc_call_opts *call,
-                            tc_permutation_info **out);
+                                   tc_permutation_info **out);
 TC_API void tc_permutation_info_free(tc_permutation_info *info);
 
 /* ReadBatch: rows [offset, offset + batch_size) of a split. Zero-initialize, then set the fields. */
 typedef struct tc_read_batch_req {
-  const char *permutation;    /* tc_permutation_info.id */
-  const char *split;          /* a split's name, or its index in decimal */
+  const char *permutation; /* tc_permutation_info.id */
+  const char *split;       /* a split's name, or its index in decimal */
   int64_t offset;
   int64_t batch_size;         /* 1 or more */
   const char *const *columns; /* NULL / 0: all columns */
@@ -430,10 +438,10 @@ typedef struct tc_stream tc_stream;
 typedef struct tc_stream_req {
   const char *permutation;
   const char *split;
-  int64_t start;              /* first position in the split */
-  int64_t end;                /* one past the last; 0: the end of the split */
-  int64_t batch_size;         /* 1 or more */
-  int32_t shard_index;        /* shard shard_index of shard_count (0 of 0 or 1: everything) */
+  int64_t start;       /* first position in the split */
+  int64_t end;         /* one past the last; 0: the end of the split */
+  int64_t batch_size;  /* 1 or more */
+  int32_t shard_index; /* shard shard_index of shard_count (0 of 0 or 1: everything) */
   int32_t shard_count;
   const char *const *columns;
   size_t n_columns;
@@ -465,12 +473,7 @@ TC_API void tc_stream_free(tc_stream *stream);
 /* ------------------------------------------------------------------------------------------------------ */
 /* grpc.health.v1.Health/Check */
 
-enum {
-  TC_HEALTH_UNKNOWN = 0,
-  TC_HEALTH_SERVING = 1,
-  TC_HEALTH_NOT_SERVING = 2,
-  TC_HEALTH_SERVICE_UNKNOWN = 3
-};
+enum { TC_HEALTH_UNKNOWN = 0, TC_HEALTH_SERVING = 1, TC_HEALTH_NOT_SERVING = 2, TC_HEALTH_SERVICE_UNKNOWN = 3 };
 
 /* service: "" (NULL) for the server, or e.g. "tablecar.v1.Tablecar". *status: a TC_HEALTH_* value. */
 TC_API int tc_health_check(tc_client *client, const char *service, const tc_call_opts *call, int *status);

@@ -26,7 +26,7 @@
 typedef struct listener {
   int fd;
   int tcp;
-  char path[sizeof ((struct sockaddr_un *)0)->sun_path]; /* a Unix socket file to remove, or "" */
+  char path[sizeof((struct sockaddr_un *)0)->sun_path]; /* a Unix socket file to remove, or "" */
 } listener;
 
 typedef struct conn {
@@ -39,20 +39,19 @@ struct ts_acceptor {
   grpc_server_credentials *creds;
   listener l[MAX_LISTENERS];
   size_t n;
-  int wake[2];   /* a byte written to wake[1] stops the thread */
-  int reserve;   /* /dev/null, given up to accept one connection when out of descriptors */
+  int wake[2]; /* a byte written to wake[1] stops the thread */
+  int reserve; /* /dev/null, given up to accept one connection when out of descriptors */
   int started, stopped;
   pthread_t thread;
-  int max;       /* max_connections */
-  conn *conns;   /* the connections handed to gRPC, perhaps closed since; max entries */
+  int max;     /* max_connections */
+  conn *conns; /* the connections handed to gRPC, perhaps closed since; max entries */
   size_t n_conns;
-  long refused;  /* connections closed at once (over the limit), for the log */
+  long refused; /* connections closed at once (over the limit), for the log */
 };
 
 ts_acceptor *ts_acceptor_new(grpc_server *server, int max_connections) {
   ts_acceptor *a = calloc(1, sizeof *a);
-  if (!a)
-    return NULL;
+  if (!a) return NULL;
   a->max = max_connections > 0 ? max_connections : 1;
   a->conns = calloc((size_t)a->max, sizeof *a->conns);
   if (!a->conns || pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -90,12 +89,10 @@ static int listen_unix(ts_acceptor *a, const char *name, int abstract, char *err
   socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + abstract + len + !abstract);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   struct stat st;
-  if (!abstract && lstat(name, &st) == 0 && S_ISSOCK(st.st_mode))
-    unlink(name); /* a socket left by an earlier run */
+  if (!abstract && lstat(name, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(name); /* a socket left by an earlier run */
   if (fd < 0 || bind(fd, (struct sockaddr *)&sa, salen) != 0) {
     snprintf(err, errlen, "bind: %s", strerror(errno));
-    if (fd >= 0)
-      close(fd);
+    if (fd >= 0) close(fd);
     return -1;
   }
   return add_listener(a, fd, 0, abstract ? NULL : name, err, errlen);
@@ -104,8 +101,7 @@ static int listen_unix(ts_acceptor *a, const char *name, int abstract, char *err
 static int listen_tcp(ts_acceptor *a, const char *addr, char *err, size_t errlen) {
   char host[256];
   const char *colon = strrchr(addr, ':');
-  if (!colon || (size_t)(colon - addr) >= sizeof host || !strcmp(colon + 1, "0") || !colon[1])
-    return 1;
+  if (!colon || (size_t)(colon - addr) >= sizeof host || !strcmp(colon + 1, "0") || !colon[1]) return 1;
   snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
   char *h = host;
   if (h[0] == '[' && h[strlen(h) - 1] == ']') {
@@ -121,8 +117,7 @@ static int listen_tcp(ts_acceptor *a, const char *addr, char *err, size_t errlen
   int bound = 0;
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol), one = 1;
-    if (fd < 0)
-      continue;
+    if (fd < 0) continue;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ai->ai_family == AF_INET6 && res->ai_next)
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one); /* each family on its own socket */
@@ -131,20 +126,17 @@ static int listen_tcp(ts_acceptor *a, const char *addr, char *err, size_t errlen
       close(fd);
       continue;
     }
-    if (add_listener(a, fd, 1, NULL, err, errlen) == 0)
-      bound++;
+    if (add_listener(a, fd, 1, NULL, err, errlen) == 0) bound++;
   }
   freeaddrinfo(res);
   return bound ? 0 : -1;
 }
 
 int ts_acceptor_listen(ts_acceptor *a, const char *addr, char *err, size_t errlen) {
-  if (!strncmp(addr, "unix-abstract:", 14))
-    return listen_unix(a, addr + 14, 1, err, errlen);
+  if (!strncmp(addr, "unix-abstract:", 14)) return listen_unix(a, addr + 14, 1, err, errlen);
   if (!strncmp(addr, "unix:", 5)) {
     const char *path = addr + 5;
-    if (!strncmp(path, "//", 2))
-      path += 2;
+    if (!strncmp(path, "//", 2)) path += 2;
     return listen_unix(a, path, 0, err, errlen);
   }
   if (strchr(addr, ':') && !strstr(addr, "://") && strncmp(addr, "ipv4:", 5) && strncmp(addr, "ipv6:", 5))
@@ -178,8 +170,7 @@ static void take(ts_acceptor *a, int fd, int tcp) {
     return;
   }
   for (size_t i = 0; i < a->n_conns; i++) /* the number was reused: that connection is gone */
-    if (a->conns[i].fd == fd)
-      a->conns[i] = a->conns[--a->n_conns];
+    if (a->conns[i].fd == fd) a->conns[i] = a->conns[--a->n_conns];
   a->conns[a->n_conns++] = (conn){fd, st.st_ino};
   if (tcp) {
     int one = 1;
@@ -191,13 +182,11 @@ static void take(ts_acceptor *a, int fd, int tcp) {
 /* Out of descriptors: the reserved one makes room to accept one pending connection and close it, so that
  * the client is told (its connection ends) rather than left in the backlog; then a pause. */
 static void out_of_fds(ts_acceptor *a, int lfd, int e, int *episode) {
-  if (!(*episode)++)
-    ts_log(TS_WARN, "accept_paused", TS_S("error", strerror(e)), TS_I("pause_ms", PAUSE_MS), NULL);
+  if (!(*episode)++) ts_log(TS_WARN, "accept_paused", TS_S("error", strerror(e)), TS_I("pause_ms", PAUSE_MS), NULL);
   if (a->reserve >= 0) {
     close(a->reserve);
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd >= 0)
-      close(fd);
+    if (fd >= 0) close(fd);
     a->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
 }
@@ -208,32 +197,26 @@ static void *accept_loop(void *arg) {
   int pause = 0, episode = 0;
   for (;;) {
     p[0] = (struct pollfd){.fd = a->wake[0], .events = POLLIN};
-    for (size_t i = 0; i < a->n; i++)
-      p[i + 1] = (struct pollfd){.fd = a->l[i].fd, .events = POLLIN};
+    for (size_t i = 0; i < a->n; i++) p[i + 1] = (struct pollfd){.fd = a->l[i].fd, .events = POLLIN};
     /* paused: only the wake-up pipe, for PAUSE_MS */
     int r = poll(p, pause ? 1 : a->n + 1, pause ? PAUSE_MS : -1);
-    if (r < 0 && errno != EINTR)
-      break;
-    if (p[0].revents)
-      break;
+    if (r < 0 && errno != EINTR) break;
+    if (p[0].revents) break;
     if (pause) {
       pause = 0;
       continue;
     }
     for (size_t i = 0; i < a->n && !pause; i++) {
-      if (!(p[i + 1].revents & POLLIN))
-        continue;
+      if (!(p[i + 1].revents & POLLIN)) continue;
       for (int k = 0; k < 64; k++) {
         int fd = accept4(a->l[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-          if (episode)
-            ts_log(TS_INFO, "accept_resumed", TS_I("pauses", episode), NULL);
+          if (episode) ts_log(TS_INFO, "accept_resumed", TS_I("pauses", episode), NULL);
           episode = 0;
           take(a, fd, a->l[i].tcp);
           continue;
         }
-        if (errno == EINTR || errno == ECONNABORTED)
-          continue;
+        if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           out_of_fds(a, a->l[i].fd, errno, &episode);
           pause = 1;
@@ -249,40 +232,33 @@ static void *accept_loop(void *arg) {
 }
 
 int ts_acceptor_start(ts_acceptor *a) {
-  if (a->n == 0)
-    return 0;
-  if (pthread_create(&a->thread, NULL, accept_loop, a) != 0)
-    return -1;
+  if (a->n == 0) return 0;
+  if (pthread_create(&a->thread, NULL, accept_loop, a) != 0) return -1;
   a->started = 1;
   return 0;
 }
 
 void ts_acceptor_stop(ts_acceptor *a) {
-  if (!a || a->stopped)
-    return;
+  if (!a || a->stopped) return;
   a->stopped = 1;
   if (a->started) {
     char b = 1;
-    while (write(a->wake[1], &b, 1) < 0 && errno == EINTR) {
-    }
+    while (write(a->wake[1], &b, 1) < 0 && errno == EINTR) {}
     pthread_join(a->thread, NULL);
   }
   for (size_t i = 0; i < a->n; i++) {
     close(a->l[i].fd);
-    if (a->l[i].path[0])
-      unlink(a->l[i].path);
+    if (a->l[i].path[0]) unlink(a->l[i].path);
   }
   a->n = 0;
 }
 
 void ts_acceptor_free(ts_acceptor *a) {
-  if (!a)
-    return;
+  if (!a) return;
   ts_acceptor_stop(a);
   close(a->wake[0]);
   close(a->wake[1]);
-  if (a->reserve >= 0)
-    close(a->reserve);
+  if (a->reserve >= 0) close(a->reserve);
   grpc_server_credentials_release(a->creds);
   free(a->conns);
   free(a);

@@ -20,13 +20,15 @@
 /* Logical types the server understands: TC_TYPE_MAP of the public header, whose numbers are the proto's
  * tablecar.v1.TypeId. */
 typedef enum at_type {
+/* clang-format off */
 #define AT_XX(sym, code, name, width) AT_##sym = code,
   TC_TYPE_MAP(AT_XX)
 #undef AT_XX
+  /* clang-format on */
 } at_type;
 
 typedef struct at_kv {
-  char *key;   /* NUL-terminated copies; may contain any bytes but NUL */
+  char *key; /* NUL-terminated copies; may contain any bytes but NUL */
   char *value;
   size_t key_len, value_len; /* exact lengths (metadata values may hold NUL bytes) */
 } at_kv;
@@ -35,12 +37,12 @@ typedef struct at_field {
   char *name;
   at_type type;
   int nullable;
-  int32_t byte_width;  /* AT_FIXED_SIZE_BINARY */
-  int32_t list_size;   /* AT_FIXED_SIZE_LIST */
-  int time_unit;       /* AT_TIMESTAMP: 0 s, 1 ms, 2 us, 3 ns */
-  char *timezone;      /* AT_TIMESTAMP: NULL when naive */
+  int32_t byte_width;     /* AT_FIXED_SIZE_BINARY */
+  int32_t list_size;      /* AT_FIXED_SIZE_LIST */
+  int time_unit;          /* AT_TIMESTAMP: 0 s, 1 ms, 2 us, 3 ns */
+  char *timezone;         /* AT_TIMESTAMP: NULL when naive */
   int dictionary_encoded; /* served decoded; `type` is the dictionary's value type */
-  size_t n_children;   /* lists: 1 (the item field); struct: its fields */
+  size_t n_children;      /* lists: 1 (the item field); struct: its fields */
   struct at_field *children;
   size_t n_meta;
   at_kv *meta;
@@ -68,7 +70,7 @@ typedef struct at_array {
 
 typedef struct at_batch {
   int64_t length;
-  size_t n_columns;  /* == schema n_fields */
+  size_t n_columns; /* == schema n_fields */
   at_array *columns;
   size_t owned_bytes; /* heap bytes this batch holds (0 for pure views into the mapping); for cache sizing */
   /* private */

@@ -14,8 +14,8 @@ struct ts_cache_entry {
   size_t bytes;
   void (*destroy)(void *);
   int pins;
-  ts_cache_entry *hnext;             /* hash chain */
-  ts_cache_entry *newer, *older;     /* LRU list */
+  ts_cache_entry *hnext;         /* hash chain */
+  ts_cache_entry *newer, *older; /* LRU list */
 };
 
 struct ts_cache {
@@ -28,8 +28,7 @@ struct ts_cache {
 
 ts_cache *ts_cache_new(size_t max_bytes) {
   ts_cache *c = calloc(1, sizeof *c);
-  if (!c)
-    return NULL;
+  if (!c) return NULL;
   c->max_bytes = max_bytes;
   c->n_buckets = 1024;
   c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
@@ -47,8 +46,7 @@ static size_t bucket_of(const ts_cache *c, const void *owner, uint64_t index) {
 
 static ts_cache_entry **find(ts_cache *c, const void *owner, uint64_t index) {
   ts_cache_entry **p = &c->buckets[bucket_of(c, owner, index)];
-  while (*p && ((*p)->owner != owner || (*p)->index != index))
-    p = &(*p)->hnext;
+  while (*p && ((*p)->owner != owner || (*p)->index != index)) p = &(*p)->hnext;
   return p;
 }
 
@@ -67,11 +65,9 @@ static void lru_unlink(ts_cache *c, ts_cache_entry *e) {
 static void lru_push(ts_cache *c, ts_cache_entry *e) {
   e->older = c->newest;
   e->newer = NULL;
-  if (c->newest)
-    c->newest->newer = e;
+  if (c->newest) c->newest->newer = e;
   c->newest = e;
-  if (!c->oldest)
-    c->oldest = e;
+  if (!c->oldest) c->oldest = e;
 }
 
 static void evict(ts_cache *c, ts_cache_entry *e) {
@@ -99,12 +95,10 @@ static void shrink(ts_cache *c) {
 
 /* Doubles the bucket array when chains grow long; failure to grow is harmless (chains get longer). */
 static void maybe_grow(ts_cache *c) {
-  if (c->count < c->n_buckets * 2)
-    return;
+  if (c->count < c->n_buckets * 2) return;
   size_t n = c->n_buckets * 2;
   ts_cache_entry **b = calloc(n, sizeof *b);
-  if (!b)
-    return;
+  if (!b) return;
   ts_cache_entry **old = c->buckets;
   size_t old_n = c->n_buckets;
   c->buckets = b;
@@ -135,22 +129,21 @@ void *ts_cache_get(ts_cache *c, const void *owner, uint64_t index, ts_cache_entr
   return e ? e->value : NULL;
 }
 
-void *ts_cache_put(ts_cache *c, const void *owner, uint64_t index, void *value, size_t bytes,
-                   void (*destroy)(void *), ts_cache_entry **pin) {
+void *ts_cache_put(ts_cache *c, const void *owner, uint64_t index, void *value, size_t bytes, void (*destroy)(void *),
+                   ts_cache_entry **pin) {
   ts_cache_entry *fresh = malloc(sizeof *fresh);
   pthread_mutex_lock(&c->lock);
   ts_cache_entry *e = *find(c, owner, index);
   if (e || !fresh) {
-    if (e)
-      e->pins++;
+    if (e) e->pins++;
     pthread_mutex_unlock(&c->lock);
     free(fresh);
     destroy(value);
     *pin = e;
     return e ? e->value : NULL;
   }
-  *fresh = (ts_cache_entry){.owner = owner, .index = index, .value = value, .bytes = bytes,
-                            .destroy = destroy, .pins = 1};
+  *fresh =
+      (ts_cache_entry){.owner = owner, .index = index, .value = value, .bytes = bytes, .destroy = destroy, .pins = 1};
   ts_cache_entry **slot = find(c, owner, index);
   *slot = fresh;
   lru_push(c, fresh);
@@ -164,12 +157,10 @@ void *ts_cache_put(ts_cache *c, const void *owner, uint64_t index, void *value, 
 }
 
 void ts_cache_release(ts_cache *c, ts_cache_entry *pin) {
-  if (!pin)
-    return;
+  if (!pin) return;
   pthread_mutex_lock(&c->lock);
   pin->pins--;
-  if (pin->pins == 0 && c->bytes > c->max_bytes)
-    shrink(c);
+  if (pin->pins == 0 && c->bytes > c->max_bytes) shrink(c);
   pthread_mutex_unlock(&c->lock);
 }
 
@@ -177,24 +168,25 @@ void ts_cache_drop_owner(ts_cache *c, const void *owner) {
   pthread_mutex_lock(&c->lock);
   for (ts_cache_entry *e = c->oldest, *next; e; e = next) {
     next = e->newer;
-    if (e->owner == owner && e->pins == 0)
-      evict(c, e);
+    if (e->owner == owner && e->pins == 0) evict(c, e);
   }
   pthread_mutex_unlock(&c->lock);
 }
 
 void ts_cache_get_stats(ts_cache *c, ts_cache_stats *out) {
   pthread_mutex_lock(&c->lock);
-  *out = (ts_cache_stats){.bytes = c->bytes, .max_bytes = c->max_bytes, .entries = c->count,
-                          .hits = c->hits, .misses = c->misses, .evictions = c->evictions};
+  *out = (ts_cache_stats){.bytes = c->bytes,
+                          .max_bytes = c->max_bytes,
+                          .entries = c->count,
+                          .hits = c->hits,
+                          .misses = c->misses,
+                          .evictions = c->evictions};
   pthread_mutex_unlock(&c->lock);
 }
 
 void ts_cache_free(ts_cache *c) {
-  if (!c)
-    return;
-  while (c->oldest)
-    evict(c, c->oldest);
+  if (!c) return;
+  while (c->oldest) evict(c, c->oldest);
   free(c->buckets);
   pthread_mutex_destroy(&c->lock);
   free(c);

@@ -23,8 +23,8 @@ void *ts_cache_get(ts_cache *c, const void *owner, uint64_t index, ts_cache_entr
 /* Caches VALUE (BYTES big, freed with DESTROY once evicted and unpinned) and returns it pinned. When
  * another thread cached the key first, VALUE is destroyed and the other value is returned. NULL only when
  * out of memory (VALUE is then destroyed too). */
-void *ts_cache_put(ts_cache *c, const void *owner, uint64_t index, void *value, size_t bytes,
-                   void (*destroy)(void *), ts_cache_entry **pin);
+void *ts_cache_put(ts_cache *c, const void *owner, uint64_t index, void *value, size_t bytes, void (*destroy)(void *),
+                   ts_cache_entry **pin);
 
 void ts_cache_release(ts_cache *c, ts_cache_entry *pin);
 

@@ -18,9 +18,9 @@
 
 typedef struct entry {
   char *name;
-  char version[33];   /* of the files, by stat */
-  ts_table *table;    /* NULL when broken */
-  ts_error error;     /* why it is broken */
+  char version[33]; /* of the files, by stat */
+  ts_table *table;  /* NULL when broken */
+  ts_error error;   /* why it is broken */
 } entry;
 
 typedef struct entries {
@@ -37,7 +37,7 @@ struct ts_catalog {
   entries current;            /* sorted by name */
   ts_catalog_sync_fn sync;    /* optional, see ts_catalog_set_sync */
   void *sync_arg;
-  ts_error sync_error;        /* of the last sync (code TC_OK when it succeeded); under `lock` */
+  ts_error sync_error; /* of the last sync (code TC_OK when it succeeded); under `lock` */
 };
 
 /* A scan result: a table name and its files (relative to the data dir). */
@@ -57,15 +57,12 @@ static int is_arrow_name(const char *n) {
   return dot && dot != n && (!strcmp(dot, ".arrow") || !strcmp(dot, ".feather") || !strcmp(dot, ".ipc"));
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static char *path_join(const char *a, const char *b) {
   size_t n = strlen(a) + strlen(b) + 2;
   char *p = malloc(n);
-  if (p)
-    snprintf(p, n, "%s%s%s", a, *a && *b ? "/" : "", b);
+  if (p) snprintf(p, n, "%s%s%s", a, *a && *b ? "/" : "", b);
   return p;
 }
 
@@ -73,8 +70,7 @@ static int scan_add(scan *s, char *name, char **files, size_t n_files) {
   if (s->n == s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 16;
     found *v = realloc(s->v, cap * sizeof *v);
-    if (!v)
-      return -1;
+    if (!v) return -1;
     s->v = v;
     s->cap = cap;
   }
@@ -83,8 +79,7 @@ static int scan_add(scan *s, char *name, char **files, size_t n_files) {
 }
 
 static void free_strs(char **v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    free(v[i]);
+  for (size_t i = 0; i < n; i++) free(v[i]);
   free(v);
 }
 
@@ -98,8 +93,7 @@ static void scan_free(scan *s) {
 
 /* Sorted non-hidden entry names of DIR (relative REL under the data dir), split into Arrow files and
  * directories. */
-static int list_dir(const char *data_dir, const char *rel, char ***files, size_t *nf, char ***dirs,
-                    size_t *nd) {
+static int list_dir(const char *data_dir, const char *rel, char ***files, size_t *nf, char ***dirs, size_t *nd) {
   char *abs = path_join(data_dir, rel);
   DIR *d = abs ? opendir(abs) : NULL;
   *files = *dirs = NULL;
@@ -111,35 +105,28 @@ static int list_dir(const char *data_dir, const char *rel, char ***files, size_t
   size_t capf = 0, capd = 0;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.')
-      continue;
+    if (de->d_name[0] == '.') continue;
     char *full = path_join(abs, de->d_name);
     struct stat st;
     int ok = full && stat(full, &st) == 0;
     free(full);
-    if (!ok)
-      continue;
+    if (!ok) continue;
     int is_dir = S_ISDIR(st.st_mode), is_file = S_ISREG(st.st_mode) && is_arrow_name(de->d_name);
-    if (!is_dir && !is_file)
-      continue;
+    if (!is_dir && !is_file) continue;
     char ***v = is_dir ? dirs : files;
     size_t *n = is_dir ? nd : nf, *cap = is_dir ? &capd : &capf;
     if (*n == *cap) {
       *cap = *cap ? *cap * 2 : 8;
       char **grown = realloc(*v, *cap * sizeof **v);
-      if (!grown)
-        break;
+      if (!grown) break;
       *v = grown;
     }
-    if (((*v)[*n] = strdup(de->d_name)) != NULL)
-      (*n)++;
+    if (((*v)[*n] = strdup(de->d_name)) != NULL) (*n)++;
   }
   closedir(d);
   free(abs);
-  if (*nf)
-    qsort(*files, *nf, sizeof **files, cmp_str);
-  if (*nd)
-    qsort(*dirs, *nd, sizeof **dirs, cmp_str);
+  if (*nf) qsort(*files, *nf, sizeof **files, cmp_str);
+  if (*nd) qsort(*dirs, *nd, sizeof **dirs, cmp_str);
   return 0;
 }
 
@@ -149,8 +136,7 @@ static void add_table(scan *out, const char *rel, const char *suffix, char *cons
   char *name = suffix ? path_join(rel, suffix) : strdup(rel);
   size_t k = 0;
   for (; files && k < n; k++)
-    if (!(files[k] = path_join(rel, names[k])))
-      break;
+    if (!(files[k] = path_join(rel, names[k]))) break;
   if (!files || !name || k < n || scan_add(out, name, files, n) != 0) {
     free_strs(files, files ? k : 0);
     free(name);
@@ -161,10 +147,9 @@ static void add_table(scan *out, const char *rel, const char *suffix, char *cons
  * in a Hugging Face layout (hf.h). */
 static void scan_files(const char *data_dir, const char *rel, char **names, size_t n, scan *out) {
   if (*rel == '\0') {
-    for (size_t i = 0; i < n; i++) {  /* NAME.arrow: the table NAME */
+    for (size_t i = 0; i < n; i++) { /* NAME.arrow: the table NAME */
       char *stem = strndup(names[i], (size_t)(strrchr(names[i], '.') - names[i]));
-      if (stem)
-        add_table(out, "", stem, &names[i], 1);
+      if (stem) add_table(out, "", stem, &names[i], 1);
       free(stem);
     }
     return;
@@ -177,23 +162,19 @@ static void scan_files(const char *data_dir, const char *rel, char **names, size
     add_table(out, rel, NULL, names, n);
     return;
   }
-  for (int i = 0; i < nh; i++)
-    add_table(out, rel, hf[i].suffix, hf[i].files, hf[i].n_files);
+  for (int i = 0; i < nh; i++) add_table(out, rel, hf[i].suffix, hf[i].files, hf[i].n_files);
   ts_hf_free(hf, nh);
 }
 
 static void scan_dir(const char *data_dir, const char *rel, int depth, scan *out) {
   char **files, **dirs;
   size_t nf, nd;
-  if (depth > MAX_DEPTH || list_dir(data_dir, rel, &files, &nf, &dirs, &nd) != 0)
-    return;
-  if (nf > 0)
-    scan_files(data_dir, rel, files, nf, out);
+  if (depth > MAX_DEPTH || list_dir(data_dir, rel, &files, &nf, &dirs, &nd) != 0) return;
+  if (nf > 0) scan_files(data_dir, rel, files, nf, out);
   if (nf == 0 || *rel == '\0')
     for (size_t i = 0; i < nd; i++) {
       char *sub = path_join(rel, dirs[i]);
-      if (sub)
-        scan_dir(data_dir, sub, depth + 1, out);
+      if (sub) scan_dir(data_dir, sub, depth + 1, out);
       free(sub);
     }
   free_strs(files, nf);
@@ -223,8 +204,7 @@ void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg) {
 
 static void run_sync(ts_catalog *c) {
   ts_error e = {0};
-  if (!c->sync)
-    return;
+  if (!c->sync) return;
   if (c->sync(c->sync_arg, &e) != TC_OK)
     ts_log(TS_WARN, "remote_sync_failed", TS_S("error", e.msg), TS_I("code", e.code), NULL);
   pthread_rwlock_wrlock(&c->lock);
@@ -241,8 +221,7 @@ static void entries_free(entries *e) {
 }
 
 void ts_catalog_free(ts_catalog *c) {
-  if (!c)
-    return;
+  if (!c) return;
   entries_free(&c->current);
   pthread_rwlock_destroy(&c->lock);
   pthread_mutex_destroy(&c->refreshing);
@@ -255,8 +234,7 @@ static const entry *find_entry(const entries *e, const char *name) {
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     int d = strcmp(e->v[mid].name, name);
-    if (d == 0)
-      return &e->v[mid];
+    if (d == 0) return &e->v[mid];
     if (d < 0)
       lo = mid + 1;
     else
@@ -273,8 +251,7 @@ static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
   if (old && strcmp(old->version, e.version) == 0) {
     e.table = old->table;
     e.error = old->error;
-    if (e.table)
-      ts_table_ref(e.table);
+    if (e.table) ts_table_ref(e.table);
     return e;
   }
   if (ts_table_open(f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
@@ -301,8 +278,7 @@ void ts_catalog_refresh(ts_catalog *c) {
   run_sync(c);
   scan s = {0};
   scan_dir(c->data_dir, "", 0, &s);
-  if (s.n)
-    qsort(s.v, s.n, sizeof *s.v, cmp_found);
+  if (s.n) qsort(s.v, s.n, sizeof *s.v, cmp_found);
   entries next = {.v = calloc(s.n ? s.n : 1, sizeof *next.v)};
   /* Only this thread replaces `current`, so reading it without the lock here is safe. */
   for (size_t i = 0; next.v && i < s.n; i++) {
@@ -328,8 +304,7 @@ void ts_catalog_refresh(ts_catalog *c) {
 }
 
 ts_status ts_catalog_get(ts_catalog *c, const char *name, ts_table **out, ts_error *err) {
-  if (ts_name_check_table(name, err) != TC_OK)
-    return err->code;
+  if (ts_name_check_table(name, err) != TC_OK) return err->code;
   pthread_rwlock_rdlock(&c->lock);
   const entry *e = find_entry(&c->current, name);
   ts_status st = TC_OK;
@@ -350,12 +325,10 @@ ts_status ts_catalog_list(ts_catalog *c, ts_table ***out, size_t *n, ts_error *e
   ts_table **v = calloc(c->current.n ? c->current.n : 1, sizeof *v);
   size_t k = 0;
   for (size_t i = 0; v && i < c->current.n; i++)
-    if (c->current.v[i].table)
-      ts_table_ref(v[k++] = c->current.v[i].table);
+    if (c->current.v[i].table) ts_table_ref(v[k++] = c->current.v[i].table);
   ts_error sync_error = c->sync_error;
   pthread_rwlock_unlock(&c->lock);
-  if (!v)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!v) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   if (k == 0 && sync_error.code != TC_OK) {
     free(v);
     *err = sync_error;
@@ -367,7 +340,6 @@ ts_status ts_catalog_list(ts_catalog *c, ts_table ***out, size_t *n, ts_error *e
 }
 
 void ts_catalog_list_free(ts_table **tables, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    ts_table_unref(tables[i]);
+  for (size_t i = 0; i < n; i++) ts_table_unref(tables[i]);
   free(tables);
 }

@@ -58,25 +58,33 @@ long long ts_parse_size(const char *s) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (end == s || errno || v < 0)
-    return -1;
-  while (*end == ' ')
-    end++;
+  if (end == s || errno || v < 0) return -1;
+  while (*end == ' ') end++;
   double mult = 1;
   switch (toupper((unsigned char)*end)) {
-  case 'K': mult = 1024.0; end++; break;
-  case 'M': mult = 1024.0 * 1024; end++; break;
-  case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-  case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
-  }
-  if (mult > 1 && *end == 'i')
+  case 'K':
+    mult = 1024.0;
     end++;
+    break;
+  case 'M':
+    mult = 1024.0 * 1024;
+    end++;
+    break;
+  case 'G':
+    mult = 1024.0 * 1024 * 1024;
+    end++;
+    break;
+  case 'T':
+    mult = 1024.0 * 1024 * 1024 * 1024;
+    end++;
+    break;
+  }
+  if (mult > 1 && *end == 'i') end++;
   if (mult > 1 && toupper((unsigned char)*end) == 'B')
     end++;
   else if (mult == 1 && toupper((unsigned char)*end) == 'B')
     end++;
-  if (*end != '\0' || v * mult > 9.0e18)
-    return -1;
+  if (*end != '\0' || v * mult > 9.0e18) return -1;
   return (long long)(v * mult);
 }
 
@@ -84,8 +92,7 @@ static int parse_seconds(const char *s, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (end == s || *end || errno || v < 0 || v > 86400 * 365)
-    return -1;
+  if (end == s || *end || errno || v < 0 || v > 86400 * 365) return -1;
   *out = v;
   return 0;
 }
@@ -111,36 +118,28 @@ static int add_listen(ts_config *c, const char *addr, char *err, size_t errlen) 
 }
 
 int ts_listen_is_local(const char *a) {
-  if (!strncmp(a, "unix:", 5) || !strncmp(a, "unix-abstract:", 14))
-    return 1;
-  if (!strncmp(a, "ipv4:", 5) || !strncmp(a, "ipv6:", 5))
-    a += 5;
-  if (!strncmp(a, "dns:", 4) || strchr(a, ','))
-    return 0;  /* resolved later, or a list: not ours to vouch for */
-  if (!strncmp(a, "127.", 4) || !strncmp(a, "localhost:", 10))
-    return 1;
+  if (!strncmp(a, "unix:", 5) || !strncmp(a, "unix-abstract:", 14)) return 1;
+  if (!strncmp(a, "ipv4:", 5) || !strncmp(a, "ipv6:", 5)) a += 5;
+  if (!strncmp(a, "dns:", 4) || strchr(a, ',')) return 0; /* resolved later, or a list: not ours to vouch for */
+  if (!strncmp(a, "127.", 4) || !strncmp(a, "localhost:", 10)) return 1;
   return !strncmp(a, "[::1]:", 6);
 }
 
 /* The field of the size setting NAME, or NULL. */
 static size_t *size_setting(ts_config *c, const char *name) {
-  if (!strcmp(name, "cache-bytes"))
-    return &c->cache_bytes;
-  if (!strcmp(name, "max-message-bytes"))
-    return &c->max_message_bytes;
-  if (!strcmp(name, "max-request-bytes"))
-    return &c->max_request_bytes;
-  if (!strcmp(name, "permutation-bytes"))
-    return &c->permutation_bytes;
-  if (!strcmp(name, "remote-cache-bytes"))
-    return &c->remote_cache_bytes;
+  if (!strcmp(name, "cache-bytes")) return &c->cache_bytes;
+  if (!strcmp(name, "max-message-bytes")) return &c->max_message_bytes;
+  if (!strcmp(name, "max-request-bytes")) return &c->max_request_bytes;
+  if (!strcmp(name, "permutation-bytes")) return &c->permutation_bytes;
+  if (!strcmp(name, "remote-cache-bytes")) return &c->remote_cache_bytes;
   return NULL;
 }
 
 /* The limits (config.h): 1 when NAME is one (*rc: 0, or -1 with a message), else 0. */
 static int apply_limit(ts_config *c, const char *name, const char *value, int *rc, char *err, size_t errlen) {
-  double *seconds = !strcmp(name, "idle-seconds") ? &c->idle_seconds
-                    : !strcmp(name, "stall-seconds") ? &c->stall_seconds : NULL;
+  double *seconds = !strcmp(name, "idle-seconds")    ? &c->idle_seconds
+                    : !strcmp(name, "stall-seconds") ? &c->stall_seconds
+                                                     : NULL;
   *rc = 0;
   if (seconds) {
     if (parse_seconds(value, seconds) != 0) {
@@ -149,10 +148,10 @@ static int apply_limit(ts_config *c, const char *name, const char *value, int *r
     }
     return 1;
   }
-  int *count = !strcmp(name, "max-streams") ? &c->max_streams
-               : !strcmp(name, "max-connections") ? &c->max_connections : NULL;
-  if (!count)
-    return 0;
+  int *count = !strcmp(name, "max-streams")       ? &c->max_streams
+               : !strcmp(name, "max-connections") ? &c->max_connections
+                                                  : NULL;
+  if (!count) return 0;
   char *end;
   errno = 0;
   long n = strtol(value, &end, 10);
@@ -170,8 +169,7 @@ static int apply(ts_config *c, const char *name, const char *value, char *err, s
   long long size;
   size_t *size_field;
   int rc;
-  if (apply_limit(c, name, value, &rc, err, errlen))
-    return rc;
+  if (apply_limit(c, name, value, &rc, err, errlen)) return rc;
   if (!strcmp(name, "data-dir")) {
     c->data_dir = value;
   } else if (!strcmp(name, "remote-cache-dir")) {
@@ -237,17 +235,25 @@ static int apply(ts_config *c, const char *name, const char *value, char *err, s
 }
 
 static const char *const env_names[][2] = {
-    {"data-dir", "TABLECAR_DATA_DIR"},         {"state-dir", "TABLECAR_STATE_DIR"},
-    {"cache-bytes", "TABLECAR_CACHE_BYTES"},   {"max-message-bytes", "TABLECAR_MAX_MESSAGE_BYTES"},
-    {"max-request-bytes", "TABLECAR_MAX_REQUEST_BYTES"}, {"permutation-bytes", "TABLECAR_PERMUTATION_BYTES"},
-    {"threads", "TABLECAR_THREADS"},           {"socket-mode", "TABLECAR_SOCKET_MODE"},
-    {"drain-seconds", "TABLECAR_DRAIN_SECONDS"}, {"rescan-seconds", "TABLECAR_RESCAN_SECONDS"},
+    {"data-dir", "TABLECAR_DATA_DIR"},
+    {"state-dir", "TABLECAR_STATE_DIR"},
+    {"cache-bytes", "TABLECAR_CACHE_BYTES"},
+    {"max-message-bytes", "TABLECAR_MAX_MESSAGE_BYTES"},
+    {"max-request-bytes", "TABLECAR_MAX_REQUEST_BYTES"},
+    {"permutation-bytes", "TABLECAR_PERMUTATION_BYTES"},
+    {"threads", "TABLECAR_THREADS"},
+    {"socket-mode", "TABLECAR_SOCKET_MODE"},
+    {"drain-seconds", "TABLECAR_DRAIN_SECONDS"},
+    {"rescan-seconds", "TABLECAR_RESCAN_SECONDS"},
     {"log-level", "TABLECAR_LOG_LEVEL"},
-    {"remote-cache-dir", "TABLECAR_REMOTE_CACHE_DIR"}, {"remote-cache-bytes", "TABLECAR_REMOTE_CACHE_BYTES"},
+    {"remote-cache-dir", "TABLECAR_REMOTE_CACHE_DIR"},
+    {"remote-cache-bytes", "TABLECAR_REMOTE_CACHE_BYTES"},
     {"remote-timeout-seconds", "TABLECAR_REMOTE_TIMEOUT_SECONDS"},
-    {"health-listen", "TABLECAR_HEALTH_LISTEN"}, {"metrics-listen", "TABLECAR_METRICS_LISTEN"},
+    {"health-listen", "TABLECAR_HEALTH_LISTEN"},
+    {"metrics-listen", "TABLECAR_METRICS_LISTEN"},
     {"expose-data-on-network", "TABLECAR_EXPOSE_DATA_ON_NETWORK"},
-    {"max-streams", "TABLECAR_MAX_STREAMS"},   {"idle-seconds", "TABLECAR_IDLE_SECONDS"},
+    {"max-streams", "TABLECAR_MAX_STREAMS"},
+    {"idle-seconds", "TABLECAR_IDLE_SECONDS"},
     {"max-connections", "TABLECAR_MAX_CONNECTIONS"},
     {"stall-seconds", "TABLECAR_STALL_SECONDS"},
 };
@@ -255,16 +261,13 @@ static const char *const env_names[][2] = {
 static int apply_env(ts_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
   for (size_t i = 0; i < sizeof env_names / sizeof *env_names; i++) {
     const char *v = get(env_names[i][1]);
-    if (v && *v && apply(c, env_names[i][0], v, err, errlen) != 0)
-      return -1;
+    if (v && *v && apply(c, env_names[i][0], v, err, errlen) != 0) return -1;
   }
   const char *l = get("TABLECAR_LISTEN");
   if (l && *l) {
-    if (!(c->env_listen = strdup(l)))
-      return -1;
+    if (!(c->env_listen = strdup(l))) return -1;
     for (char *save, *tok = strtok_r(c->env_listen, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-      if (add_listen(c, tok, err, errlen) != 0)
-        return -1;
+      if (add_listen(c, tok, err, errlen) != 0) return -1;
   }
   return 0;
 }
@@ -281,7 +284,7 @@ static int apply_args(ts_config *c, int argc, char **argv, int *listen_from_flag
       fprintf(out, "tablecar-server %s\n", TS_VERSION);
       return TS_CONFIG_EXIT;
     }
-    if (!strcmp(a, "--expose-data-on-network")) {  /* the one flag without a value */
+    if (!strcmp(a, "--expose-data-on-network")) { /* the one flag without a value */
       c->expose_data = 1;
       continue;
     }
@@ -301,16 +304,14 @@ static int apply_args(ts_config *c, int argc, char **argv, int *listen_from_flag
       snprintf(err, errlen, "--%s needs a value", name);
       return TS_CONFIG_ERROR;
     }
-    if (!strcmp(name, "listen") && !(*listen_from_flags)++)
-      c->n_listen = 0;  /* flags replace TABLECAR_LISTEN */
-    if (apply(c, name, value, err, errlen) != 0)
-      return TS_CONFIG_ERROR;
+    if (!strcmp(name, "listen") && !(*listen_from_flags)++) c->n_listen = 0; /* flags replace TABLECAR_LISTEN */
+    if (apply(c, name, value, err, errlen) != 0) return TS_CONFIG_ERROR;
   }
   return TS_CONFIG_OK;
 }
 
-int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(const char *), char *err,
-                    size_t errlen, void *out_file) {
+int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(const char *), char *err, size_t errlen,
+                    void *out_file) {
   memset(c, 0, sizeof *c);
   c->cache_bytes = (size_t)1 << 30;
   c->max_message_bytes = (size_t)64 << 20;
@@ -328,18 +329,15 @@ int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(cons
   c->stall_seconds = 300;
   c->remote_cache_bytes = (size_t)10 << 30;
   c->remote_timeout_seconds = 30;
-  if (apply_env(c, get, err, errlen) != 0)
-    return TS_CONFIG_ERROR;
+  if (apply_env(c, get, err, errlen) != 0) return TS_CONFIG_ERROR;
   int listen_from_flags = 0;
   int rc = apply_args(c, argc, argv, &listen_from_flags, err, errlen, out_file);
-  if (rc != TS_CONFIG_OK)
-    return rc;
+  if (rc != TS_CONFIG_OK) return rc;
   if (!c->data_dir || !*c->data_dir) {
     snprintf(err, errlen, "--data-dir is required (or TABLECAR_DATA_DIR; see --help)");
     return TS_CONFIG_ERROR;
   }
-  if (c->n_listen == 0)
-    add_listen(c, "unix:/tmp/tablecar.sock", err, errlen);
+  if (c->n_listen == 0) add_listen(c, "unix:/tmp/tablecar.sock", err, errlen);
   for (size_t i = 0; i < c->n_listen && !c->expose_data; i++)
     if (!ts_listen_is_local(c->listen[i])) {
       snprintf(err, errlen,

@@ -7,8 +7,8 @@
 #define TS_MAX_LISTEN 8
 
 typedef struct ts_config {
-  const char *data_dir;          /* --data-dir, TABLECAR_DATA_DIR (required) */
-  const char *state_dir;         /* --state-dir, TABLECAR_STATE_DIR (optional) */
+  const char *data_dir;              /* --data-dir, TABLECAR_DATA_DIR (required) */
+  const char *state_dir;             /* --state-dir, TABLECAR_STATE_DIR (optional) */
   const char *listen[TS_MAX_LISTEN]; /* --listen (repeatable), TABLECAR_LISTEN (comma-separated) */
   size_t n_listen;
   size_t cache_bytes;            /* --cache-bytes, TABLECAR_CACHE_BYTES */
@@ -27,20 +27,20 @@ typedef struct ts_config {
   const char *metrics_listen;    /* --metrics-listen, TABLECAR_METRICS_LISTEN: Prometheus [HOST:]PORT */
   int expose_data;               /* --expose-data-on-network, TABLECAR_EXPOSE_DATA_ON_NETWORK=1 */
   /* Limits a broken or hostile client cannot get around (config.c's apply_limit). */
-  int max_connections;           /* --max-connections: more are accepted and closed at once */
-  int max_streams;               /* --max-streams: concurrent calls on one connection (HTTP/2 setting) */
-  double idle_seconds;           /* --idle-seconds: a connection without calls this long is closed (0: never) */
-  double stall_seconds;          /* --stall-seconds: a stream not read this long is cancelled (0: never) */
+  int max_connections;               /* --max-connections: more are accepted and closed at once */
+  int max_streams;                   /* --max-streams: concurrent calls on one connection (HTTP/2 setting) */
+  double idle_seconds;               /* --idle-seconds: a connection without calls this long is closed (0: never) */
+  double stall_seconds;              /* --stall-seconds: a stream not read this long is cancelled (0: never) */
   char storage[TS_MAX_LISTEN][1024]; /* normalized listen addresses live here */
-  char *env_listen;              /* copy of TABLECAR_LISTEN, split in place */
+  char *env_listen;                  /* copy of TABLECAR_LISTEN, split in place */
 } ts_config;
 
 enum { TS_CONFIG_OK = 0, TS_CONFIG_EXIT = 1, TS_CONFIG_ERROR = 2 };
 
 /* Fills CFG from ENVP-style getenv and ARGV. Returns TS_CONFIG_OK, TS_CONFIG_EXIT (--help/--version were
  * printed to OUT) or TS_CONFIG_ERROR with a message in err. Free with ts_config_free. */
-int ts_config_parse(ts_config *cfg, int argc, char **argv, const char *(*getenv_fn)(const char *),
-                    char *err, size_t errlen, void *out_file);
+int ts_config_parse(ts_config *cfg, int argc, char **argv, const char *(*getenv_fn)(const char *), char *err,
+                    size_t errlen, void *out_file);
 void ts_config_free(ts_config *cfg);
 
 /* 1 when a gRPC address can only be reached from this machine: a Unix socket or a loopback TCP address. */

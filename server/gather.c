@@ -26,14 +26,13 @@ typedef struct budget {
   size_t used, max;
 } budget;
 
-static void set_bit(uint8_t *bits, int64_t i) {
-  bits[i >> 3] |= (uint8_t)(1u << (i & 7));
-}
+static void set_bit(uint8_t *bits, int64_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 static ts_status too_big(ts_error *err, const budget *b) {
   return ts_error_set(err, TC_ERESOURCE_EXHAUSTED,
                       "the batch is larger than the server's --max-message-bytes (%zu): ask for fewer rows "
-                      "or columns", b->max);
+                      "or columns",
+                      b->max);
 }
 
 /* A buffer of N bytes charged to the budget, or NULL with err set. Zeroed only for bitmaps (ZERO): every
@@ -51,13 +50,9 @@ static uint8_t *take_buf(budget *b, size_t n, int zero, ts_error *err) {
   return p;
 }
 
-static uint8_t *take(budget *b, size_t n, ts_error *err) {
-  return take_buf(b, n, 0, err);
-}
+static uint8_t *take(budget *b, size_t n, ts_error *err) { return take_buf(b, n, 0, err); }
 
-static uint8_t *take_zeroed(budget *b, size_t n, ts_error *err) {
-  return take_buf(b, n, 1, err);
-}
+static uint8_t *take_zeroed(budget *b, size_t n, ts_error *err) { return take_buf(b, n, 1, err); }
 
 static Tablecar__V1__Array *new_array(size_t n, ts_error *err) {
   Tablecar__V1__Array *a = malloc(sizeof *a);
@@ -72,22 +67,17 @@ static Tablecar__V1__Array *new_array(size_t n, ts_error *err) {
 
 static ts_status add_children(Tablecar__V1__Array *a, size_t n, ts_error *err) {
   a->children = calloc(n, sizeof *a->children);
-  if (!a->children)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!a->children) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   a->n_children = n;
   return TC_OK;
 }
 
-static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                                 ts_error *err) {
+static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *out, budget *b, ts_error *err) {
   size_t k = 0;
-  while (k < n && s[k].a->null_count == 0)
-    k++;
-  if (k == n)
-    return TC_OK;
+  while (k < n && s[k].a->null_count == 0) k++;
+  if (k == n) return TC_OK;
   uint8_t *bits = take_zeroed(b, (n + 7) / 8, err);
-  if (!bits)
-    return err->code;
+  if (!bits) return err->code;
   int64_t nulls = 0;
   for (k = 0; k < n; k++) {
     if (at_array_valid(s[k].a, s[k].i))
@@ -101,19 +91,15 @@ static ts_status gather_validity(size_t n, const src *s, Tablecar__V1__Array *ou
   return TC_OK;
 }
 
-static ts_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                              ts_error *err) {
+static ts_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__Array *out, budget *b, ts_error *err) {
   size_t bytes = w == 0 ? (n + 7) / 8 : n * (size_t)w;
   uint8_t *v = w == 0 ? take_zeroed(b, bytes, err) : take(b, bytes, err);
-  if (!v)
-    return err->code;
+  if (!v) return err->code;
   if (w == 0) {
     for (size_t k = 0; k < n; k++)
-      if (at_bit(s[k].a->values, s[k].i))
-        set_bit(v, (int64_t)k);
+      if (at_bit(s[k].a->values, s[k].i)) set_bit(v, (int64_t)k);
   } else {
-    for (size_t k = 0; k < n; k++)
-      memcpy(v + k * (size_t)w, s[k].a->values + s[k].i * w, (size_t)w);
+    for (size_t k = 0; k < n; k++) memcpy(v + k * (size_t)w, s[k].a->values + s[k].i * w, (size_t)w);
   }
   out->values.data = v;
   out->values.len = bytes;
@@ -121,25 +107,22 @@ static ts_status gather_fixed(int64_t w, size_t n, const src *s, Tablecar__V1__A
 }
 
 /* New offsets (n + 1 of them, in the output's width) for the ranges [start, end) of each row. */
-static ts_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                               int64_t *total, ts_error *err) {
+static ts_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b, int64_t *total,
+                               ts_error *err) {
   int64_t sum = 0;
   for (size_t k = 0; k < n; k++)
     sum += at_array_offset(s[k].a, large, s[k].i + 1) - at_array_offset(s[k].a, large, s[k].i);
-  if ((!large && sum > INT32_MAX) || (uint64_t)sum > b->max)
-    return too_big(err, b);
+  if ((!large && sum > INT32_MAX) || (uint64_t)sum > b->max) return too_big(err, b);
   size_t width = large ? 8 : 4;
   uint8_t *o = take(b, (n + 1) * width, err);
-  if (!o)
-    return err->code;
+  if (!o) return err->code;
   int64_t at = 0;
   for (size_t k = 0; k <= n; k++) {
     if (large)
       ((int64_t *)(void *)o)[k] = at;
     else
       ((int32_t *)(void *)o)[k] = (int32_t)at;
-    if (k < n)
-      at += at_array_offset(s[k].a, large, s[k].i + 1) - at_array_offset(s[k].a, large, s[k].i);
+    if (k < n) at += at_array_offset(s[k].a, large, s[k].i + 1) - at_array_offset(s[k].a, large, s[k].i);
   }
   out->offsets.data = o;
   out->offsets.len = (n + 1) * width;
@@ -147,14 +130,11 @@ static ts_status build_offsets(int large, size_t n, const src *s, Tablecar__V1__
   return TC_OK;
 }
 
-static ts_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
-                              ts_error *err) {
+static ts_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__Array *out, budget *b, ts_error *err) {
   int64_t total;
-  if (build_offsets(large, n, s, out, b, &total, err) != TC_OK)
-    return err->code;
+  if (build_offsets(large, n, s, out, b, &total, err) != TC_OK) return err->code;
   uint8_t *v = take(b, (size_t)total, err);
-  if (!v)
-    return err->code;
+  if (!v) return err->code;
   size_t at = 0;
   for (size_t k = 0; k < n; k++) {
     int64_t start = at_array_offset(s[k].a, large, s[k].i), end = at_array_offset(s[k].a, large, s[k].i + 1);
@@ -166,8 +146,8 @@ static ts_status gather_bytes(int large, size_t n, const src *s, Tablecar__V1__A
   return TC_OK;
 }
 
-static ts_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
-                              Tablecar__V1__Array **out, ts_error *err);
+static ts_status gather_array(const at_field *f, size_t n, const src *s, budget *b, Tablecar__V1__Array **out,
+                              ts_error *err);
 
 /* Bytes of one row of a fixed-size-list chain ending in a fixed-width (not bool) type, whose child arrays
  * have no nulls in any of the sources; 0 when the fast path does not apply. */
@@ -181,14 +161,12 @@ static int64_t contiguous_row_bytes(const at_field *f, size_t n, const src *s) {
     depth++;
   }
   int64_t w = at_type_fixed_width(g);
-  if (w <= 0)
-    return 0;
+  if (w <= 0) return 0;
   for (size_t k = 0; k < n; k++) {
     const at_array *a = s[k].a;
     for (int d = 0; d < depth; d++) {
       a = &a->children[0];
-      if (a->null_count != 0)
-        return 0;
+      if (a->null_count != 0) return 0;
     }
   }
   return bytes * w;
@@ -202,20 +180,16 @@ static ts_status gather_fsl_contiguous(const at_field *f, size_t n, const src *s
   const at_field *g = f;
   while (g->type == AT_FIXED_SIZE_LIST) {
     len *= (size_t)g->list_size;
-    if (add_children(parent, 1, err) != TC_OK || !(parent->children[0] = new_array(len, err)))
-      return err->code;
+    if (add_children(parent, 1, err) != TC_OK || !(parent->children[0] = new_array(len, err))) return err->code;
     parent = parent->children[0];
     g = &g->children[0];
   }
-  if ((uint64_t)row_bytes * n > b->max)
-    return too_big(err, b);
+  if ((uint64_t)row_bytes * n > b->max) return too_big(err, b);
   uint8_t *v = take(b, (size_t)row_bytes * n, err);
-  if (!v)
-    return err->code;
+  if (!v) return err->code;
   for (size_t k = 0; k < n; k++) {
     const at_array *leaf = s[k].a;
-    while (leaf->n_children > 0)
-      leaf = &leaf->children[0];
+    while (leaf->n_children > 0) leaf = &leaf->children[0];
     memcpy(v + k * (size_t)row_bytes, leaf->values + s[k].i * row_bytes, (size_t)row_bytes);
   }
   parent->values.data = v;
@@ -234,8 +208,7 @@ static void child_range(const src *s, int large, int64_t fixed, int64_t *start, 
  * no per-element bookkeeping. */
 static ts_status copy_child_ranges(int64_t w, size_t n, const src *s, int large, int64_t fixed, int64_t total,
                                    Tablecar__V1__Array *out, budget *b, ts_error *err) {
-  if ((uint64_t)total > (b->max - b->used) / (uint64_t)w)
-    return too_big(err, b);
+  if ((uint64_t)total > (b->max - b->used) / (uint64_t)w) return too_big(err, b);
   Tablecar__V1__Array *ca;
   uint8_t *v;
   if (add_children(out, 1, err) != TC_OK || !(ca = out->children[0] = new_array((size_t)total, err)) ||
@@ -264,90 +237,75 @@ static ts_status gather_child_ranges(const at_field *child, size_t n, const src 
     total += end - start;
     child_nulls |= s[k].a->children[0].null_count != 0;
   }
-  if (w > 0 && !child_nulls)
-    return copy_child_ranges(w, n, s, large, fixed, total, out, b, err);
+  if (w > 0 && !child_nulls) return copy_child_ranges(w, n, s, large, fixed, total, out, b, err);
   /* The general path keeps a 16-byte source per child element, so the element count is bounded by the
    * budget too: a quarter of its bytes (children of 4 bytes a value or more never get there first). */
-  if ((uint64_t)total > (uint64_t)(b->max - b->used) / 4)
-    return too_big(err, b);
+  if ((uint64_t)total > (uint64_t)(b->max - b->used) / 4) return too_big(err, b);
   src *cs = malloc((size_t)(total ? total : 1) * sizeof *cs);
-  if (!cs)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!cs) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   size_t at = 0;
   for (size_t k = 0; k < n; k++) {
     int64_t start, end;
     child_range(&s[k], large, fixed, &start, &end);
-    for (int64_t j = start; j < end; j++)
-      cs[at++] = (src){&s[k].a->children[0], j};
+    for (int64_t j = start; j < end; j++) cs[at++] = (src){&s[k].a->children[0], j};
   }
   ts_status st = add_children(out, 1, err);
-  if (st == TC_OK)
-    st = gather_array(child, (size_t)total, cs, b, &out->children[0], err);
+  if (st == TC_OK) st = gather_array(child, (size_t)total, cs, b, &out->children[0], err);
   free(cs);
   return st;
 }
 
-static ts_status gather_struct(const at_field *f, size_t n, const src *s, Tablecar__V1__Array *out,
-                               budget *b, ts_error *err) {
-  if (add_children(out, f->n_children, err) != TC_OK)
-    return err->code;
+static ts_status gather_struct(const at_field *f, size_t n, const src *s, Tablecar__V1__Array *out, budget *b,
+                               ts_error *err) {
+  if (add_children(out, f->n_children, err) != TC_OK) return err->code;
   src *cs = malloc((n ? n : 1) * sizeof *cs);
-  if (!cs)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!cs) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   ts_status st = TC_OK;
   for (size_t c = 0; st == TC_OK && c < f->n_children; c++) {
-    for (size_t k = 0; k < n; k++)
-      cs[k] = (src){&s[k].a->children[c], s[k].i};
+    for (size_t k = 0; k < n; k++) cs[k] = (src){&s[k].a->children[c], s[k].i};
     st = gather_array(&f->children[c], n, cs, b, &out->children[c], err);
   }
   free(cs);
   return st;
 }
 
-static ts_status gather_array(const at_field *f, size_t n, const src *s, budget *b,
-                              Tablecar__V1__Array **out, ts_error *err) {
+static ts_status gather_array(const at_field *f, size_t n, const src *s, budget *b, Tablecar__V1__Array **out,
+                              ts_error *err) {
   Tablecar__V1__Array *a = *out = new_array(n, err);
   if (a && f->type == AT_NULL) {
-    a->null_count = (int64_t)n;  /* no buffers at all */
+    a->null_count = (int64_t)n; /* no buffers at all */
     return TC_OK;
   }
-  if (!a || gather_validity(n, s, a, b, err) != TC_OK)
-    return err->code;
+  if (!a || gather_validity(n, s, a, b, err) != TC_OK) return err->code;
   int64_t w = at_type_fixed_width(f);
-  if (w >= 0)
-    return gather_fixed(w, n, s, a, b, err);
+  if (w >= 0) return gather_fixed(w, n, s, a, b, err);
   switch (f->type) {
   case AT_UTF8:
   case AT_BINARY:
   case AT_LARGE_UTF8:
-  case AT_LARGE_BINARY:
-    return gather_bytes(at_type_is_large(f->type), n, s, a, b, err);
+  case AT_LARGE_BINARY: return gather_bytes(at_type_is_large(f->type), n, s, a, b, err);
   case AT_LIST:
   case AT_LARGE_LIST: {
     int64_t total;
-    if (build_offsets(at_type_is_large(f->type), n, s, a, b, &total, err) != TC_OK)
-      return err->code;
+    if (build_offsets(at_type_is_large(f->type), n, s, a, b, &total, err) != TC_OK) return err->code;
     return gather_child_ranges(&f->children[0], n, s, at_type_is_large(f->type), -1, a, b, err);
   }
   case AT_FIXED_SIZE_LIST: {
     int64_t row_bytes = contiguous_row_bytes(f, n, s);
-    if (row_bytes > 0)
-      return gather_fsl_contiguous(f, n, s, row_bytes, a, b, err);
+    if (row_bytes > 0) return gather_fsl_contiguous(f, n, s, row_bytes, a, b, err);
     return gather_child_ranges(&f->children[0], n, s, 0, f->list_size, a, b, err);
   }
-  case AT_STRUCT:
-    return gather_struct(f, n, s, a, b, err);
-  default:
-    return ts_error_set(err, TC_EINTERNAL, "field '%s': type %d cannot be gathered", f->name, (int)f->type);
+  case AT_STRUCT: return gather_struct(f, n, s, a, b, err);
+  default: return ts_error_set(err, TC_EINTERNAL, "field '%s': type %d cannot be gathered", f->name, (int)f->type);
   }
 }
 
 /* The distinct batches that ROWS live in, pinned; sorted by batch index. */
 typedef struct pinset {
   size_t n;
-  int64_t *batch;     /* sorted batch indices */
+  int64_t *batch; /* sorted batch indices */
   ts_batch_pin *pin;
-  int64_t *slot;      /* per row: its index in batch/pin */
+  int64_t *slot; /* per row: its index in batch/pin */
 } pinset;
 
 static int cmp_i64(const void *x, const void *y) {
@@ -368,8 +326,7 @@ static size_t find_slot(const pinset *ps, int64_t batch) {
 }
 
 static void pinset_release(ts_table *t, pinset *ps) {
-  for (size_t i = 0; ps->pin && i < ps->n; i++)
-    ts_table_unpin(t, &ps->pin[i]);
+  for (size_t i = 0; ps->pin && i < ps->n; i++) ts_table_unpin(t, &ps->pin[i]);
   free(ps->batch);
   free(ps->pin);
   free(ps->slot);
@@ -379,23 +336,17 @@ static ts_status pinset_build(ts_table *t, const int64_t *rows, size_t n, pinset
   *ps = (pinset){0};
   ps->batch = malloc((n ? n : 1) * sizeof *ps->batch);
   ps->slot = malloc((n ? n : 1) * sizeof *ps->slot);
-  if (!ps->batch || !ps->slot)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
-  for (size_t k = 0; k < n; k++)
-    ps->slot[k] = ps->batch[k] = ts_table_batch_of(t, rows[k]);
+  if (!ps->batch || !ps->slot) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  for (size_t k = 0; k < n; k++) ps->slot[k] = ps->batch[k] = ts_table_batch_of(t, rows[k]);
   qsort(ps->batch, n, sizeof *ps->batch, cmp_i64);
   size_t u = 0;
   for (size_t k = 0; k < n; k++)
-    if (u == 0 || ps->batch[u - 1] != ps->batch[k])
-      ps->batch[u++] = ps->batch[k];
+    if (u == 0 || ps->batch[u - 1] != ps->batch[k]) ps->batch[u++] = ps->batch[k];
   ps->pin = calloc(u ? u : 1, sizeof *ps->pin);
-  if (!ps->pin)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!ps->pin) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (; ps->n < u; ps->n++)
-    if (ts_table_pin(t, ps->batch[ps->n], &ps->pin[ps->n], err) != TC_OK)
-      return err->code;
-  for (size_t k = 0; k < n; k++)
-    ps->slot[k] = (int64_t)find_slot(ps, ps->slot[k]);
+    if (ts_table_pin(t, ps->batch[ps->n], &ps->pin[ps->n], err) != TC_OK) return err->code;
+  for (size_t k = 0; k < n; k++) ps->slot[k] = (int64_t)find_slot(ps, ps->slot[k]);
   return TC_OK;
 }
 
@@ -417,22 +368,19 @@ static ts_status gather_columns(ts_table *t, const int64_t *rows, size_t n, cons
       s[k] = (src){&p->batch->columns[cols[c]], rows[k] - p->first_row};
     }
     out->n_fields++;
-    if (!(out->fields[c] = ts_field_to_proto(f)))
-      st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+    if (!(out->fields[c] = ts_field_to_proto(f))) st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     out->n_columns++;
-    if (st == TC_OK)
-      st = gather_array(f, n, s, b, &out->columns[c], err);
+    if (st == TC_OK) st = gather_array(f, n, s, b, &out->columns[c], err);
   }
   free(s);
   return st;
 }
 
-ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
-                    size_t max_bytes, Tablecar__V1__Batch **out, ts_error *err) {
+ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc, size_t max_bytes,
+                    Tablecar__V1__Batch **out, ts_error *err) {
   budget b = {.used = 0, .max = max_bytes};
   Tablecar__V1__Batch *m = malloc(sizeof *m);
-  if (!m)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!m) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   tablecar__v1__batch__init(m);
   m->num_rows = (int64_t)n;
   ts_status st = TC_OK;
@@ -440,7 +388,7 @@ ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *co
     st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   uint8_t *ids = st == TC_OK ? take(&b, n * sizeof(int64_t), err) : NULL;
   if (ids) {
-    if (n)  /* ROWS may be NULL when there are none */
+    if (n) /* ROWS may be NULL when there are none */
       memcpy(ids, rows, n * sizeof(int64_t));
     m->row_ids.data = ids;
     m->row_ids.len = n * sizeof(int64_t);
@@ -448,13 +396,10 @@ ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *co
     st = err->code;
   }
   pinset ps = {0};
-  if (st == TC_OK)
-    st = pinset_build(t, rows, n, &ps, err);
-  if (st == TC_OK)
-    st = gather_columns(t, rows, n, cols, nc, &ps, m, &b, err);
+  if (st == TC_OK) st = pinset_build(t, rows, n, &ps, err);
+  if (st == TC_OK) st = gather_columns(t, rows, n, cols, nc, &ps, m, &b, err);
   pinset_release(t, &ps);
-  if (st == TC_OK && protobuf_c_message_get_packed_size(&m->base) > max_bytes)
-    st = too_big(err, &b);
+  if (st == TC_OK && protobuf_c_message_get_packed_size(&m->base) > max_bytes) st = too_big(err, &b);
   if (st != TC_OK) {
     ts_batch_msg_free(m);
     return st;
@@ -464,6 +409,5 @@ ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *co
 }
 
 void ts_batch_msg_free(Tablecar__V1__Batch *b) {
-  if (b)
-    protobuf_c_message_free_unpacked(&b->base, NULL);
+  if (b) protobuf_c_message_free_unpacked(&b->base, NULL);
 }

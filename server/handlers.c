@@ -8,24 +8,20 @@
 #include "names.h"
 #include "schema.h"
 
-static ts_status oom(ts_error *err) {
-  return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
-}
+static ts_status oom(ts_error *err) { return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory"); }
 
 /* The table NAME; one rescan of the data dir first when it is not known yet, so a table dropped into the
  * data dir is served at once. */
 static ts_status get_table(ts_ctx *ctx, const char *name, ts_table **out, ts_error *err) {
   ts_status st = ts_catalog_get(ctx->catalog, name, out, err);
-  if (st != TC_ENOT_FOUND)
-    return st;
+  if (st != TC_ENOT_FOUND) return st;
   ts_catalog_refresh(ctx->catalog);
   return ts_catalog_get(ctx->catalog, name, out, err);
 }
 
 static Tablecar__V1__TableInfo *table_info(ts_table *t, int full) {
   Tablecar__V1__TableInfo *ti = malloc(sizeof *ti);
-  if (!ti)
-    return NULL;
+  if (!ti) return NULL;
   tablecar__v1__table_info__init(ti);
   int ok = (ti->name = strdup(ts_table_name(t))) && (ti->version = strdup(ts_table_version(t)));
   ti->num_rows = ts_table_num_rows(t);
@@ -34,8 +30,7 @@ static Tablecar__V1__TableInfo *table_info(ts_table *t, int full) {
     ok = (ti->schema = ts_schema_to_proto(ts_table_schema(t))) != NULL;
     size_t n = ts_table_num_files(t);
     ok = ok && (ti->files = calloc(n, sizeof *ti->files)) != NULL;
-    for (size_t i = 0; ok && i < n; i++, ti->n_files++)
-      ok = (ti->files[i] = strdup(ts_table_file(t, i))) != NULL;
+    for (size_t i = 0; ok && i < n; i++, ti->n_files++) ok = (ti->files[i] = strdup(ts_table_file(t, i))) != NULL;
   }
   if (!ok) {
     protobuf_c_message_free_unpacked(&ti->base, NULL);
@@ -48,39 +43,32 @@ ts_status ts_h_list_tables(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMe
   ts_catalog_refresh(ctx->catalog);
   ts_table **tables;
   size_t n;
-  if (ts_catalog_list(ctx->catalog, &tables, &n, err) != TC_OK)
-    return err->code;
+  if (ts_catalog_list(ctx->catalog, &tables, &n, err) != TC_OK) return err->code;
   Tablecar__V1__ListTablesResponse *r = malloc(sizeof *r);
   ts_status st = TC_OK;
   if (r) {
     tablecar__v1__list_tables_response__init(r);
     r->tables = calloc(n ? n : 1, sizeof *r->tables);
   }
-  if (!r || !r->tables)
-    st = oom(err);
+  if (!r || !r->tables) st = oom(err);
   for (size_t i = 0; st == TC_OK && i < n; i++, r->n_tables++)
-    if (!(r->tables[i] = table_info(tables[i], 0)))
-      st = oom(err);
+    if (!(r->tables[i] = table_info(tables[i], 0))) st = oom(err);
   ts_catalog_list_free(tables, n);
   if (st != TC_OK) {
-    if (r)
-      protobuf_c_message_free_unpacked(&r->base, NULL);
+    if (r) protobuf_c_message_free_unpacked(&r->base, NULL);
     return st;
   }
   *out = &r->base;
   return TC_OK;
 }
 
-ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                              ts_error *err) {
+ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__DescribeTableRequest *r = (const void *)req;
   ts_table *t;
-  if (get_table(ctx, r->table, &t, err) != TC_OK)
-    return err->code;
+  if (get_table(ctx, r->table, &t, err) != TC_OK) return err->code;
   Tablecar__V1__TableInfo *ti = table_info(t, 1);
   ts_table_unref(t);
-  if (!ti)
-    return oom(err);
+  if (!ti) return oom(err);
   *out = &ti->base;
   return TC_OK;
 }
@@ -89,13 +77,11 @@ ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, Protobuf
 static ts_status gather_rows(ts_ctx *ctx, ts_table *t, const int64_t *rows, size_t n, char *const *columns,
                              size_t n_columns, int64_t offset, ProtobufCMessage **out, ts_error *err) {
   size_t *cols, nc;
-  if (ts_select_columns(ts_table_schema(t), columns, n_columns, &cols, &nc, err) != TC_OK)
-    return err->code;
+  if (ts_select_columns(ts_table_schema(t), columns, n_columns, &cols, &nc, err) != TC_OK) return err->code;
   Tablecar__V1__Batch *b;
   ts_status st = ts_gather(t, rows, n, cols, nc, ctx->max_message_bytes, &b, err);
   free(cols);
-  if (st != TC_OK)
-    return st;
+  if (st != TC_OK) return st;
   b->offset = offset;
   *out = &b->base;
   return TC_OK;
@@ -104,8 +90,7 @@ static ts_status gather_rows(ts_ctx *ctx, ts_table *t, const int64_t *rows, size
 ts_status ts_h_take_rows(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__TakeRowsRequest *r = (const void *)req;
   ts_table *t;
-  if (get_table(ctx, r->table, &t, err) != TC_OK)
-    return err->code;
+  if (get_table(ctx, r->table, &t, err) != TC_OK) return err->code;
   ts_status st = TC_OK;
   if (r->version[0] && strcmp(r->version, ts_table_version(t)) != 0)
     st = ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%.200s' is at version %s, not %.40s", r->table,
@@ -115,8 +100,7 @@ ts_status ts_h_take_rows(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMess
     if (r->indices[i] < 0 || r->indices[i] >= n_rows)
       st = ts_error_set(err, TC_EOUT_OF_RANGE, "index %lld is out of range for table '%.200s' of %lld rows",
                         (long long)r->indices[i], r->table, (long long)n_rows);
-  if (st == TC_OK)
-    st = gather_rows(ctx, t, r->indices, r->n_indices, r->columns, r->n_columns, 0, out, err);
+  if (st == TC_OK) st = gather_rows(ctx, t, r->indices, r->n_indices, r->columns, r->n_columns, 0, out, err);
   ts_table_unref(t);
   return st;
 }
@@ -125,42 +109,35 @@ ts_status ts_h_take_rows(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMess
 static ts_status perm_reply(ts_perm_entry *e, ProtobufCMessage **out, ts_error *err) {
   Tablecar__V1__PermutationInfo *info = ts_perm_entry_info(e);
   ts_perm_entry_unref(e);
-  if (!info)
-    return oom(err);
+  if (!info) return oom(err);
   *out = &info->base;
   return TC_OK;
 }
 
-ts_status ts_h_create_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                  ts_error *err) {
+ts_status ts_h_create_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__CreatePermutationRequest *r = (const void *)req;
-  ts_table *t;  /* a first lookup, for the rescan of get_table and its errors */
-  if (get_table(ctx, r->table, &t, err) != TC_OK)
-    return err->code;
+  ts_table *t; /* a first lookup, for the rescan of get_table and its errors */
+  if (get_table(ctx, r->table, &t, err) != TC_OK) return err->code;
   ts_table_unref(t);
   ts_perm_entry *e;
-  if (ts_perms_create(ctx->perms, r, &e, err) != TC_OK)
-    return err->code;
+  if (ts_perms_create(ctx->perms, r, &e, err) != TC_OK) return err->code;
   return perm_reply(e, out, err);
 }
 
-ts_status ts_h_describe_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                    ts_error *err) {
+ts_status ts_h_describe_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__DescribePermutationRequest *r = (const void *)req;
   ts_perm_entry *e;
-  if (ts_perms_get(ctx->perms, r->id, &e, err) != TC_OK)
-    return err->code;
+  if (ts_perms_get(ctx->perms, r->id, &e, err) != TC_OK) return err->code;
   return perm_reply(e, out, err);
 }
 
 /* The permutation and split a read names. */
-static ts_status open_split(ts_ctx *ctx, const char *id, const char *split, ts_perm_entry **e, size_t *s,
-                            int64_t *len, ts_error *err) {
-  if (ts_perms_get(ctx->perms, id, e, err) != TC_OK)
-    return err->code;
+static ts_status open_split(ts_ctx *ctx, const char *id, const char *split, ts_perm_entry **e, size_t *s, int64_t *len,
+                            ts_error *err) {
+  if (ts_perms_get(ctx->perms, id, e, err) != TC_OK) return err->code;
   if (ts_perm_entry_split(*e, split, s, err) != TC_OK) {
     ts_perm_entry_unref(*e);
-    *e = NULL;  /* ts_h_stream_open's cleanup unrefs s->perm again */
+    *e = NULL; /* ts_h_stream_open's cleanup unrefs s->perm again */
     return err->code;
   }
   *len = ts_perm_split_len(ts_perm_entry_perm(*e), *s);
@@ -177,25 +154,21 @@ static ts_status too_many_rows(ts_ctx *ctx, ts_error *err) {
 /* Positions FIRST, FIRST + STEP, ... (N of them) of split S, as row ids. */
 static int64_t *split_rows(const ts_perm_entry *e, size_t s, int64_t first, int64_t step, size_t n) {
   int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
-  for (size_t i = 0; rows && i < n; i++)
-    rows[i] = ts_perm_row(ts_perm_entry_perm(e), s, first + (int64_t)i * step);
+  for (size_t i = 0; rows && i < n; i++) rows[i] = ts_perm_row(ts_perm_entry_perm(e), s, first + (int64_t)i * step);
   return rows;
 }
 
 ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__ReadBatchRequest *r = (const void *)req;
   if (r->batch_size < 1)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "batch_size must be at least 1, not %lld",
-                        (long long)r->batch_size);
-  if (r->offset < 0)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "offset must not be negative");
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "batch_size must be at least 1, not %lld", (long long)r->batch_size);
+  if (r->offset < 0) return ts_error_set(err, TC_EINVALID_ARGUMENT, "offset must not be negative");
   ts_perm_entry *e;
   size_t s = 0;
   int64_t len = 0;
-  if (open_split(ctx, r->permutation, r->split, &e, &s, &len, err) != TC_OK)
-    return err->code;
+  if (open_split(ctx, r->permutation, r->split, &e, &s, &len, err) != TC_OK) return err->code;
   ts_status st = TC_OK;
-  int64_t n = r->batch_size < len - r->offset ? r->batch_size : len - r->offset;  /* rows to read */
+  int64_t n = r->batch_size < len - r->offset ? r->batch_size : len - r->offset; /* rows to read */
   if (r->offset >= len) {
     st = ts_error_set(err, TC_EOUT_OF_RANGE, "offset %lld is past the end of split '%.200s' (%lld rows)",
                       (long long)r->offset, r->split, (long long)len);
@@ -203,8 +176,7 @@ ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     st = too_many_rows(ctx, err);
   } else {
     int64_t *rows = split_rows(e, s, r->offset, 1, (size_t)n);
-    st = rows ? gather_rows(ctx, ts_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset,
-                            out, err)
+    st = rows ? gather_rows(ctx, ts_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset, out, err)
               : oom(err);
     free(rows);
   }
@@ -216,15 +188,14 @@ struct ts_stream {
   ts_ctx *ctx;
   ts_perm_entry *perm;
   size_t split;
-  int64_t first, step;   /* positions first + j * step of the split, j = 0 .. count-1 */
-  int64_t count, next;   /* next: the j of the next batch */
+  int64_t first, step; /* positions first + j * step of the split, j = 0 .. count-1 */
+  int64_t count, next; /* next: the j of the next batch */
   int64_t batch_size;
   size_t *cols, n_cols;
 };
 
 void ts_h_stream_close(ts_stream *s) {
-  if (!s)
-    return;
+  if (!s) return;
   ts_perm_entry_unref(s->perm);
   free(s->cols);
   free(s);
@@ -234,31 +205,28 @@ static ts_status check_stream_args(const Tablecar__V1__StreamBatchesRequest *r, 
                                    int32_t *shards, ts_error *err) {
   *shards = r->shard_count ? r->shard_count : 1;
   *end = r->end ? r->end : len;
-  if (r->batch_size < 1)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "batch_size must be at least 1");
+  if (r->batch_size < 1) return ts_error_set(err, TC_EINVALID_ARGUMENT, "batch_size must be at least 1");
   if (*shards < 1 || r->shard_index < 0 || r->shard_index >= *shards)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "shard_index %d is not in [0, shard_count %d)",
-                        r->shard_index, *shards);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "shard_index %d is not in [0, shard_count %d)", r->shard_index,
+                        *shards);
   if (r->start < 0 || *end < r->start)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "the range [%lld, %lld) is empty or negative",
-                        (long long)r->start, (long long)*end);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "the range [%lld, %lld) is empty or negative", (long long)r->start,
+                        (long long)*end);
   if (*end > len)
-    return ts_error_set(err, TC_EOUT_OF_RANGE, "end %lld is past the end of the split (%lld rows)",
-                        (long long)*end, (long long)len);
+    return ts_error_set(err, TC_EOUT_OF_RANGE, "end %lld is past the end of the split (%lld rows)", (long long)*end,
+                        (long long)len);
   return TC_OK;
 }
 
 ts_status ts_h_stream_open(ts_ctx *ctx, const ProtobufCMessage *req, ts_stream **out, ts_error *err) {
   const Tablecar__V1__StreamBatchesRequest *r = (const void *)req;
   ts_stream *s = calloc(1, sizeof *s);
-  if (!s)
-    return oom(err);
+  if (!s) return oom(err);
   s->ctx = ctx;
   int64_t len = 0, end = 0;
   int32_t shards;
   ts_status st = open_split(ctx, r->permutation, r->split, &s->perm, &s->split, &len, err);
-  if (st == TC_OK)
-    st = check_stream_args(r, len, &end, &shards, err);
+  if (st == TC_OK) st = check_stream_args(r, len, &end, &shards, err);
   if (st == TC_OK)
     st = ts_select_columns(ts_table_schema(ts_perm_entry_table(s->perm)), r->columns, r->n_columns, &s->cols,
                            &s->n_cols, err);
@@ -280,18 +248,15 @@ ts_status ts_h_stream_open(ts_ctx *ctx, const ProtobufCMessage *req, ts_stream *
 
 ts_status ts_h_stream_next(ts_stream *s, ProtobufCMessage **out, ts_error *err) {
   *out = NULL;
-  if (s->next >= s->count)
-    return TC_OK;
+  if (s->next >= s->count) return TC_OK;
   int64_t n = s->batch_size < s->count - s->next ? s->batch_size : s->count - s->next;
   int64_t *rows = split_rows(s->perm, s->split, s->first + s->next * s->step, s->step, (size_t)n);
-  if (!rows)
-    return oom(err);
+  if (!rows) return oom(err);
   Tablecar__V1__Batch *b;
-  ts_status st = ts_gather(ts_perm_entry_table(s->perm), rows, (size_t)n, s->cols, s->n_cols,
-                           s->ctx->max_message_bytes, &b, err);
+  ts_status st =
+      ts_gather(ts_perm_entry_table(s->perm), rows, (size_t)n, s->cols, s->n_cols, s->ctx->max_message_bytes, &b, err);
   free(rows);
-  if (st != TC_OK)
-    return st;
+  if (st != TC_OK) return st;
   b->offset = s->next;
   s->next += n;
   *out = &b->base;

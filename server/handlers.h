@@ -17,20 +17,16 @@
 typedef struct ts_ctx {
   ts_catalog *catalog;
   ts_perms *perms;
-  size_t max_message_bytes;  /* largest Batch a handler may produce */
+  size_t max_message_bytes; /* largest Batch a handler may produce */
 } ts_ctx;
 
-typedef ts_status (*ts_unary_fn)(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                 ts_error *err);
+typedef ts_status (*ts_unary_fn)(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
 
 ts_status ts_h_list_tables(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
-ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                              ts_error *err);
+ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
 ts_status ts_h_take_rows(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
-ts_status ts_h_create_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                  ts_error *err);
-ts_status ts_h_describe_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out,
-                                    ts_error *err);
+ts_status ts_h_create_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
+ts_status ts_h_describe_permutation(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
 ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);
 
 /* StreamBatches: open checks the request; next gives the following batch, or TC_OK with *out NULL at the

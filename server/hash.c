@@ -16,9 +16,7 @@ uint64_t ts_mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-void ts_rng_seed(ts_rng *r, uint64_t seed) {
-  r->state = seed;
-}
+void ts_rng_seed(ts_rng *r, uint64_t seed) { r->state = seed; }
 
 uint64_t ts_rng_next(ts_rng *r) {
   r->state += 0x9e3779b97f4a7c15ULL;

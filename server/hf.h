@@ -13,8 +13,8 @@
 #include <stddef.h>
 
 typedef struct ts_hf_table {
-  char *suffix;    /* NULL: the folder itself is the table; else the split's name, for "FOLDER/SPLIT" */
-  char **files;    /* file names in row order (no directory part) */
+  char *suffix; /* NULL: the folder itself is the table; else the split's name, for "FOLDER/SPLIT" */
+  char **files; /* file names in row order (no directory part) */
   size_t n_files;
 } ts_hf_table;
 

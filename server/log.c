@@ -8,26 +8,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static ts_log_level min_level = TS_INFO;  /* written once, before threads start */
+static ts_log_level min_level = TS_INFO; /* written once, before threads start */
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 int ts_log_parse_level(const char *s) {
   for (int i = 0; i < 4; i++)
-    if (strcmp(s, level_names[i]) == 0)
-      return i;
-  if (strcmp(s, "warning") == 0)
-    return TS_WARN;
+    if (strcmp(s, level_names[i]) == 0) return i;
+  if (strcmp(s, "warning") == 0) return TS_WARN;
   return -1;
 }
 
-void ts_log_set_level(ts_log_level level) {
-  min_level = level;
-}
+void ts_log_set_level(ts_log_level level) { min_level = level; }
 
-int ts_log_enabled(ts_log_level level) {
-  return level >= min_level;
-}
+int ts_log_enabled(ts_log_level level) { return level >= min_level; }
 
 typedef struct line {
   char buf[4096];
@@ -35,8 +29,7 @@ typedef struct line {
 } line;
 
 static void put(line *l, const char *s, size_t n) {
-  if (n > sizeof l->buf - 2 - l->len)
-    n = sizeof l->buf - 2 - l->len;
+  if (n > sizeof l->buf - 2 - l->len) n = sizeof l->buf - 2 - l->len;
   memcpy(l->buf + l->len, s, n);
   l->len += n;
 }
@@ -62,17 +55,17 @@ static void put_json(line *l, const char *s) {
 }
 
 void ts_log(ts_log_level level, const char *event, ...) {
-  if (!ts_log_enabled(level))
-    return;
+  if (!ts_log_enabled(level)) return;
   line l = {.len = 0};
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
   char head[96];
-  int n = snprintf(head, sizeof head, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"event\":",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   ts.tv_nsec / 1000000, level_names[level]);
+  int n =
+      snprintf(head, sizeof head,
+               "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"event\":", tm.tm_year + 1900,
+               tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
   put(&l, head, (size_t)n);
   put_json(&l, event);
   va_list ap;

@@ -33,12 +33,10 @@ typedef struct app {
   ts_perms *perms;
   ts_server *server;
   ts_metrics_http *metrics;
-  ts_remote *remote;  /* when the data dir is s3://... */
+  ts_remote *remote; /* when the data dir is s3://... */
 } app;
 
-static const char *env(const char *name) {
-  return getenv(name);
-}
+static const char *env(const char *name) { return getenv(name); }
 
 static void on_drain_deadline(uv_timer_t *t) {
   app *a = t->data;
@@ -88,8 +86,7 @@ static void rescan_done(uv_work_t *w, int status) {
 
 static void on_rescan(uv_timer_t *t) {
   app *a = t->data;
-  if (a->rescanning)
-    return;
+  if (a->rescanning) return;
   a->rescanning = 1;
   a->rescan_work.data = a;
   uv_queue_work(a->loop, &a->rescan_work, rescan, rescan_done);
@@ -111,11 +108,9 @@ static int check_dirs(const ts_config *c) {
 /* gRPC creates a Unix socket with the process umask; a client must be able to write it to connect, and
  * the trainer next to us may run as another user of the same group (Kubernetes' fsGroup), so set it. */
 static void set_socket_mode(const char *addr, int mode) {
-  if (strncmp(addr, "unix:", 5) != 0)
-    return;  /* TCP, or unix-abstract: (no file) */
+  if (strncmp(addr, "unix:", 5) != 0) return; /* TCP, or unix-abstract: (no file) */
   const char *path = addr + 5;
-  if (strncmp(path, "//", 2) == 0)
-    path += 2;  /* unix:///abs/path */
+  if (strncmp(path, "//", 2) == 0) path += 2; /* unix:///abs/path */
   if (chmod(path, (mode_t)mode) != 0)
     ts_log(TS_WARN, "socket_mode_not_set", TS_S("path", path), TS_S("error", strerror(errno)), NULL);
 }
@@ -158,8 +153,7 @@ static void gauges(void *arg, ts_metrics_gauges *g) {
 }
 
 static int start_metrics(app *a) {
-  if (!a->cfg.metrics_listen)
-    return 0;
+  if (!a->cfg.metrics_listen) return 0;
   char err[512];
   if (!(a->metrics = ts_metrics_http_start(a->cfg.metrics_listen, gauges, a, err, sizeof err))) {
     ts_log(TS_ERROR, "listen_failed", TS_S("error", err), NULL);
@@ -180,13 +174,10 @@ static void setup_loop(app *a) {
   uv_signal_start(&a->sigterm, on_signal, SIGTERM);
   uv_signal_start(&a->sigint, on_signal, SIGINT);
   uint64_t every = (uint64_t)(a->cfg.rescan_seconds * 1000);
-  if (every > 0)
-    uv_timer_start(&a->rescan_timer, on_rescan, every, every);
+  if (every > 0) uv_timer_start(&a->rescan_timer, on_rescan, every, every);
 }
 
-static ts_status remote_sync(void *arg, ts_error *err) {
-  return ts_remote_sync(arg, err);
-}
+static ts_status remote_sync(void *arg, ts_error *err) { return ts_remote_sync(arg, err); }
 
 /* For --data-dir s3://...: the remote data dir and where its objects are cached. */
 static int open_remote(app *a) {
@@ -212,29 +203,24 @@ int main(int argc, char **argv) {
   char err[512];
   int rc = ts_config_parse(&a.cfg, argc, argv, env, err, sizeof err, stdout);
   if (rc != TS_CONFIG_OK) {
-    if (rc == TS_CONFIG_ERROR)
-      fprintf(stderr, "tablecar-server: %s\n", err);
+    if (rc == TS_CONFIG_ERROR) fprintf(stderr, "tablecar-server: %s\n", err);
     return rc == TS_CONFIG_EXIT ? 0 : 2;
   }
   ts_log_set_level(a.cfg.log_level);
-  if (check_dirs(&a.cfg) != 0)
-    return 2;
-  if (ts_s3_is_url(a.cfg.data_dir) && open_remote(&a) != 0)
-    return 2;
+  if (check_dirs(&a.cfg) != 0) return 2;
+  if (ts_s3_is_url(a.cfg.data_dir) && open_remote(&a) != 0) return 2;
   grpc_init();
   a.cache = ts_cache_new(a.cfg.cache_bytes);
   a.catalog = ts_catalog_new(a.remote ? ts_remote_dir(a.remote) : a.cfg.data_dir, a.cache);
-  if (a.remote)
-    ts_catalog_set_sync(a.catalog, remote_sync, a.remote);
+  if (a.remote) ts_catalog_set_sync(a.catalog, remote_sync, a.remote);
   a.perms = ts_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
   ts_catalog_refresh(a.catalog);
   setup_loop(&a);
-  ts_log(TS_INFO, "starting", TS_S("data_dir", a.cfg.data_dir), TS_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""),
-         TS_I("cache_bytes", a.cfg.cache_bytes), TS_I("max_message_bytes", a.cfg.max_message_bytes),
-         TS_I("threads", a.cfg.threads), NULL);
+  ts_log(TS_INFO, "starting", TS_S("data_dir", a.cfg.data_dir),
+         TS_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""), TS_I("cache_bytes", a.cfg.cache_bytes),
+         TS_I("max_message_bytes", a.cfg.max_message_bytes), TS_I("threads", a.cfg.threads), NULL);
   rc = start_metrics(&a);
-  if (rc == 0)
-    rc = start_server(&a);
+  if (rc == 0) rc = start_server(&a);
   if (rc == 0) {
     uv_run(a.loop, UV_RUN_DEFAULT);
     ts_server_free(a.server);

@@ -17,13 +17,13 @@ static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 
 typedef struct method_counters {
   atomic_ullong calls[TS_METRICS_STATUSES];
-  atomic_ullong buckets[N_BOUNDS + 1];  /* per bucket, not cumulative; the last is +Inf */
-  atomic_ullong nanos;                  /* sum of latencies */
+  atomic_ullong buckets[N_BOUNDS + 1]; /* per bucket, not cumulative; the last is +Inf */
+  atomic_ullong nanos;                 /* sum of latencies */
   atomic_ullong bytes, rows;
 } method_counters;
 
 static struct {
-  char names[N_METHODS][96];  /* "Service/Method" label values; set before any call is counted */
+  char names[N_METHODS][96]; /* "Service/Method" label values; set before any call is counted */
   size_t n;
   method_counters m[N_METHODS];
   atomic_llong streams;
@@ -31,31 +31,27 @@ static struct {
 } M;
 
 static const char *const status_names[TS_METRICS_STATUSES] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 void ts_metrics_set_methods(const char *const *paths, size_t n) {
-  if (n > TS_METRICS_MAX_METHODS)
-    n = TS_METRICS_MAX_METHODS;
-  for (size_t i = 0; i < n; i++)  /* "/tablecar.v1.Tablecar/ReadBatch": the label needs no leading '/' */
+  if (n > TS_METRICS_MAX_METHODS) n = TS_METRICS_MAX_METHODS;
+  for (size_t i = 0; i < n; i++) /* "/tablecar.v1.Tablecar/ReadBatch": the label needs no leading '/' */
     snprintf(M.names[i], sizeof M.names[i], "%s", paths[i][0] == '/' ? paths[i] + 1 : paths[i]);
   snprintf(M.names[n], sizeof M.names[n], "unknown");
   M.n = n;
 }
 
-static method_counters *slot(int method) {
-  return &M.m[method >= 0 && (size_t)method < M.n ? (size_t)method : M.n];
-}
+static method_counters *slot(int method) { return &M.m[method >= 0 && (size_t)method < M.n ? (size_t)method : M.n]; }
 
 void ts_metrics_call(int method, int status, double seconds) {
   method_counters *m = slot(method);
-  if (status < 0 || status >= TS_METRICS_STATUSES)
-    status = 2;  /* UNKNOWN */
+  if (status < 0 || status >= TS_METRICS_STATUSES) status = 2; /* UNKNOWN */
   atomic_fetch_add_explicit(&m->calls[status], 1, memory_order_relaxed);
   size_t b = 0;
-  while (b < N_BOUNDS && seconds > bounds[b])
-    b++;
+  while (b < N_BOUNDS && seconds > bounds[b]) b++;
   atomic_fetch_add_explicit(&m->buckets[b], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->nanos, (unsigned long long)(seconds > 0 ? seconds * 1e9 : 0), memory_order_relaxed);
 }
@@ -66,21 +62,15 @@ void ts_metrics_sent(int method, size_t bytes, uint64_t rows) {
   atomic_fetch_add_explicit(&m->rows, rows, memory_order_relaxed);
 }
 
-void ts_metrics_streams(int delta) {
-  atomic_fetch_add_explicit(&M.streams, delta, memory_order_relaxed);
-}
+void ts_metrics_streams(int delta) { atomic_fetch_add_explicit(&M.streams, delta, memory_order_relaxed); }
 
-void ts_metrics_permutation_built(void) {
-  atomic_fetch_add_explicit(&M.permutations_built, 1, memory_order_relaxed);
-}
+void ts_metrics_permutation_built(void) { atomic_fetch_add_explicit(&M.permutations_built, 1, memory_order_relaxed); }
 
 void ts_metrics_reset(void) {
   for (size_t i = 0; i < N_METHODS; i++) {
     method_counters *m = &M.m[i];
-    for (size_t s = 0; s < TS_METRICS_STATUSES; s++)
-      atomic_store(&m->calls[s], 0);
-    for (size_t b = 0; b <= N_BOUNDS; b++)
-      atomic_store(&m->buckets[b], 0);
+    for (size_t s = 0; s < TS_METRICS_STATUSES; s++) atomic_store(&m->calls[s], 0);
+    for (size_t b = 0; b <= N_BOUNDS; b++) atomic_store(&m->buckets[b], 0);
     atomic_store(&m->nanos, 0);
     atomic_store(&m->bytes, 0);
     atomic_store(&m->rows, 0);
@@ -99,8 +89,7 @@ typedef struct buf {
 
 static void put(buf *b, const char *fmt, ...) {
   for (;;) {
-    if (b->failed)
-      return;
+    if (b->failed) return;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
@@ -127,17 +116,14 @@ static void family(buf *b, const char *name, const char *type, const char *help)
   put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static unsigned long long get(atomic_ullong *a) {
-  return atomic_load_explicit(a, memory_order_relaxed);
-}
+static unsigned long long get(atomic_ullong *a) { return atomic_load_explicit(a, memory_order_relaxed); }
 
 static void render_calls(buf *b) {
   family(b, "tablecar_calls_total", "counter", "gRPC calls finished, by method and status code.");
   for (size_t i = 0; i <= M.n; i++)
     for (size_t s = 0; s < TS_METRICS_STATUSES; s++) {
       unsigned long long v = get(&M.m[i].calls[s]);
-      if (v)
-        put(b, "tablecar_calls_total{method=\"%s\",code=\"%s\"} %llu\n", M.names[i], status_names[s], v);
+      if (v) put(b, "tablecar_calls_total{method=\"%s\",code=\"%s\"} %llu\n", M.names[i], status_names[s], v);
     }
 }
 
@@ -180,7 +166,8 @@ static void render_gauges(buf *b, const ts_metrics_gauges *g) {
   put(b, "tablecar_cache_max_bytes %zu\n", g->cache.max_bytes);
   family(b, "tablecar_cache_entries", "gauge", "Record batches in the cache.");
   put(b, "tablecar_cache_entries %zu\n", g->cache.entries);
-  family(b, "tablecar_permutations_built_total", "counter", "Permutations built (created, or made again from their spec).");
+  family(b, "tablecar_permutations_built_total", "counter",
+         "Permutations built (created, or made again from their spec).");
   put(b, "tablecar_permutations_built_total %llu\n", get(&M.permutations_built));
   family(b, "tablecar_permutation_bytes", "gauge", "Memory of the permutations held (--permutation-bytes).");
   put(b, "tablecar_permutation_bytes %zu\n", g->permutation_bytes);
@@ -196,8 +183,7 @@ static void render_gauges(buf *b, const ts_metrics_gauges *g) {
 
 char *ts_metrics_render(const ts_metrics_gauges *g, size_t *len) {
   buf b = {.cap = 16384};
-  if (!(b.p = malloc(b.cap)))
-    return NULL;
+  if (!(b.p = malloc(b.cap))) return NULL;
   render_calls(&b);
   render_latency(&b);
   render_sent(&b);

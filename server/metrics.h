@@ -9,8 +9,8 @@
 
 #include "cache.h"
 
-#define TS_METRICS_MAX_METHODS 15  /* the service's methods; one more slot counts unknown ones */
-#define TS_METRICS_STATUSES 17     /* gRPC status codes 0..16 */
+#define TS_METRICS_MAX_METHODS 15 /* the service's methods; one more slot counts unknown ones */
+#define TS_METRICS_STATUSES 17    /* gRPC status codes 0..16 */
 
 /* Names the methods (gRPC paths, "/pkg.Service/Method") that the other calls index; copied. N at most
  * TS_METRICS_MAX_METHODS. Index N (and any index out of range) is the "unknown" method. */
@@ -28,8 +28,8 @@ void ts_metrics_permutation_built(void);
 /* What the owner of the cache and the server reports at scrape time. */
 typedef struct ts_metrics_gauges {
   ts_cache_stats cache;
-  size_t permutation_bytes;   /* memory of the permutations held */
-  long connections;           /* open client connections, -1 if unknown */
+  size_t permutation_bytes; /* memory of the permutations held */
+  long connections;         /* open client connections, -1 if unknown */
 } ts_metrics_gauges;
 
 /* The whole exposition text (malloc'd, NUL-terminated, length in *len), or NULL when out of memory. */

@@ -15,11 +15,10 @@ struct ts_metrics_http {
   void *arg;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type, char *body,
-                             size_t len, enum MHD_ResponseMemoryMode mode) {
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *type, char *body, size_t len,
+                             enum MHD_ResponseMemoryMode mode) {
   struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
-  if (!r)
-    return MHD_NO;
+  if (!r) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
   enum MHD_Result ret = MHD_queue_response(conn, code, r);
   MHD_destroy_response(r);
@@ -40,8 +39,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   h->gauges(h->arg, &g);
   size_t len;
   char *text = ts_metrics_render(&g, &len);
-  if (!text)
-    return MHD_NO;  /* out of memory: drop the connection */
+  if (!text) return MHD_NO; /* out of memory: drop the connection */
   return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len, MHD_RESPMEM_MUST_FREE);
 }
 
@@ -52,8 +50,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, 
   if (colon) {
     const char *h = addr;
     size_t n = (size_t)(colon - addr);
-    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
-      h++, n -= 2;
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') h++, n -= 2;
     if (n == 0 || n >= sizeof host) {
       snprintf(err, errlen, "--metrics-listen: '%s' is not [HOST:]PORT", addr);
       return -1;
@@ -76,8 +73,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, 
 ts_metrics_http *ts_metrics_http_start(const char *addr, ts_metrics_gauges_fn gauges, void *arg, char *err,
                                        size_t errlen) {
   struct sockaddr_storage ss = {0};
-  if (parse_addr(addr, &ss, err, errlen) != 0)
-    return NULL;
+  if (parse_addr(addr, &ss, err, errlen) != 0) return NULL;
   ts_metrics_http *h = calloc(1, sizeof *h);
   if (!h) {
     snprintf(err, errlen, "out of memory");
@@ -97,8 +93,7 @@ ts_metrics_http *ts_metrics_http_start(const char *addr, ts_metrics_gauges_fn ga
 }
 
 void ts_metrics_http_stop(ts_metrics_http *h) {
-  if (!h)
-    return;
+  if (!h) return;
   MHD_stop_daemon(h->d);
   free(h);
 }

@@ -27,20 +27,20 @@ struct ts_perm_entry {
   char id[TS_PERM_ID_LEN + 1];
   ts_table *table;
   ts_perm *perm;
-  Tablecar__V1__CreatePermutationRequest *spec;  /* as unpacked from the request's packed bytes */
+  Tablecar__V1__CreatePermutationRequest *spec; /* as unpacked from the request's packed bytes */
   size_t n_splits;
   char **split_names;
-  uint64_t used;  /* when last looked up (the list's clock); guarded by the list's lock */
-  int in_list;    /* in the list (its built bytes are counted); guarded by the list's lock */
+  uint64_t used; /* when last looked up (the list's clock); guarded by the list's lock */
+  int in_list;   /* in the list (its built bytes are counted); guarded by the list's lock */
 };
 
 struct ts_perms {
-  char *dir;  /* STATE_DIR/permutations, or NULL */
+  char *dir; /* STATE_DIR/permutations, or NULL */
   ts_catalog *catalog;
-  pthread_mutex_t lock;       /* guards the list, every entry's `used` and `perm` pointer, `built` */
+  pthread_mutex_t lock; /* guards the list, every entry's `used` and `perm` pointer, `built` */
   ts_perm_entry **v;
   size_t n, cap;
-  size_t built, max_built;    /* bytes of the built permutations, and their budget */
+  size_t built, max_built; /* bytes of the built permutations, and their budget */
   uint64_t clock;
 };
 
@@ -48,8 +48,7 @@ static void check_state_dir(const ts_perms *p);
 
 ts_perms *ts_perms_new(const char *state_dir, ts_catalog *catalog, size_t max_built_bytes) {
   ts_perms *p = calloc(1, sizeof *p);
-  if (!p)
-    return NULL;
+  if (!p) return NULL;
   p->catalog = catalog;
   p->max_built = max_built_bytes;
   pthread_mutex_init(&p->lock, NULL);
@@ -68,24 +67,19 @@ ts_perms *ts_perms_new(const char *state_dir, ts_catalog *catalog, size_t max_bu
 static void entry_free(ts_perm_entry *e) {
   ts_table_unref(e->table);
   ts_perm_free(e->perm);
-  if (e->spec)
-    protobuf_c_message_free_unpacked(&e->spec->base, NULL);
-  for (size_t i = 0; e->split_names && i < e->n_splits; i++)
-    free(e->split_names[i]);
+  if (e->spec) protobuf_c_message_free_unpacked(&e->spec->base, NULL);
+  for (size_t i = 0; e->split_names && i < e->n_splits; i++) free(e->split_names[i]);
   free(e->split_names);
   free(e);
 }
 
 void ts_perm_entry_unref(ts_perm_entry *e) {
-  if (e && atomic_fetch_sub(&e->refs, 1) == 1)
-    entry_free(e);
+  if (e && atomic_fetch_sub(&e->refs, 1) == 1) entry_free(e);
 }
 
 void ts_perms_free(ts_perms *p) {
-  if (!p)
-    return;
-  for (size_t i = 0; i < p->n; i++)
-    ts_perm_entry_unref(p->v[i]);
+  if (!p) return;
+  for (size_t i = 0; i < p->n; i++) ts_perm_entry_unref(p->v[i]);
   free(p->v);
   free(p->dir);
   pthread_mutex_destroy(&p->lock);
@@ -110,8 +104,7 @@ static void remove_locked(ts_perms *p, size_t i) {
   ts_perm_entry *e = p->v[i];
   p->v[i] = p->v[--p->n];
   e->in_list = 0;
-  if (e->perm)
-    p->built -= ts_perm_bytes(e->perm);
+  if (e->perm) p->built -= ts_perm_bytes(e->perm);
   ts_perm_entry_unref(e);
 }
 
@@ -123,11 +116,9 @@ static void trim_locked(ts_perms *p) {
     ts_perm_entry *victim = NULL;
     for (size_t i = 0; i < p->n; i++) {
       ts_perm_entry *e = p->v[i];
-      if (e->perm && atomic_load(&e->refs) == 1 && (!victim || e->used < victim->used))
-        victim = e;
+      if (e->perm && atomic_load(&e->refs) == 1 && (!victim || e->used < victim->used)) victim = e;
     }
-    if (!victim)
-      return;
+    if (!victim) return;
     p->built -= ts_perm_bytes(victim->perm);
     ts_perm_free(victim->perm);
     victim->perm = NULL;
@@ -151,7 +142,7 @@ static ts_perm_entry *insert(ts_perms *p, ts_perm_entry *e) {
     ts_perm_entry **v = realloc(p->v, cap * sizeof *v);
     if (!v) {
       pthread_mutex_unlock(&p->lock);
-      return e;  /* served, just not remembered */
+      return e; /* served, just not remembered */
     }
     p->v = v;
     p->cap = cap;
@@ -201,8 +192,7 @@ static void spec_of(const Tablecar__V1__CreatePermutationRequest *r, ts_perm_spe
     s->split = TC_SPLIT_HASH;
     s->weights = r->hash->weights, s->n_weights = r->hash->n_weights;
     break;
-  default:
-    s->split = TC_SPLIT_NONE;
+  default: s->split = TC_SPLIT_NONE;
   }
 }
 
@@ -210,21 +200,18 @@ static ts_status name_splits(ts_perm_entry *e, ts_error *err) {
   const Tablecar__V1__CreatePermutationRequest *r = e->spec;
   e->n_splits = ts_perm_num_splits(e->perm);
   if (r->n_split_names && r->n_split_names != e->n_splits)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "%zu split names for %zu splits", r->n_split_names,
-                        e->n_splits);
+    return ts_error_set(err, TC_EINVALID_ARGUMENT, "%zu split names for %zu splits", r->n_split_names, e->n_splits);
   if (!(e->split_names = calloc(e->n_splits, sizeof *e->split_names)))
     return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t i = 0; i < e->n_splits; i++) {
     char idx[24];
     snprintf(idx, sizeof idx, "%zu", i);
     const char *name = r->n_split_names ? r->split_names[i] : idx;
-    if (ts_name_check_plain("split", name, err) != TC_OK)
-      return err->code;
+    if (ts_name_check_plain("split", name, err) != TC_OK) return err->code;
     for (size_t j = 0; j < i; j++)
       if (strcmp(e->split_names[j], name) == 0)
         return ts_error_set(err, TC_EINVALID_ARGUMENT, "split name '%.200s' is used twice", name);
-    if (!(e->split_names[i] = strdup(name)))
-      return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+    if (!(e->split_names[i] = strdup(name))) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   }
   return TC_OK;
 }
@@ -233,17 +220,14 @@ static ts_status name_splits(ts_perm_entry *e, ts_error *err) {
 static ts_status hashes_for(ts_table *t, const Tablecar__V1__CreatePermutationRequest *r, uint64_t **out,
                             ts_error *err) {
   *out = NULL;
-  if (r->split_case != TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH)
-    return TC_OK;
-  if (r->hash->n_columns == 0)
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "a hash split needs at least one column");
+  if (r->split_case != TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH) return TC_OK;
+  if (r->hash->n_columns == 0) return ts_error_set(err, TC_EINVALID_ARGUMENT, "a hash split needs at least one column");
   size_t *cols, nc;
   if (ts_select_columns(ts_table_schema(t), r->hash->columns, r->hash->n_columns, &cols, &nc, err) != TC_OK)
     return err->code;
   int64_t n = ts_table_num_rows(t);
   uint64_t *h = malloc((size_t)(n ? n : 1) * sizeof *h);
-  ts_status st = h ? ts_row_hashes(t, cols, nc, h, err)
-                   : ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  ts_status st = h ? ts_row_hashes(t, cols, nc, h, err) : ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   free(cols);
   if (st != TC_OK) {
     free(h);
@@ -274,16 +258,14 @@ static ts_status ensure_built(ts_perms *p, ts_perm_entry *e, ts_error *err) {
   pthread_mutex_lock(&p->lock);
   int built = e->perm != NULL;
   pthread_mutex_unlock(&p->lock);
-  if (built)
-    return TC_OK;
+  if (built) return TC_OK;
   ts_perm *fresh;
-  if (build_perm(e->table, e->spec, &fresh, err) != TC_OK)
-    return err->code;
+  if (build_perm(e->table, e->spec, &fresh, err) != TC_OK) return err->code;
   pthread_mutex_lock(&p->lock);
-  if (!e->perm) {  /* else another thread made it first */
+  if (!e->perm) { /* else another thread made it first */
     e->perm = fresh;
     fresh = NULL;
-    if (e->in_list) {  /* one dropped from the list meanwhile is freed with its last reference */
+    if (e->in_list) { /* one dropped from the list meanwhile is freed with its last reference */
       p->built += ts_perm_bytes(e->perm);
       trim_locked(p);
     }
@@ -316,8 +298,7 @@ static ts_status build_entry(ts_table *t, Tablecar__V1__CreatePermutationRequest
   e->spec = spec;
   memcpy(e->id, id, TS_PERM_ID_LEN + 1);
   ts_status st = build_perm(t, spec, &e->perm, err);
-  if (st == TC_OK)
-    st = name_splits(e, err);
+  if (st == TC_OK) st = name_splits(e, err);
   if (st != TC_OK) {
     ts_perm_entry_unref(e);
     return st;
@@ -331,8 +312,7 @@ static ts_status build_entry(ts_table *t, Tablecar__V1__CreatePermutationRequest
  * a permutation that survives a crash. */
 static ts_status persist(ts_perms *p, const char *id, const char *version, const uint8_t *spec, size_t len,
                          ts_error *err) {
-  if (!p->dir)
-    return TC_OK;
+  if (!p->dir) return TC_OK;
   char head[80];
   int n = snprintf(head, sizeof head, "%s\n", version);
   if (n < 0 || (size_t)n >= sizeof head || ts_statefile_write(p->dir, id, head, (size_t)n, spec, len) != 0) {
@@ -347,24 +327,25 @@ static ts_status persist(ts_perms *p, const char *id, const char *version, const
 /* Fields the spec's messages do not define: they would change the id without changing the order. */
 static int has_unknown_fields(const Tablecar__V1__CreatePermutationRequest *r) {
   return r->base.n_unknown_fields || (r->shuffle && r->shuffle->base.n_unknown_fields) ||
-         (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_RANDOM && r->random->base.n_unknown_fields) ||
+         (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_RANDOM &&
+          r->random->base.n_unknown_fields) ||
          (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_SEQUENTIAL &&
           r->sequential->base.n_unknown_fields) ||
          (r->split_case == TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH && r->hash->base.n_unknown_fields);
 }
 
-ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
-                          ts_perm_entry **out, ts_error *err) {
+ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequest *req, ts_perm_entry **out,
+                          ts_error *err) {
   ts_table *t;
-  if (ts_catalog_get(p->catalog, req->table, &t, err) != TC_OK)
-    return err->code;
+  if (ts_catalog_get(p->catalog, req->table, &t, err) != TC_OK) return err->code;
   size_t len = protobuf_c_message_get_packed_size(&req->base);
   if (len > TS_PERM_MAX_SPEC_BYTES || has_unknown_fields(req)) {
     ts_table_unref(t);
     if (len > TS_PERM_MAX_SPEC_BYTES)
       return ts_error_set(err, TC_EINVALID_ARGUMENT, "the permutation spec is larger than %d bytes",
                           TS_PERM_MAX_SPEC_BYTES);
-    return ts_error_set(err, TC_EINVALID_ARGUMENT, "the permutation spec has fields this server does not know "
+    return ts_error_set(err, TC_EINVALID_ARGUMENT,
+                        "the permutation spec has fields this server does not know "
                         "(from a newer client?): upgrade the sidecar");
   }
   uint8_t *packed = malloc(len ? len : 1);
@@ -379,8 +360,7 @@ ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequ
   ts_perm_entry *e = lookup(p, id);
   if (!e) {
     /* A private copy of the spec: the entry outlives the request. */
-    Tablecar__V1__CreatePermutationRequest *spec =
-        tablecar__v1__create_permutation_request__unpack(NULL, len, packed);
+    Tablecar__V1__CreatePermutationRequest *spec = tablecar__v1__create_permutation_request__unpack(NULL, len, packed);
     st = spec ? build_entry(t, spec, id, &e, err) : ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     if (st == TC_OK && (st = persist(p, id, ts_table_version(t), packed, len, err)) != TC_OK) {
       ts_perm_entry_unref(e);
@@ -388,23 +368,22 @@ ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequ
     }
     if (st == TC_OK) {
       e = insert(p, e);
-      ts_log(TS_INFO, "permutation_created", TS_S("id", id), TS_S("table", req->table),
-             TS_I("splits", e->n_splits), NULL);
+      ts_log(TS_INFO, "permutation_created", TS_S("id", id), TS_S("table", req->table), TS_I("splits", e->n_splits),
+             NULL);
     }
   }
   free(packed);
   ts_table_unref(t);
-  if (st != TC_OK)
-    return st;
+  if (st != TC_OK) return st;
   return ready(p, e, out, err);
 }
 
 /* FAILED_PRECONDITION: the permutation ID was made over VERSION of TABLE, which is now at NOW. */
-static ts_status table_changed(ts_error *err, const char *table, const char *id, const char *version,
-                               const char *now) {
+static ts_status table_changed(ts_error *err, const char *table, const char *id, const char *version, const char *now) {
   return ts_error_set(err, TC_EFAILED_PRECONDITION,
                       "table '%.200s' changed since permutation '%s' was made (version %s, now %s): create the "
-                      "permutation again", table, id, version, now);
+                      "permutation again",
+                      table, id, version, now);
 }
 
 /* Reads the record of ID (see persist): its table version and spec. A record is only believed when its
@@ -417,8 +396,7 @@ static ts_status read_record(const ts_perms *p, const char *id, char version[64]
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", p->dir, id);
   FILE *f = fopen(path, "rbe");
-  if (!f)
-    return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
+  if (!f) return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
   uint8_t *buf = malloc(TS_PERM_MAX_SPEC_BYTES + 1);
   size_t len = 0;
   const char *why = NULL;
@@ -431,14 +409,11 @@ static ts_status read_record(const ts_perms *p, const char *id, char version[64]
   Tablecar__V1__CreatePermutationRequest *spec =
       why ? NULL : tablecar__v1__create_permutation_request__unpack(NULL, len, buf);
   char check[TS_PERM_ID_LEN + 1] = "";
-  if (spec)
-    make_id(spec->table, version, buf, len, check);
+  if (spec) make_id(spec->table, version, buf, len, check);
   free(buf);
-  if (!why && (!spec || strcmp(check, id) != 0))
-    why = "corrupt (its contents do not match its id)";
+  if (!why && (!spec || strcmp(check, id) != 0)) why = "corrupt (its contents do not match its id)";
   if (why) {
-    if (spec)
-      protobuf_c_message_free_unpacked(&spec->base, NULL);
+    if (spec) protobuf_c_message_free_unpacked(&spec->base, NULL);
     ts_log(TS_WARN, "state_file_skipped", TS_S("file", path), TS_S("reason", why), NULL);
     return ts_error_set(err, TC_EDATA_LOSS, "the saved permutation '%s' is %s: create it again", id, why);
   }
@@ -450,14 +425,12 @@ static ts_status read_record(const ts_perms *p, const char *id, char version[64]
  * one is named in the log now rather than at its first use. Never fails the start. */
 static void check_state_dir(const ts_perms *p) {
   DIR *d = opendir(p->dir);
-  if (!d)
-    return;
+  if (!d) return;
   size_t good = 0, bad = 0;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     const char *name = de->d_name;
-    if (name[0] == '.')
-      continue;
+    if (name[0] == '.') continue;
     if (ts_statefile_is_temp(name)) {
       char path[4096];
       snprintf(path, sizeof path, "%s/%s", p->dir, name);
@@ -489,8 +462,7 @@ static void check_state_dir(const ts_perms *p) {
 static ts_status restore(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err) {
   char version[64];
   Tablecar__V1__CreatePermutationRequest *spec = NULL;
-  if (read_record(p, id, version, &spec, err) != TC_OK)
-    return err->code;
+  if (read_record(p, id, version, &spec, err) != TC_OK) return err->code;
   ts_table *t = NULL;
   ts_status st = ts_catalog_get(p->catalog, spec->table, &t, err);
   if (st == TC_OK && strcmp(ts_table_version(t), version) != 0)
@@ -521,8 +493,7 @@ static ts_status check_current(ts_perms *p, ts_perm_entry **out, ts_error *err) 
       st = table_changed(err, ts_table_name(e->table), e->id, ts_table_version(e->table), ts_table_version(t));
     ts_table_unref(t);
   }
-  if (st == TC_OK)
-    return TC_OK;
+  if (st == TC_OK) return TC_OK;
   pthread_mutex_lock(&p->lock);
   for (size_t i = 0; i < p->n; i++)
     if (p->v[i] == e) {
@@ -541,13 +512,11 @@ void ts_perms_prune(ts_perms *p) {
     ts_perm_entry *e = p->v[i];
     ts_table *t = NULL;
     ts_error err = {0};
-    if (atomic_load(&e->refs) != 1)
-      continue;  /* being read: check_current drops it when it is asked for next */
+    if (atomic_load(&e->refs) != 1) continue; /* being read: check_current drops it when it is asked for next */
     int stale = ts_catalog_get(p->catalog, ts_table_name(e->table), &t, &err) != TC_OK ||
                 strcmp(ts_table_version(t), ts_table_version(e->table)) != 0;
     ts_table_unref(t);
-    if (stale)
-      remove_locked(p, i);
+    if (stale) remove_locked(p, i);
   }
   pthread_mutex_unlock(&p->lock);
 }
@@ -555,18 +524,14 @@ void ts_perms_prune(ts_perms *p) {
 ts_status ts_perms_get(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err) {
   size_t len = strlen(id);
   int hex = len == TS_PERM_ID_LEN;
-  for (size_t i = 0; hex && i < len; i++)
-    hex = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+  for (size_t i = 0; hex && i < len; i++) hex = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
   if (!hex)
     return ts_error_set(err, TC_EINVALID_ARGUMENT, "'%.100s' is not a permutation id (%d hex digits)", id,
                         TS_PERM_ID_LEN);
   ts_perm_entry *e = lookup(p, id);
-  if (e && check_current(p, &e, err) != TC_OK)
-    return err->code;
-  if (!e && !p->dir)
-    return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
-  if (!e && restore(p, id, &e, err) != TC_OK)
-    return err->code;
+  if (e && check_current(p, &e, err) != TC_OK) return err->code;
+  if (!e && !p->dir) return ts_error_set(err, TC_ENOT_FOUND, "no permutation with id '%s'", id);
+  if (!e && restore(p, id, &e, err) != TC_OK) return err->code;
   return ready(p, e, out, err);
 }
 
@@ -598,8 +563,7 @@ ts_status ts_perm_entry_split(const ts_perm_entry *e, const char *name, size_t *
 
 Tablecar__V1__PermutationInfo *ts_perm_entry_info(const ts_perm_entry *e) {
   Tablecar__V1__PermutationInfo *info = malloc(sizeof *info);
-  if (!info)
-    return NULL;
+  if (!info) return NULL;
   tablecar__v1__permutation_info__init(info);
   int ok = (info->id = strdup(e->id)) && (info->table = strdup(ts_table_name(e->table))) &&
            (info->table_version = strdup(ts_table_version(e->table)));
@@ -608,8 +572,7 @@ Tablecar__V1__PermutationInfo *ts_perm_entry_info(const ts_perm_entry *e) {
   ok = ok && info->splits;
   for (size_t i = 0; ok && i < e->n_splits; i++) {
     Tablecar__V1__SplitInfo *s = malloc(sizeof *s);
-    if (!s)
-      break;
+    if (!s) break;
     tablecar__v1__split_info__init(s);
     info->splits[info->n_splits++] = s;
     s->num_rows = ts_perm_split_len(e->perm, i);

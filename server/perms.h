@@ -28,8 +28,8 @@ ts_perms *ts_perms_new(const char *state_dir, ts_catalog *catalog, size_t max_bu
 void ts_perms_free(ts_perms *p);
 
 /* Creates (or finds) the permutation REQ asks for; a reference in *out (ts_perm_entry_unref it). */
-ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequest *req,
-                          ts_perm_entry **out, ts_error *err);
+ts_status ts_perms_create(ts_perms *p, const Tablecar__V1__CreatePermutationRequest *req, ts_perm_entry **out,
+                          ts_error *err);
 /* The permutation ID: INVALID_ARGUMENT for a malformed id, NOT_FOUND, FAILED_PRECONDITION when its table
  * changed since it was created. */
 ts_status ts_perms_get(ts_perms *p, const char *id, ts_perm_entry **out, ts_error *err);

@@ -14,8 +14,8 @@
 struct ts_perm {
   int64_t num_rows;
   size_t n_splits;
-  int64_t *start;   /* n_splits + 1 positions into rows: split i is rows[start[i] .. start[i+1]) */
-  int wide;         /* rows are int64_t (else uint32_t, half the memory for tables under 4G rows) */
+  int64_t *start; /* n_splits + 1 positions into rows: split i is rows[start[i] .. start[i+1]) */
+  int wide;       /* rows are int64_t (else uint32_t, half the memory for tables under 4G rows) */
   void *rows;
 };
 
@@ -30,32 +30,28 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 /* Exactly one of ratios, counts, fixed; returns the split count. */
 static int check_sizes(const ts_perm_spec *s, int64_t num_rows, char *err, size_t errlen) {
   int given = (s->n_ratios > 0) + (s->n_counts > 0) + (s->fixed != 0);
-  if (given != 1)
-    return fail(err, errlen, "a split needs exactly one of ratios, counts or fixed");
+  if (given != 1) return fail(err, errlen, "a split needs exactly one of ratios, counts or fixed");
   if (s->fixed != 0) {
     if (s->fixed < 1 || s->fixed > TS_PERM_MAX_SPLITS)
       return fail(err, errlen, "fixed must be between 1 and %d, not %d", TS_PERM_MAX_SPLITS, s->fixed);
     return s->fixed;
   }
   size_t n = s->n_ratios ? s->n_ratios : s->n_counts;
-  if (n > TS_PERM_MAX_SPLITS)
-    return fail(err, errlen, "at most %d splits, not %zu", TS_PERM_MAX_SPLITS, n);
+  if (n > TS_PERM_MAX_SPLITS) return fail(err, errlen, "at most %d splits, not %zu", TS_PERM_MAX_SPLITS, n);
   if (s->n_ratios) {
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
       double r = s->ratios[i];
-      if (!(r > 0 && r <= 1))  /* also rejects NaN */
+      if (!(r > 0 && r <= 1)) /* also rejects NaN */
         return fail(err, errlen, "ratio %zu is %g: ratios must be in (0, 1]", i, r);
       sum += r;
     }
-    if (sum > 1 + 1e-9)
-      return fail(err, errlen, "ratios sum to %g, more than 1", sum);
+    if (sum > 1 + 1e-9) return fail(err, errlen, "ratios sum to %g, more than 1", sum);
     return (int)n;
   }
   int64_t total = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s->counts[i] < 0)
-      return fail(err, errlen, "count %zu is negative", i);
+    if (s->counts[i] < 0) return fail(err, errlen, "count %zu is negative", i);
     if (s->counts[i] > num_rows - total)
       return fail(err, errlen, "counts sum to more than the table's %lld rows", (long long)num_rows);
     total += s->counts[i];
@@ -64,16 +60,12 @@ static int check_sizes(const ts_perm_spec *s, int64_t num_rows, char *err, size_
 }
 
 int ts_perm_spec_check(const ts_perm_spec *s, int64_t num_rows, char *err, size_t errlen) {
-  if (num_rows < 0)
-    return fail(err, errlen, "negative row count");
-  if (s->clump_size < 0)
-    return fail(err, errlen, "clump_size must not be negative");
+  if (num_rows < 0) return fail(err, errlen, "negative row count");
+  if (s->clump_size < 0) return fail(err, errlen, "clump_size must not be negative");
   switch (s->split) {
-  case TC_SPLIT_NONE:
-    return 1;
+  case TC_SPLIT_NONE: return 1;
   case TC_SPLIT_RANDOM:
-  case TC_SPLIT_SEQUENTIAL:
-    return check_sizes(s, num_rows, err, errlen);
+  case TC_SPLIT_SEQUENTIAL: return check_sizes(s, num_rows, err, errlen);
   case TC_SPLIT_HASH:
     if (s->n_weights == 0 || s->n_weights > TS_PERM_MAX_SPLITS)
       return fail(err, errlen, "a hash split needs 1 to %d weights", TS_PERM_MAX_SPLITS);
@@ -89,8 +81,7 @@ int ts_perm_spec_check(const ts_perm_spec *s, int64_t num_rows, char *err, size_
  * leaves over go one each to the splits with the largest fractional parts (lowest index first on ties). */
 static void split_sizes(const ts_perm_spec *s, int64_t n, size_t k, int64_t *size) {
   if (s->fixed) {
-    for (size_t i = 0; i < k; i++)
-      size[i] = n / (int64_t)k + ((int64_t)i < n % (int64_t)k);
+    for (size_t i = 0; i < k; i++) size[i] = n / (int64_t)k + ((int64_t)i < n % (int64_t)k);
     return;
   }
   if (s->n_counts) {
@@ -110,8 +101,7 @@ static void split_sizes(const ts_perm_spec *s, int64_t n, size_t k, int64_t *siz
     size[i] -= cut;
     used -= cut;
   }
-  if (fabs(sum - 1) > 1e-9)
-    return;
+  if (fabs(sum - 1) > 1e-9) return;
   for (int64_t left = n - used; left > 0; left--) {
     size_t best = 0;
     double best_frac = -1;
@@ -129,10 +119,8 @@ static void split_sizes(const ts_perm_spec *s, int64_t n, size_t k, int64_t *siz
 /* Fisher-Yates over 0..n-1, from the back, with ts_rng_below: the fixed algorithm of every shuffle here. */
 static int64_t *shuffled_indices(int64_t n, uint64_t seed) {
   int64_t *a = malloc((size_t)(n ? n : 1) * sizeof *a);
-  if (!a)
-    return NULL;
-  for (int64_t i = 0; i < n; i++)
-    a[i] = i;
+  if (!a) return NULL;
+  for (int64_t i = 0; i < n; i++) a[i] = i;
   ts_rng rng;
   ts_rng_seed(&rng, seed);
   for (int64_t i = n - 1; i > 0; i--) {
@@ -144,21 +132,18 @@ static int64_t *shuffled_indices(int64_t n, uint64_t seed) {
   return a;
 }
 
-static int assign_splits(const ts_perm_spec *s, int64_t n, size_t k, const uint64_t *row_hash,
-                         uint16_t *split_of) {
+static int assign_splits(const ts_perm_spec *s, int64_t n, size_t k, const uint64_t *row_hash, uint16_t *split_of) {
   if (s->split == TC_SPLIT_NONE) {
     memset(split_of, 0, (size_t)n * sizeof *split_of);
     return 0;
   }
   if (s->split == TC_SPLIT_HASH) {
     uint64_t total = 0;
-    for (size_t i = 0; i < k; i++)
-      total += (uint64_t)s->weights[i];
+    for (size_t i = 0; i < k; i++) total += (uint64_t)s->weights[i];
     for (int64_t r = 0; r < n; r++) {
       uint64_t b = row_hash[r] % total, acc = 0;
       uint16_t i = 0;
-      while (b >= acc + (uint64_t)s->weights[i])
-        acc += (uint64_t)s->weights[i++];
+      while (b >= acc + (uint64_t)s->weights[i]) acc += (uint64_t)s->weights[i++];
       split_of[r] = i;
     }
     return 0;
@@ -171,12 +156,10 @@ static int assign_splits(const ts_perm_spec *s, int64_t n, size_t k, const uint6
     return -1;
   }
   split_sizes(s, n, k, size);
-  for (int64_t r = 0; r < n; r++)
-    split_of[r] = NO_SPLIT;
+  for (int64_t r = 0; r < n; r++) split_of[r] = NO_SPLIT;
   int64_t pos = 0;
   for (size_t i = 0; i < k; i++)
-    for (int64_t j = 0; j < size[i]; j++, pos++)
-      split_of[order ? order[pos] : pos] = (uint16_t)i;
+    for (int64_t j = 0; j < size[i]; j++, pos++) split_of[order ? order[pos] : pos] = (uint16_t)i;
   free(size);
   free(order);
   return 0;
@@ -203,32 +186,25 @@ static int fill_rows(ts_perm *p, const ts_perm_spec *s, const uint16_t *split_of
     return -1;
   }
   for (int64_t r = 0; r < n; r++)
-    if (split_of[r] != NO_SPLIT)
-      p->start[split_of[r] + 1]++;
-  for (size_t i = 0; i < p->n_splits; i++)
-    p->start[i + 1] += p->start[i];
+    if (split_of[r] != NO_SPLIT) p->start[split_of[r] + 1]++;
+  for (size_t i = 0; i < p->n_splits; i++) p->start[i + 1] += p->start[i];
   memcpy(next, p->start, (p->n_splits + 1) * sizeof *next);
   for (int64_t c = 0; c < (s->shuffle ? n_clumps : 1); c++) {
     int64_t first = s->shuffle ? clumps[c] * clump : 0;
     int64_t last = s->shuffle ? first + clump : n;
-    if (last > n)
-      last = n;
+    if (last > n) last = n;
     for (int64_t r = first; r < last; r++)
-      if (split_of[r] != NO_SPLIT)
-        put_row(p, next[split_of[r]]++, r);
+      if (split_of[r] != NO_SPLIT) put_row(p, next[split_of[r]]++, r);
   }
   free(clumps);
   free(next);
   return 0;
 }
 
-int ts_perm_build(const ts_perm_spec *s, int64_t n, const uint64_t *row_hash, ts_perm **out, char *err,
-                  size_t errlen) {
+int ts_perm_build(const ts_perm_spec *s, int64_t n, const uint64_t *row_hash, ts_perm **out, char *err, size_t errlen) {
   int k = ts_perm_spec_check(s, n, err, errlen);
-  if (k < 0)
-    return -1;
-  if (s->split == TC_SPLIT_HASH && n > 0 && !row_hash)
-    return fail(err, errlen, "a hash split needs row hashes");
+  if (k < 0) return -1;
+  if (s->split == TC_SPLIT_HASH && n > 0 && !row_hash) return fail(err, errlen, "a hash split needs row hashes");
   ts_perm *p = calloc(1, sizeof *p);
   uint16_t *split_of = malloc((size_t)(n ? n : 1) * sizeof *split_of);
   if (p) {
@@ -250,20 +226,15 @@ int ts_perm_build(const ts_perm_spec *s, int64_t n, const uint64_t *row_hash, ts
 }
 
 void ts_perm_free(ts_perm *p) {
-  if (!p)
-    return;
+  if (!p) return;
   free(p->start);
   free(p->rows);
   free(p);
 }
 
-size_t ts_perm_num_splits(const ts_perm *p) {
-  return p->n_splits;
-}
+size_t ts_perm_num_splits(const ts_perm *p) { return p->n_splits; }
 
-int64_t ts_perm_split_len(const ts_perm *p, size_t split) {
-  return p->start[split + 1] - p->start[split];
-}
+int64_t ts_perm_split_len(const ts_perm *p, size_t split) { return p->start[split + 1] - p->start[split]; }
 
 int64_t ts_perm_row(const ts_perm *p, size_t split, int64_t pos) {
   int64_t at = p->start[split] + pos;

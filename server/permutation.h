@@ -17,9 +17,9 @@
 #define TS_PERM_MAX_SPLITS 1024
 
 typedef struct ts_perm_spec {
-  int shuffle;           /* nonzero: shuffle the order with shuffle_seed */
+  int shuffle; /* nonzero: shuffle the order with shuffle_seed */
   uint64_t shuffle_seed;
-  int64_t clump_size;    /* 0 or 1: shuffle rows; K > 1: shuffle runs of K consecutive rows */
+  int64_t clump_size; /* 0 or 1: shuffle rows; K > 1: shuffle runs of K consecutive rows */
 
   tc_split_kind split;
   /* RANDOM and SEQUENTIAL: exactly one of ratios, counts or fixed. */
@@ -28,7 +28,7 @@ typedef struct ts_perm_spec {
   size_t n_counts;
   const int64_t *counts;
   int32_t fixed;
-  uint64_t split_seed;   /* RANDOM */
+  uint64_t split_seed; /* RANDOM */
   /* HASH: one weight per split; row_hash (ts_perm_build) gives each row's hash. */
   size_t n_weights;
   const int64_t *weights;
@@ -41,8 +41,8 @@ int ts_perm_spec_check(const ts_perm_spec *spec, int64_t num_rows, char *err, si
 
 /* Builds the permutation of NUM_ROWS rows. ROW_HASH (NUM_ROWS values) is needed for TC_SPLIT_HASH only.
  * Returns 0, or -1 with a message in err (invalid spec, or out of memory). Free with ts_perm_free. */
-int ts_perm_build(const ts_perm_spec *spec, int64_t num_rows, const uint64_t *row_hash, ts_perm **out,
-                  char *err, size_t errlen);
+int ts_perm_build(const ts_perm_spec *spec, int64_t num_rows, const uint64_t *row_hash, ts_perm **out, char *err,
+                  size_t errlen);
 void ts_perm_free(ts_perm *p);
 
 size_t ts_perm_num_splits(const ts_perm *p);

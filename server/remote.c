@@ -26,28 +26,27 @@
 
 struct ts_remote {
   char *bucket, *prefix;
-  char *blobs, *tree;      /* CACHE/blobs, CACHE/tree-HASH (one mirror per bucket and prefix) */
+  char *blobs, *tree; /* CACHE/blobs, CACHE/tree-HASH (one mirror per bucket and prefix) */
   size_t cache_bytes;
   int64_t timeout_ms;
   ts_s3 *s3;
-  pthread_mutex_t lock;    /* one sync at a time */
-  atomic_uint counter;     /* unique temp names */
+  pthread_mutex_t lock; /* one sync at a time */
+  atomic_uint counter;  /* unique temp names */
 };
 
 typedef struct wanted {
   const ts_s3_object *o;
-  const char *rel;         /* key below the prefix */
+  const char *rel; /* key below the prefix */
   char blob[33];
-  int have;                /* the blob is in the cache */
-  int fd;                  /* while fetching */
+  int have; /* the blob is in the cache */
+  int fd;   /* while fetching */
   char tmp[PATH_MAX];
 } wanted;
 
 static char *fmt(const char *a, const char *b) {
   size_t n = strlen(a) + strlen(b) + 2;
   char *p = malloc(n);
-  if (p)
-    snprintf(p, n, "%s/%s", a, b);
+  if (p) snprintf(p, n, "%s/%s", a, b);
   return p;
 }
 
@@ -57,8 +56,7 @@ static int mkdirs(char *path) {
       *p = '\0';
       int rc = mkdir(path, 0755);
       *p = '/';
-      if (rc != 0 && errno != EEXIST)
-        return -1;
+      if (rc != 0 && errno != EEXIST) return -1;
     }
   return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
@@ -97,8 +95,7 @@ ts_remote *ts_remote_new(const char *url, const char *cache_dir, size_t cache_by
 }
 
 void ts_remote_free(ts_remote *r) {
-  if (!r)
-    return;
+  if (!r) return;
   ts_s3_free(r->s3);
   pthread_mutex_destroy(&r->lock);
   free(r->bucket), free(r->prefix), free(r->blobs), free(r->tree);
@@ -112,16 +109,13 @@ uint64_t ts_remote_requests(const ts_remote *r) { return ts_s3_requests(r->s3); 
  * inside the mirror (no empty, ".", ".." or hidden components, no control bytes). */
 static int usable(const char *rel) {
   size_t n = strlen(rel);
-  if (n == 0 || n > 1024 || rel[n - 1] == '/')
-    return 0;
+  if (n == 0 || n > 1024 || rel[n - 1] == '/') return 0;
   for (const char *c = rel; *c;) {
     const char *slash = strchr(c, '/');
     size_t len = slash ? (size_t)(slash - c) : strlen(c);
-    if (len == 0 || c[0] == '.')
-      return 0;
+    if (len == 0 || c[0] == '.') return 0;
     for (size_t i = 0; i < len; i++)
-      if ((unsigned char)c[i] < 0x20 || c[i] == '\\')
-        return 0;
+      if ((unsigned char)c[i] < 0x20 || c[i] == '\\') return 0;
     c += len + (slash ? 1 : 0);
   }
   const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel, *dot = strrchr(base, '.');
@@ -151,8 +145,7 @@ static int open_tmp(ts_remote *r, wanted *w) {
   snprintf(w->tmp, sizeof w->tmp, "%s/.tmp-%s-%ld-%u", r->blobs, w->blob, (long)getpid(),
            atomic_fetch_add(&r->counter, 1));
   w->fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (w->fd < 0)
-    return -1;
+  if (w->fd < 0) return -1;
   if (ftruncate(w->fd, w->o->size) != 0) {
     close(w->fd);
     unlink(w->tmp);
@@ -168,8 +161,7 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
   size_t n_parts = 0;
   ts_status st = TC_OK;
   for (size_t i = 0; i < n; i++)
-    if (!ws[i].have)
-      n_parts += (size_t)((ws[i].o->size + PART_BYTES - 1) / PART_BYTES);
+    if (!ws[i].have) n_parts += (size_t)((ws[i].o->size + PART_BYTES - 1) / PART_BYTES);
   ts_s3_part *parts = calloc(n_parts ? n_parts : 1, sizeof *parts);
   size_t *owner = calloc(n_parts ? n_parts : 1, sizeof *owner);
   if (!parts || !owner) {
@@ -180,11 +172,9 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
   for (size_t i = 0; i < n; i++) {
     wanted *w = &ws[i];
     w->fd = -1;
-    if (w->have)
-      continue;
+    if (w->have) continue;
     if (open_tmp(r, w) != 0) {
-      if (st == TC_OK)
-        st = ts_error_set(err, TC_EUNAVAILABLE, "remote cache %s: %s", r->blobs, strerror(errno));
+      if (st == TC_OK) st = ts_error_set(err, TC_EUNAVAILABLE, "remote cache %s: %s", r->blobs, strerror(errno));
       continue;
     }
     for (int64_t off = 0; off < w->o->size; off += PART_BYTES, k++) {
@@ -200,21 +190,17 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
       close(w->fd);
       unlink(w->tmp);
       w->fd = -1;
-      if (st == TC_OK)
-        *err = parts[j].error, st = parts[j].status;
+      if (st == TC_OK) *err = parts[j].error, st = parts[j].status;
     }
   for (size_t i = 0; i < n; i++) {
     wanted *w = &ws[i];
-    if (w->have || w->fd < 0)
-      continue;
+    if (w->have || w->fd < 0) continue;
     char *blob = fmt(r->blobs, w->blob);
     int ok = blob && fdatasync(w->fd) == 0 && rename(w->tmp, blob) == 0;
     close(w->fd);
-    if (!ok)
-      unlink(w->tmp);
+    if (!ok) unlink(w->tmp);
     w->have = ok;
-    if (ok)
-      ts_log(TS_DEBUG, "remote_fetched", TS_S("key", w->o->key), TS_I("bytes", w->o->size), NULL);
+    if (ok) ts_log(TS_DEBUG, "remote_fetched", TS_S("key", w->o->key), TS_I("bytes", w->o->size), NULL);
     free(blob);
   }
   free(parts);
@@ -226,8 +212,7 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
 static int link_one(ts_remote *r, const wanted *w) {
   char *path = fmt(r->tree, w->rel), *target = fmt(r->blobs, w->blob), cur[PATH_MAX], tmp[PATH_MAX];
   int rc = -1;
-  if (!path || !target)
-    goto out;
+  if (!path || !target) goto out;
   ssize_t n = readlink(path, cur, sizeof cur - 1);
   if (n >= 0 && (cur[n] = '\0', strcmp(cur, target) == 0)) {
     rc = 0;
@@ -240,8 +225,7 @@ static int link_one(ts_remote *r, const wanted *w) {
   snprintf(tmp, sizeof tmp, "%s/.tmp-link-%ld-%u", r->tree, (long)getpid(), atomic_fetch_add(&r->counter, 1));
   if (made == 0 && symlink(target, tmp) == 0) {
     rc = rename(tmp, path);
-    if (rc != 0)
-      unlink(tmp);
+    if (rc != 0) unlink(tmp);
   }
 out:
   free(path);
@@ -249,9 +233,7 @@ out:
   return rc;
 }
 
-static int cmp_wanted(const void *key, const void *elem) {
-  return strcmp(key, ((const wanted *)elem)->rel);
-}
+static int cmp_wanted(const void *key, const void *elem) { return strcmp(key, ((const wanted *)elem)->rel); }
 
 /* nftw has no argument: the sync in progress (one at a time, under pruning_lock). */
 static pthread_mutex_t pruning_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -263,11 +245,10 @@ static struct {
 
 static int prune_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
   size_t tl = strlen(pruning.r->tree);
-  if (strlen(path) <= tl)
-    return 0;
+  if (strlen(path) <= tl) return 0;
   const char *rel = path + tl + 1;
   if (type == FTW_DP)
-    rmdir(path);  /* only succeeds when empty */
+    rmdir(path); /* only succeeds when empty */
   else if (!bsearch(rel, pruning.ws, pruning.n, sizeof *pruning.ws, cmp_wanted))
     unlink(path);
   return 0;
@@ -281,23 +262,20 @@ typedef struct blob_info {
 
 static int cmp_atime(const void *a, const void *b) {
   const blob_info *x = a, *y = b;
-  if (x->atime.tv_sec != y->atime.tv_sec)
-    return x->atime.tv_sec < y->atime.tv_sec ? -1 : 1;
+  if (x->atime.tv_sec != y->atime.tv_sec) return x->atime.tv_sec < y->atime.tv_sec ? -1 : 1;
   return (x->atime.tv_nsec > y->atime.tv_nsec) - (x->atime.tv_nsec < y->atime.tv_nsec);
 }
 
 static int in_use(const wanted *ws, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
-    if (ws[i].have && !strcmp(ws[i].blob, name))
-      return 1;
+    if (ws[i].have && !strcmp(ws[i].blob, name)) return 1;
   return 0;
 }
 
 /* Deletes blobs no listed object uses, least recently used first, while the cache is over budget. */
 static void evict(ts_remote *r, const wanted *ws, size_t n) {
   DIR *d = opendir(r->blobs);
-  if (!d)
-    return;
+  if (!d) return;
   blob_info *v = NULL;
   size_t nv = 0, cap = 0;
   unsigned long long total = 0;
@@ -310,16 +288,14 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
     total += (unsigned long long)st.st_size;
     if (nv == cap) {
       blob_info *g = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
-      if (!g)
-        break;
+      if (!g) break;
       v = g;
     }
     snprintf(v[nv].name, sizeof v[nv].name, "%s", de->d_name);
     v[nv].size = st.st_size;
     v[nv++].atime = st.st_atim;
   }
-  if (total > r->cache_bytes && nv)
-    qsort(v, nv, sizeof *v, cmp_atime);
+  if (total > r->cache_bytes && nv) qsort(v, nv, sizeof *v, cmp_atime);
   for (size_t i = 0; i < nv && total > r->cache_bytes; i++)
     if (!in_use(ws, n, v[i].name) && unlinkat(dirfd(d), v[i].name, 0) == 0) {
       total -= (unsigned long long)v[i].size;
@@ -332,8 +308,7 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
 static ts_status sync_locked(ts_remote *r, ts_error *err) {
   ts_s3_page all;
   ts_status st = ts_s3_list(r->s3, r->prefix, r->timeout_ms, &all, err);
-  if (st != TC_OK)
-    return st;
+  if (st != TC_OK) return st;
   size_t plen = strlen(r->prefix), n = 0;
   wanted *ws = calloc(all.n ? all.n : 1, sizeof *ws);
   if (!ws) {
@@ -342,8 +317,7 @@ static ts_status sync_locked(ts_remote *r, ts_error *err) {
   }
   for (size_t i = 0; i < all.n; i++) {
     const ts_s3_object *o = &all.objects[i];
-    if (strncmp(o->key, r->prefix, plen) != 0 || !usable(o->key + plen))
-      continue;
+    if (strncmp(o->key, r->prefix, plen) != 0 || !usable(o->key + plen)) continue;
     wanted *w = &ws[n++];
     w->o = o;
     w->rel = o->key + plen;
@@ -351,8 +325,7 @@ static ts_status sync_locked(ts_remote *r, ts_error *err) {
     char *blob = fmt(r->blobs, w->blob);
     struct stat sb;
     w->have = blob && stat(blob, &sb) == 0 && sb.st_size == o->size;
-    if (w->have)
-      touch(blob);
+    if (w->have) touch(blob);
     free(blob);
   }
   /* S3 lists keys in UTF-8 byte order, which is strcmp's: the array is sorted by rel for bsearch. */

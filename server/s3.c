@@ -34,7 +34,7 @@ enum { WAITING, RUNNING, DONE };
 typedef struct xfer {
   ts_s3 *s3;
   char *url;
-  const char *key;    /* for messages: s3://bucket/key */
+  const char *key; /* for messages: s3://bucket/key */
   const char *if_match;
   int64_t start, len; /* len < 0: the whole body, into memory */
   int fd;
@@ -44,7 +44,7 @@ typedef struct xfer {
   int failed_write;
   int state, attempts;
   int64_t not_before;
-  long http;          /* of the last attempt; 0: transport error */
+  long http; /* of the last attempt; 0: transport error */
   CURLcode cc;
   CURL *easy;
   struct curl_slist *headers;
@@ -53,9 +53,7 @@ typedef struct xfer {
 } xfer;
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static void global_init(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -66,9 +64,7 @@ static int64_t now_ms(void) {
 static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *arg) {
   pthread_mutex_lock(&((ts_s3 *)arg)->locks[d]);
 }
-static void share_unlock(CURL *h, curl_lock_data d, void *arg) {
-  pthread_mutex_unlock(&((ts_s3 *)arg)->locks[d]);
-}
+static void share_unlock(CURL *h, curl_lock_data d, void *arg) { pthread_mutex_unlock(&((ts_s3 *)arg)->locks[d]); }
 
 static char *dup_env(const char *(*get)(const char *), const char *name, const char *dflt) {
   const char *v = get(name);
@@ -83,16 +79,14 @@ ts_s3 *ts_s3_new(const char *bucket, const char *(*get)(const char *), char *err
     return NULL;
   }
   ts_s3 *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   s->bucket = strdup(bucket);
   s->access = strdup(ak);
   s->secret = strdup(sk);
   s->region = dup_env(get, "AWS_REGION", get("AWS_DEFAULT_REGION") ? get("AWS_DEFAULT_REGION") : "us-east-1");
   s->endpoint = dup_env(get, "AWS_ENDPOINT_URL", NULL);
   size_t el = s->endpoint ? strlen(s->endpoint) : 0;
-  while (el > 0 && s->endpoint[el - 1] == '/')
-    s->endpoint[--el] = '\0';
+  while (el > 0 && s->endpoint[el - 1] == '/') s->endpoint[--el] = '\0';
   snprintf(s->sigv4, sizeof s->sigv4, "aws:amz:%s:s3", s->region);
   s->base_headers = curl_slist_append(NULL, "x-amz-content-sha256: " EMPTY_SHA256);
   const char *token = get("AWS_SESSION_TOKEN");
@@ -101,13 +95,11 @@ ts_s3 *ts_s3_new(const char *bucket, const char *(*get)(const char *), char *err
     if (h) {
       sprintf(h, "x-amz-security-token: %s", token);
       struct curl_slist *l = curl_slist_append(s->base_headers, h);
-      if (l)
-        s->base_headers = l;
+      if (l) s->base_headers = l;
       free(h);
     }
   }
-  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-    pthread_mutex_init(&s->locks[i], NULL);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&s->locks[i], NULL);
   pthread_mutex_init(&s->rng_lock, NULL);
   s->rng = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
   s->share = curl_share_init();
@@ -127,31 +119,24 @@ ts_s3 *ts_s3_new(const char *bucket, const char *(*get)(const char *), char *err
 }
 
 void ts_s3_free(ts_s3 *s) {
-  if (!s)
-    return;
-  if (s->share)
-    curl_share_cleanup(s->share);
-  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-    pthread_mutex_destroy(&s->locks[i]);
+  if (!s) return;
+  if (s->share) curl_share_cleanup(s->share);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&s->locks[i]);
   pthread_mutex_destroy(&s->rng_lock);
   curl_slist_free_all(s->base_headers);
-  if (s->secret)
-    memset(s->secret, 0, strlen(s->secret));
+  if (s->secret) memset(s->secret, 0, strlen(s->secret));
   free(s->bucket), free(s->endpoint), free(s->region), free(s->access), free(s->secret);
   free(s);
 }
 
-uint64_t ts_s3_requests(const ts_s3 *s) {
-  return atomic_load(&((ts_s3 *)s)->requests);
-}
+uint64_t ts_s3_requests(const ts_s3 *s) { return atomic_load(&((ts_s3 *)s)->requests); }
 
 /* ENDPOINT/BUCKET/KEY (path-style) or https://BUCKET.s3.REGION.amazonaws.com/KEY, then ?QUERY. */
 static char *make_url(const ts_s3 *s, const char *key, const char *query) {
   size_t cap = strlen(s->endpoint) + strlen(s->bucket) + strlen(s->region) + (key ? strlen(key) * 3 : 0) +
                (query ? strlen(query) : 0) + 64;
   char *url = malloc(cap);
-  if (!url)
-    return NULL;
+  if (!url) return NULL;
   int n = *s->endpoint ? snprintf(url, cap, "%s/%s/", s->endpoint, s->bucket)
                        : snprintf(url, cap, "https://%s.s3.%s.amazonaws.com/", s->bucket, s->region);
   if (key && ts_s3_encode(key, 1, url + n, cap - (size_t)n) < 0) {
@@ -174,7 +159,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg) {
   if (ok && x->fd >= 0) {
     if (x->written + (int64_t)n > x->len || pwrite(x->fd, p, n, x->start + x->written) != (ssize_t)n) {
       x->failed_write = 1;
-      return 0;  /* more bytes than asked for, or a full disk: abort */
+      return 0; /* more bytes than asked for, or a full disk: abort */
     }
     x->written += (int64_t)n;
     return n;
@@ -186,8 +171,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg) {
     return 0;
   }
   char *grown = realloc(x->mem, x->mem_len + take + 1);
-  if (!grown)
-    return 0;
+  if (!grown) return 0;
   x->mem = grown;
   memcpy(x->mem + x->mem_len, p, take);
   x->mem_len += take;
@@ -201,8 +185,7 @@ static int start_attempt(xfer *x, CURLM *multi, int64_t deadline) {
   x->failed_write = 0;
   x->mem_len = 0;
   x->http = 0;
-  if (!x->easy && !(x->easy = curl_easy_init()))
-    return -1;
+  if (!x->easy && !(x->easy = curl_easy_init())) return -1;
   CURL *e = x->easy;
   curl_easy_reset(e);
   int64_t left = deadline - now_ms();
@@ -218,12 +201,12 @@ static int start_attempt(xfer *x, CURLM *multi, int64_t deadline) {
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(left > 1 && left < 5000 ? left : 5000));
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);   /* a stalled store: give up the attempt */
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled store: give up the attempt */
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 15L);
   if (x->len >= 0) {
     char range[64];
     snprintf(range, sizeof range, "%lld-%lld", (long long)x->start, (long long)(x->start + x->len - 1));
-    curl_easy_setopt(e, CURLOPT_RANGE, range);  /* copied by curl */
+    curl_easy_setopt(e, CURLOPT_RANGE, range); /* copied by curl */
   }
   x->attempts++;
   x->state = RUNNING;
@@ -237,15 +220,12 @@ static void error_code(const xfer *x, char *out, size_t cap) {
   int n = a && b && b - a - 6 < 64 ? (int)(b - a - 6) : 0;
   snprintf(out, cap, "%.*s", n, n ? a + 6 : "");
   for (char *p = out; *p; p++)
-    if (*p < 0x20 || *p > 0x7e)
-      *p = '?';
+    if (*p < 0x20 || *p > 0x7e) *p = '?';
 }
 
 static int succeeded(const xfer *x) {
-  if (x->cc != CURLE_OK)
-    return 0;
-  if (x->len >= 0)
-    return x->http == 206 && x->written == x->len;
+  if (x->cc != CURLE_OK) return 0;
+  if (x->len >= 0) return x->http == 206 && x->written == x->len;
   return x->http == 200;
 }
 
@@ -255,23 +235,24 @@ static void final_error(xfer *x, int64_t deadline) {
   char code[80];
   error_code(x, code, sizeof code);
   if (x->failed_write && x->http >= 200 && x->http < 300) {
-    x->status = ts_error_set(x->err, TC_EDATA_LOSS, "s3://%s/%s: more bytes than asked for, or the local cache "
-                             "cannot be written", s->bucket, x->key ? x->key : "");
+    x->status = ts_error_set(x->err, TC_EDATA_LOSS,
+                             "s3://%s/%s: more bytes than asked for, or the local cache "
+                             "cannot be written",
+                             s->bucket, x->key ? x->key : "");
     return;
   }
   if (x->cc == CURLE_OK && x->http >= 200 && x->http < 300) {
-    x->status = ts_error_set(x->err, TC_EDATA_LOSS, "s3://%s/%s: HTTP %ld with %lld of %lld bytes",
-                             s->bucket, x->key ? x->key : "", x->http, (long long)x->written, (long long)x->len);
+    x->status = ts_error_set(x->err, TC_EDATA_LOSS, "s3://%s/%s: HTTP %ld with %lld of %lld bytes", s->bucket,
+                             x->key ? x->key : "", x->http, (long long)x->written, (long long)x->len);
     return;
   }
   x->status = ts_s3_status(x->http, timed_out);
   if (x->http == 412)
-    ts_error_set(x->err, TC_EABORTED, "s3://%s/%s changed while it was read (its ETag is no longer %s)",
-                 s->bucket, x->key, x->if_match);
+    ts_error_set(x->err, TC_EABORTED, "s3://%s/%s changed while it was read (its ETag is no longer %s)", s->bucket,
+                 x->key, x->if_match);
   else if (x->http == 0)
-    ts_error_set(x->err, x->status, "s3://%s/%s: the store %s (%s; %d attempts)", s->bucket,
-                 x->key ? x->key : "", timed_out ? "did not answer in time" : "is unreachable",
-                 curl_easy_strerror(x->cc), x->attempts);
+    ts_error_set(x->err, x->status, "s3://%s/%s: the store %s (%s; %d attempts)", s->bucket, x->key ? x->key : "",
+                 timed_out ? "did not answer in time" : "is unreachable", curl_easy_strerror(x->cc), x->attempts);
   else
     ts_error_set(x->err, x->status, "s3://%s/%s: HTTP %ld%s%s%s (%d attempts)", s->bucket, x->key ? x->key : "",
                  x->http, *code ? " (" : "", code, *code ? ")" : "", x->attempts);
@@ -284,7 +265,7 @@ static void finish_attempt(xfer *x, CURLM *multi, CURLcode cc, int64_t deadline)
   x->cc = cc;
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->http);
   if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && x->failed_write))
-    x->http = 0;  /* a half-received answer counts as a transport error */
+    x->http = 0; /* a half-received answer counts as a transport error */
   if (succeeded(x)) {
     x->state = DONE;
     x->status = TC_OK;
@@ -314,14 +295,12 @@ static void run(ts_s3 *s, xfer *xs, size_t n, int max_inflight, int64_t deadline
   for (;;) {
     size_t running = 0, pending = 0;
     int64_t now = now_ms(), wake = deadline;
-    for (size_t i = 0; i < n; i++)
-      running += xs[i].state == RUNNING;
+    for (size_t i = 0; i < n; i++) running += xs[i].state == RUNNING;
     for (size_t i = 0; i < n; i++) {
       xfer *x = &xs[i];
-      if (x->state != WAITING)
-        continue;
+      if (x->state != WAITING) continue;
       if (now >= deadline && x->attempts > 0) {
-        x->state = DONE;  /* out of time between attempts: the last failure stands */
+        x->state = DONE; /* out of time between attempts: the last failure stands */
         final_error(x, deadline);
         continue;
       }
@@ -337,8 +316,7 @@ static void run(ts_s3 *s, xfer *xs, size_t n, int max_inflight, int64_t deadline
         }
       }
     }
-    if (running == 0 && pending == 0)
-      break;
+    if (running == 0 && pending == 0) break;
     int still;
     curl_multi_perform(multi, &still);
     CURLMsg *m;
@@ -356,8 +334,7 @@ static void run(ts_s3 *s, xfer *xs, size_t n, int max_inflight, int64_t deadline
 }
 
 static void xfer_free(xfer *x) {
-  if (x->easy)
-    curl_easy_cleanup(x->easy);
+  if (x->easy) curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->headers);
   free(x->url);
   free(x->mem);
@@ -412,8 +389,7 @@ static ts_status list_page(ts_s3 *s, const char *prefix, const char *token, int6
 
 static int append_page(ts_s3_page *all, ts_s3_page *pg) {
   ts_s3_object *v = realloc(all->objects, (all->n + pg->n + 1) * sizeof *v);
-  if (!v)
-    return -1;
+  if (!v) return -1;
   all->objects = v;
   memcpy(v + all->n, pg->objects, pg->n * sizeof *v);
   all->n += pg->n;
@@ -433,8 +409,7 @@ ts_status ts_s3_list(ts_s3 *s, const char *prefix, int64_t timeout_ms, ts_s3_pag
     st = list_page(s, prefix, token, deadline, &pg, err);
     free(token);
     token = NULL;
-    if (st != TC_OK)
-      break;
+    if (st != TC_OK) break;
     if (append_page(out, &pg) != 0) {
       ts_s3_page_free(&pg);
       st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
@@ -445,8 +420,7 @@ ts_status ts_s3_list(ts_s3 *s, const char *prefix, int64_t timeout_ms, ts_s3_pag
     ts_s3_page_free(&pg);
   } while (token);
   free(token);
-  if (st != TC_OK)
-    ts_s3_page_free(out);
+  if (st != TC_OK) ts_s3_page_free(out);
   return st;
 }
 
@@ -460,8 +434,13 @@ ts_status ts_s3_get_parts(ts_s3 *s, ts_s3_part *parts, size_t n, int max_infligh
   }
   for (size_t i = 0; i < n; i++) {
     xfer *x = &xs[i];
-    *x = (xfer){.s3 = s, .key = parts[i].key, .if_match = parts[i].etag, .start = parts[i].start,
-                .len = parts[i].len, .fd = parts[i].fd, .err = &parts[i].error};
+    *x = (xfer){.s3 = s,
+                .key = parts[i].key,
+                .if_match = parts[i].etag,
+                .start = parts[i].start,
+                .len = parts[i].len,
+                .fd = parts[i].fd,
+                .err = &parts[i].error};
     if (!(x->url = make_url(s, parts[i].key, NULL)) || !(x->headers = headers_for(s, parts[i].etag))) {
       x->state = DONE;
       x->status = ts_error_set(x->err, TC_ERESOURCE_EXHAUSTED, "out of memory");
@@ -471,8 +450,7 @@ ts_status ts_s3_get_parts(ts_s3 *s, ts_s3_part *parts, size_t n, int max_infligh
   ts_status first = TC_OK;
   for (size_t i = 0; i < n; i++) {
     parts[i].status = xs[i].status;
-    if (first == TC_OK)
-      first = xs[i].status;
+    if (first == TC_OK) first = xs[i].status;
     xfer_free(&xs[i]);
   }
   free(xs);

@@ -13,7 +13,7 @@
 
 typedef struct ts_s3_object {
   char *key;
-  char *etag;  /* as sent, quotes included */
+  char *etag; /* as sent, quotes included */
   int64_t size;
 } ts_s3_object;
 

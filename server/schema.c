@@ -16,8 +16,7 @@ static size_t fixed_shape(const at_field *f, int64_t *shape, size_t max, at_type
     shape[n++] = f->list_size;
     f = &f->children[0];
   }
-  if (n == 0 || f->type == AT_FIXED_SIZE_LIST || !is_fixed_leaf(f->type))
-    return 0;
+  if (n == 0 || f->type == AT_FIXED_SIZE_LIST || !is_fixed_leaf(f->type)) return 0;
   *leaf = f->type;
   return n;
 }
@@ -26,8 +25,7 @@ static Tablecar__V1__KeyValue **meta_to_proto(const at_kv *kv, size_t n) {
   Tablecar__V1__KeyValue **out = calloc(n ? n : 1, sizeof *out);
   for (size_t i = 0; out && i < n; i++) {
     out[i] = malloc(sizeof **out);
-    if (!out[i])
-      return out; /* caller notices the NULL slot */
+    if (!out[i]) return out; /* caller notices the NULL slot */
     tablecar__v1__key_value__init(out[i]);
     out[i]->key = strdup(kv[i].key);
     out[i]->value = strdup(kv[i].value);
@@ -36,11 +34,9 @@ static Tablecar__V1__KeyValue **meta_to_proto(const at_kv *kv, size_t n) {
 }
 
 static int meta_ok(Tablecar__V1__KeyValue **m, size_t n) {
-  if (!m)
-    return 0;
+  if (!m) return 0;
   for (size_t i = 0; i < n; i++)
-    if (!m[i] || !m[i]->key || !m[i]->value)
-      return 0;
+    if (!m[i] || !m[i]->key || !m[i]->value) return 0;
   return 1;
 }
 
@@ -60,8 +56,7 @@ Tablecar__V1__Field *ts_field_to_proto(const at_field *f) {
   t->list_size = f->list_size;
   t->unit = (Tablecar__V1__TimeUnit)f->time_unit;
   int ok = 1;
-  if (f->timezone)
-    ok &= (t->timezone = strdup(f->timezone)) != NULL;
+  if (f->timezone) ok &= (t->timezone = strdup(f->timezone)) != NULL;
   ok &= (p->name = strdup(f->name ? f->name : "")) != NULL;
   p->nullable = f->nullable != 0;
   p->dictionary_encoded = f->dictionary_encoded != 0;
@@ -89,8 +84,7 @@ Tablecar__V1__Field *ts_field_to_proto(const at_field *f) {
 
 Tablecar__V1__Schema *ts_schema_to_proto(const at_schema *s) {
   Tablecar__V1__Schema *p = malloc(sizeof *p);
-  if (!p)
-    return NULL;
+  if (!p) return NULL;
   tablecar__v1__schema__init(p);
   int ok = 1;
   p->fields = calloc(s->n_fields ? s->n_fields : 1, sizeof *p->fields);
@@ -109,8 +103,7 @@ Tablecar__V1__Schema *ts_schema_to_proto(const at_schema *s) {
 
 int ts_schema_find(const at_schema *s, const char *name) {
   for (size_t i = 0; i < s->n_fields; i++)
-    if (strcmp(s->fields[i].name, name) == 0)
-      return (int)i;
+    if (strcmp(s->fields[i].name, name) == 0) return (int)i;
   return -1;
 }
 
@@ -118,8 +111,7 @@ ts_status ts_select_columns(const at_schema *s, char *const *names, size_t n, si
                             ts_error *err) {
   size_t count = n ? n : s->n_fields;
   size_t *idx = malloc((count ? count : 1) * sizeof *idx);
-  if (!idx)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!idx) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t i = 0; i < count; i++) {
     if (n == 0) {
       idx[i] = i;

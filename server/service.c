@@ -32,11 +32,13 @@
 #include "tablecar/v1/tablecar.pb-c.h"
 
 /* The server's statuses go on the wire as they are: the public header's list must be gRPC core's. */
+/* clang-format off */
 #define TS_XX_GRPC(name, code) _Static_assert(code == (int)GRPC_STATUS_##name, "TC_STATUS_MAP: " #name);
 #define TS_XX_LOCAL(name, code, msg)
 TC_STATUS_MAP(TS_XX_GRPC, TS_XX_LOCAL)
 #undef TS_XX_GRPC
 #undef TS_XX_LOCAL
+/* clang-format on */
 
 /* gRPC core and Abseil from Debian are not built with ThreadSanitizer: the completion queue's handoff of a
  * tag (a batch started on one thread, its completion taken on another) is invisible to it, and every access
@@ -62,17 +64,15 @@ typedef struct method {
 } method;
 
 static const method methods[] = {
-    {"/tablecar.v1.Tablecar/ListTables", K_UNARY, &tablecar__v1__list_tables_request__descriptor,
-     ts_h_list_tables},
+    {"/tablecar.v1.Tablecar/ListTables", K_UNARY, &tablecar__v1__list_tables_request__descriptor, ts_h_list_tables},
     {"/tablecar.v1.Tablecar/DescribeTable", K_UNARY, &tablecar__v1__describe_table_request__descriptor,
      ts_h_describe_table},
     {"/tablecar.v1.Tablecar/TakeRows", K_UNARY, &tablecar__v1__take_rows_request__descriptor, ts_h_take_rows},
-    {"/tablecar.v1.Tablecar/CreatePermutation", K_UNARY,
-     &tablecar__v1__create_permutation_request__descriptor, ts_h_create_permutation},
-    {"/tablecar.v1.Tablecar/DescribePermutation", K_UNARY,
-     &tablecar__v1__describe_permutation_request__descriptor, ts_h_describe_permutation},
-    {"/tablecar.v1.Tablecar/ReadBatch", K_UNARY, &tablecar__v1__read_batch_request__descriptor,
-     ts_h_read_batch},
+    {"/tablecar.v1.Tablecar/CreatePermutation", K_UNARY, &tablecar__v1__create_permutation_request__descriptor,
+     ts_h_create_permutation},
+    {"/tablecar.v1.Tablecar/DescribePermutation", K_UNARY, &tablecar__v1__describe_permutation_request__descriptor,
+     ts_h_describe_permutation},
+    {"/tablecar.v1.Tablecar/ReadBatch", K_UNARY, &tablecar__v1__read_batch_request__descriptor, ts_h_read_batch},
     {"/tablecar.v1.Tablecar/StreamBatches", K_STREAM, &tablecar__v1__stream_batches_request__descriptor, NULL},
     {"/grpc.health.v1.Health/Check", K_CHECK, &grpc__health__v1__health_check_request__descriptor, NULL},
     {"/grpc.health.v1.Health/Watch", K_WATCH, &grpc__health__v1__health_check_request__descriptor, NULL},
@@ -94,46 +94,46 @@ struct call {
   grpc_metadata_array md;
   tag t_new, t_recv, t_send, t_finish, t_close;
   atomic_int refs;
-  int counted;            /* a real call (its OP_NEW succeeded), counted in srv->active */
-  int health_only;        /* it came through the health-only server */
+  int counted;             /* a real call (its OP_NEW succeeded), counted in srv->active */
+  int health_only;         /* it came through the health-only server */
   struct timespec started; /* OP_NEW: the call's latency is counted when it is freed */
-  int status;             /* the status sent (CANCELLED until one is) */
-  int stream_counted;     /* counted in the metrics' open streams */
+  int status;              /* the status sent (CANCELLED until one is) */
+  int stream_counted;      /* counted in the metrics' open streams */
   const method *m;
   grpc_byte_buffer *recv, *send;
-  int cancelled;          /* set by RECV_CLOSE_ON_SERVER */
+  int cancelled; /* set by RECV_CLOSE_ON_SERVER */
   int sent_initial;
   grpc_slice status_text;
   int has_status_text;
   ts_stream *stream;
   /* Watch: guarded by srv->watch_lock. */
   int watching, sending, closed;
-  int last_sent;          /* the status last sent, -1 before the first */
+  int last_sent; /* the status last sent, -1 before the first */
   call *wnext, *wprev;
-  ts_stall_entry stall;   /* a stream's pending send, watched for --stall-seconds */
+  ts_stall_entry stall; /* a stream's pending send, watched for --stall-seconds */
 };
 
 struct ts_server {
   grpc_server *server;
-  grpc_server *health;    /* --health-listen: probes reach health here and no table, or NULL */
+  grpc_server *health; /* --health-listen: probes reach health here and no table, or NULL */
   grpc_completion_queue *cq;
   ts_ctx ctx;
   int n_threads;
   pthread_t *threads;
   tag t_shutdown;
   atomic_int draining;
-  atomic_int shut;        /* grpc_server_shutdown_and_notify has been called */
-  atomic_int shut_done;   /* ... and its tags have come back (every connection is gone) */
+  atomic_int shut;         /* grpc_server_shutdown_and_notify has been called */
+  atomic_int shut_done;    /* ... and its tags have come back (every connection is gone) */
   atomic_int shut_pending; /* shutdown tags still to come back: one per grpc_server */
-  atomic_int stopped;     /* the queue is shut down and on_stopped has run (once) */
-  atomic_long active;     /* calls from OP_NEW until freed */
+  atomic_int stopped;      /* the queue is shut down and on_stopped has run (once) */
+  atomic_long active;      /* calls from OP_NEW until freed */
   pthread_mutex_t watch_lock;
-  int serving;            /* a HealthCheckResponse status; guarded by watch_lock */
+  int serving; /* a HealthCheckResponse status; guarded by watch_lock */
   call *watchers;
   void (*on_stopped)(void *);
   void *arg;
-  ts_stall *stall;        /* NULL: no --stall-seconds */
-  ts_acceptor *acceptor;  /* the listening sockets */
+  ts_stall *stall;       /* NULL: no --stall-seconds */
+  ts_acceptor *acceptor; /* the listening sockets */
 };
 
 /* ---- calls ------------------------------------------------------------------------------------------ */
@@ -145,8 +145,7 @@ static void request_next(ts_server *s, int health_only);
  * GOAWAY while idle, so it never closes, and SIGTERM took the whole --drain-seconds. Closing them now is
  * what the drain deadline does, without the wait; a client's next call reconnects (and retries). */
 static void close_if_idle(ts_server *s) {
-  if (atomic_load(&s->shut) && atomic_load(&s->active) == 0)
-    ts_server_cancel_all(s);
+  if (atomic_load(&s->shut) && atomic_load(&s->active) == 0) ts_server_cancel_all(s);
 }
 
 /* The server's shutdown tag comes back once every connection is gone, which can be before our handlers
@@ -155,14 +154,11 @@ static void close_if_idle(ts_server *s) {
 static void stop_if_done(ts_server *s) {
   if (atomic_load(&s->shut_done) && atomic_load(&s->active) == 0 && !atomic_exchange(&s->stopped, 1)) {
     grpc_completion_queue_shutdown(s->cq);
-    if (s->on_stopped)
-      s->on_stopped(s->arg);
+    if (s->on_stopped) s->on_stopped(s->arg);
   }
 }
 
-static int method_index(const call *c) {
-  return c->m ? (int)(c->m - methods) : -1;
-}
+static int method_index(const call *c) { return c->m ? (int)(c->m - methods) : -1; }
 
 /* A counted call ends: its status and its whole life, arrival to the last op, go to the metrics. */
 static void count_call(const call *c) {
@@ -170,8 +166,7 @@ static void count_call(const call *c) {
   clock_gettime(CLOCK_MONOTONIC, &now);
   double secs = (double)(now.tv_sec - c->started.tv_sec) + (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
   ts_metrics_call(method_index(c), c->status, secs);
-  if (c->stream_counted)
-    ts_metrics_streams(-1);
+  if (c->stream_counted) ts_metrics_streams(-1);
 }
 
 /* The rows of a response message when it is a Batch. Read before packing: pack() may free the message. */
@@ -187,22 +182,16 @@ static void count_sent(const call *c, uint64_t rows, grpc_byte_buffer *bb) {
 }
 
 static void call_unref(call *c) {
-  if (atomic_fetch_sub(&c->refs, 1) != 1)
-    return;
+  if (atomic_fetch_sub(&c->refs, 1) != 1) return;
   ts_server *s = c->srv;
   int counted = c->counted;
-  if (counted)
-    count_call(c);
-  if (c->call)
-    grpc_call_unref(c->call);
+  if (counted) count_call(c);
+  if (c->call) grpc_call_unref(c->call);
   grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->md);
-  if (c->recv)
-    grpc_byte_buffer_destroy(c->recv);
-  if (c->send)
-    grpc_byte_buffer_destroy(c->send);
-  if (c->has_status_text)
-    grpc_slice_unref(c->status_text);
+  if (c->recv) grpc_byte_buffer_destroy(c->recv);
+  if (c->send) grpc_byte_buffer_destroy(c->send);
+  if (c->has_status_text) grpc_slice_unref(c->status_text);
   ts_stall_disarm(s->stall, &c->stall);
   ts_h_stream_close(c->stream);
   free(c);
@@ -227,8 +216,7 @@ static void start(call *c, const grpc_op *ops, size_t n, tag *t) {
 static grpc_byte_buffer *pack_copy(const ProtobufCMessage *m) {
   size_t len = protobuf_c_message_get_packed_size(m);
   uint8_t *buf = malloc(len ? len : 1);
-  if (!buf)
-    return NULL;
+  if (!buf) return NULL;
   protobuf_c_message_pack(m, buf);
   grpc_slice slice = grpc_slice_new(buf, len, free);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
@@ -261,7 +249,7 @@ typedef struct slicer {
   owner *own;
   grpc_slice *slices;
   size_t n, cap;
-  uint8_t small[4096];  /* small pieces since the last slice */
+  uint8_t small[4096]; /* small pieces since the last slice */
   size_t small_len;
   int failed;
 } slicer;
@@ -282,8 +270,7 @@ static void slicer_push(slicer *sl, grpc_slice s) {
 }
 
 static void slicer_flush(slicer *sl) {
-  if (sl->small_len)
-    slicer_push(sl, grpc_slice_from_copied_buffer((const char *)sl->small, sl->small_len));
+  if (sl->small_len) slicer_push(sl, grpc_slice_from_copied_buffer((const char *)sl->small, sl->small_len));
   sl->small_len = 0;
 }
 
@@ -295,9 +282,8 @@ static void slicer_append(ProtobufCBuffer *b, size_t len, const uint8_t *data) {
     slicer_push(sl, grpc_slice_new_with_user_data((void *)data, len, owner_unref, sl->own));
     return;
   }
-  if (sl->small_len + len > sizeof sl->small)
-    slicer_flush(sl);
-  if (len > sizeof sl->small) {  /* cannot happen with REF_MIN below the scratch size */
+  if (sl->small_len + len > sizeof sl->small) slicer_flush(sl);
+  if (len > sizeof sl->small) { /* cannot happen with REF_MIN below the scratch size */
     slicer_push(sl, grpc_slice_from_copied_buffer((const char *)data, len));
     return;
   }
@@ -322,8 +308,7 @@ static grpc_byte_buffer *pack_owned(ProtobufCMessage *m) {
   protobuf_c_message_pack_to_buffer(m, &sl->base);
   slicer_flush(sl);
   grpc_byte_buffer *bb = sl->failed ? NULL : grpc_raw_byte_buffer_create(sl->slices, sl->n);
-  for (size_t i = 0; i < sl->n; i++)
-    grpc_slice_unref(sl->slices[i]);
+  for (size_t i = 0; i < sl->n; i++) grpc_slice_unref(sl->slices[i]);
   free(sl->slices);
   free(sl);
   owner_unref(own);
@@ -337,8 +322,7 @@ static grpc_byte_buffer *pack(const ProtobufCMessage *m, ProtobufCMessage *owned
 
 /* Adds the initial metadata op the first time a call sends anything. */
 static size_t add_initial(call *c, grpc_op *ops) {
-  if (c->sent_initial)
-    return 0;
+  if (c->sent_initial) return 0;
   c->sent_initial = 1;
   memset(ops, 0, sizeof *ops);
   ops->op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -351,8 +335,7 @@ static void finish_with(call *c, ts_status status, const char *text, const Proto
                         ProtobufCMessage *owned) {
   grpc_op ops[3];
   size_t n = add_initial(c, ops);
-  if (owned && !(response && status == TC_OK))
-    protobuf_c_message_free_unpacked(owned, NULL);
+  if (owned && !(response && status == TC_OK)) protobuf_c_message_free_unpacked(owned, NULL);
   if (response && status == TC_OK) {
     uint64_t rows = message_rows(response);
     if (!(c->send = pack(response, owned))) {
@@ -403,15 +386,12 @@ static int send_message_with(call *c, const ProtobufCMessage *m, ProtobufCMessag
   memset(&ops[n], 0, sizeof ops[n]);
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n++].data.send_message.send_message = c->send;
-  if (c->m->kind == K_STREAM)
-    ts_stall_arm(c->srv->stall, &c->stall, c->call);
+  if (c->m->kind == K_STREAM) ts_stall_arm(c->srv->stall, &c->stall, c->call);
   start(c, ops, n, &c->t_send);
   return 0;
 }
 
-static int send_message(call *c, const ProtobufCMessage *m) {
-  return send_message_with(c, m, NULL);
-}
+static int send_message(call *c, const ProtobufCMessage *m) { return send_message_with(c, m, NULL); }
 
 /* ---- StreamBatches ---------------------------------------------------------------------------------- */
 
@@ -423,7 +403,7 @@ static void stream_next(call *c) {
   } else if (!batch) {
     finish(c, TC_OK, NULL, NULL);
   } else {
-    (void)send_message_with(c, batch, batch);  /* on failure the call is finished */
+    (void)send_message_with(c, batch, batch); /* on failure the call is finished */
   }
 }
 
@@ -454,8 +434,7 @@ static void watch_unlink(ts_server *s, call *c) {
     c->wprev->wnext = c->wnext;
   else
     s->watchers = c->wnext;
-  if (c->wnext)
-    c->wnext->wprev = c->wprev;
+  if (c->wnext) c->wnext->wprev = c->wprev;
   c->watching = 0;
 }
 
@@ -463,15 +442,14 @@ static void watch_unlink(ts_server *s, call *c) {
  * once the server drains and NOT_SERVING went out, ends the stream. Called with watch_lock held. */
 static void watch_kick(call *c) {
   ts_server *s = c->srv;
-  if (c->sending || !c->watching)
-    return;
+  if (c->sending || !c->watching) return;
   int st = s->serving;
   if (st != c->last_sent) {
     Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     r.status = st;
     c->last_sent = st;
     c->sending = 1;
-    if (send_message(c, &r.base) != 0) {  /* finished: it must not stay on the list */
+    if (send_message(c, &r.base) != 0) { /* finished: it must not stay on the list */
       c->sending = 0;
       watch_unlink(s, c);
     }
@@ -494,8 +472,7 @@ static void watch_start(call *c, const Grpc__Health__V1__HealthCheckRequest *req
   c->watching = 1;
   c->last_sent = -1;
   c->wnext = s->watchers;
-  if (s->watchers)
-    s->watchers->wprev = c;
+  if (s->watchers) s->watchers->wprev = c;
   s->watchers = c;
   watch_kick(c);
   pthread_mutex_unlock(&s->watch_lock);
@@ -507,8 +484,7 @@ static void watch_sent(call *c, int ok) {
   pthread_mutex_lock(&s->watch_lock);
   c->sending = 0;
   if (!ok || c->closed) {
-    if (c->watching)
-      watch_unlink(s, c);
+    if (c->watching) watch_unlink(s, c);
     pthread_mutex_unlock(&s->watch_lock);
     call_unref(c);
     return;
@@ -539,8 +515,7 @@ static const method *find_method(grpc_slice path, int health_only) {
 
 static ProtobufCMessage *unpack_request(call *c) {
   grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, c->recv))
-    return NULL;
+  if (!grpc_byte_buffer_reader_init(&reader, c->recv)) return NULL;
   grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
   ProtobufCMessage *m =
@@ -567,9 +542,7 @@ static void run(call *c, ProtobufCMessage *req) {
       stream_next(c);
     }
     break;
-  case K_CHECK:
-    check(c, (const void *)req);
-    break;
+  case K_CHECK: check(c, (const void *)req); break;
   case K_WATCH:
     c->stream_counted = 1;
     ts_metrics_streams(1);
@@ -598,12 +571,11 @@ static void on_recv(call *c, int ok) {
 
 static void on_new(call *c, int ok) {
   ts_server *s = c->srv;
-  if (!ok) {  /* the server is shutting down */
+  if (!ok) { /* the server is shutting down */
     call_unref(c);
     return;
   }
-  if (!atomic_load(&s->draining))
-    request_next(s, c->health_only);
+  if (!atomic_load(&s->draining)) request_next(s, c->health_only);
   c->counted = 1;
   c->status = TC_ECANCELLED;
   clock_gettime(CLOCK_MONOTONIC, &c->started);
@@ -630,22 +602,19 @@ static void on_close(call *c) {
     pthread_mutex_lock(&s->watch_lock);
     c->closed = 1;
     int idle = c->watching && !c->sending;
-    if (idle)
-      watch_unlink(s, c);
+    if (idle) watch_unlink(s, c);
     pthread_mutex_unlock(&s->watch_lock);
-    if (idle)
-      call_unref(c);  /* the op chain's reference: no op of it is pending */
+    if (idle) call_unref(c); /* the op chain's reference: no op of it is pending */
   }
   call_unref(c);
 }
 
 static void on_send(call *c, int ok) {
-  if (c->m->kind == K_STREAM)
-    ts_stall_disarm(c->srv->stall, &c->stall);
+  if (c->m->kind == K_STREAM) ts_stall_disarm(c->srv->stall, &c->stall);
   if (c->m->kind == K_WATCH) {
     watch_sent(c, ok);
   } else if (!ok) {
-    call_unref(c);  /* the client went away mid-stream */
+    call_unref(c); /* the client went away mid-stream */
   } else {
     stream_next(c);
   }
@@ -679,7 +648,8 @@ static void request_next(ts_server *s, int health_only) {
   c->t_finish = (tag){c, OP_FINISH};
   c->t_close = (tag){c, OP_CLOSE};
   HANDOFF_RELEASE(&c->t_new);
-  grpc_call_error e = grpc_server_request_call(health_only ? s->health : s->server, &c->call, &c->details, &c->md, s->cq, s->cq, &c->t_new);
+  grpc_call_error e = grpc_server_request_call(health_only ? s->health : s->server, &c->call, &c->details, &c->md,
+                                               s->cq, s->cq, &c->t_new);
   if (e != GRPC_CALL_OK) {
     call_unref(c);
   }
@@ -691,15 +661,12 @@ static void *cq_thread(void *arg) {
   ts_server *s = arg;
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ev.type == GRPC_QUEUE_SHUTDOWN)
-      return NULL;
-    if (ev.type != GRPC_OP_COMPLETE)
-      continue;
+    if (ev.type == GRPC_QUEUE_SHUTDOWN) return NULL;
+    if (ev.type != GRPC_OP_COMPLETE) continue;
     tag *t = ev.tag;
     HANDOFF_ACQUIRE(t);
     if (t->op == OP_SHUTDOWN) {
-      if (atomic_fetch_sub(&s->shut_pending, 1) != 1)
-        continue;  /* the other server is still closing */
+      if (atomic_fetch_sub(&s->shut_pending, 1) != 1) continue; /* the other server is still closing */
       atomic_store(&s->shut_done, 1);
       stop_if_done(s);
       continue;
@@ -716,18 +683,22 @@ static size_t limit_args(const ts_server_options *o, grpc_arg *a) {
     a[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_streams, .value.integer = o->max_streams};
   if (o->idle_seconds > 0) {
     double ms = o->idle_seconds * 1000;
-    a[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = idle,
-                        .value.integer = ms >= INT32_MAX ? INT32_MAX : ms < 1 ? 1 : (int)ms};
+    a[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                        .key = idle,
+                        .value.integer = ms >= INT32_MAX ? INT32_MAX
+                                         : ms < 1        ? 1
+                                                         : (int)ms};
   }
   return n;
 }
 
 static void server_args(const ts_server_options *o, grpc_arg a[4], grpc_channel_args *args) {
   static char max_send[] = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max_recv[] = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  size_t send_limit = o->ctx.max_message_bytes + (1 << 20);  /* the batch limit is checked by gather */
-  a[0] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_send,
-                    .value.integer = send_limit > INT32_MAX ? INT32_MAX : (int)send_limit};
-  a[1] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = max_recv,
+  size_t send_limit = o->ctx.max_message_bytes + (1 << 20); /* the batch limit is checked by gather */
+  a[0] = (grpc_arg){
+      .type = GRPC_ARG_INTEGER, .key = max_send, .value.integer = send_limit > INT32_MAX ? INT32_MAX : (int)send_limit};
+  a[1] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                    .key = max_recv,
                     .value.integer = o->max_request_bytes > INT32_MAX ? INT32_MAX : (int)o->max_request_bytes};
   *args = (grpc_channel_args){.num_args = 2 + limit_args(o, a + 2), .args = a};
 }
@@ -754,8 +725,7 @@ static int listen_all(ts_server *s, const ts_server_options *o, char *err, size_
   for (size_t i = 0; i < o->n_listen && !rc; i++) {
     char why[256] = "";
     int r = ts_acceptor_listen(s->acceptor, o->listen[i], why, sizeof why);
-    if (r == 1)
-      r = grpc_server_add_http2_port(s->server, o->listen[i], creds) ? 0 : -1;
+    if (r == 1) r = grpc_server_add_http2_port(s->server, o->listen[i], creds) ? 0 : -1;
     if (r != 0) {
       snprintf(err, errlen, "cannot listen on %s%s%s", o->listen[i], *why ? ": " : "", why);
       rc = -1;
@@ -781,8 +751,7 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
     return NULL;
   }
   const char *paths[sizeof methods / sizeof *methods];
-  for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
-    paths[i] = methods[i].path;
+  for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) paths[i] = methods[i].path;
   ts_metrics_set_methods(paths, sizeof methods / sizeof *methods);
   s->ctx = o->ctx;
   s->on_stopped = o->on_stopped;
@@ -799,34 +768,27 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
   if (listen_all(s, o, err, errlen) != 0) {
     ts_acceptor_free(s->acceptor);
     grpc_server_destroy(s->server);
-    if (s->health)
-      grpc_server_destroy(s->health);
+    if (s->health) grpc_server_destroy(s->health);
     grpc_completion_queue_shutdown(s->cq);
     grpc_completion_queue_destroy(s->cq);
     free(s);
     return NULL;
   }
   grpc_server_start(s->server);
-  if (s->health)
-    grpc_server_start(s->health);
-  if (ts_acceptor_start(s->acceptor) != 0)
-    ts_log(TS_ERROR, "acceptor_not_started", NULL);
+  if (s->health) grpc_server_start(s->health);
+  if (ts_acceptor_start(s->acceptor) != 0) ts_log(TS_ERROR, "acceptor_not_started", NULL);
   s->stall = ts_stall_new(o->stall_seconds);
   s->n_threads = o->threads > 0 ? o->threads : 1;
   s->threads = calloc((size_t)s->n_threads, sizeof *s->threads);
   /* One pending request per thread, so that many calls can arrive at once. */
-  for (int i = 0; i < s->n_threads * 4; i++)
-    request_next(s, 0);
-  for (int i = 0; s->health && i < 2; i++)
-    request_next(s, 1);
-  for (int i = 0; i < s->n_threads; i++)
-    pthread_create(&s->threads[i], NULL, cq_thread, s);
+  for (int i = 0; i < s->n_threads * 4; i++) request_next(s, 0);
+  for (int i = 0; s->health && i < 2; i++) request_next(s, 1);
+  for (int i = 0; i < s->n_threads; i++) pthread_create(&s->threads[i], NULL, cq_thread, s);
   return s;
 }
 
 void ts_server_drain(ts_server *s) {
-  if (atomic_exchange(&s->draining, 1))
-    return;
+  if (atomic_exchange(&s->draining, 1)) return;
   /* No new call from here on, before anyone hears NOT_SERVING: a client that reacts to it at once (a new
    * channel, a new call) must be refused, not slip in ahead of the shutdown. Calls in flight, the health
    * watches among them, go on. */
@@ -834,8 +796,7 @@ void ts_server_drain(ts_server *s) {
   atomic_store(&s->shut_pending, s->health ? 2 : 1);
   HANDOFF_RELEASE(&s->t_shutdown);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
-  if (s->health)
-    grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
+  if (s->health) grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
   set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
   atomic_store(&s->shut, 1);
   close_if_idle(s);
@@ -857,14 +818,12 @@ static long server_sockets(intptr_t id) {
   intptr_t ids[100];
   for (intptr_t start = 0;;) {
     char *page = grpc_channelz_get_server_sockets(id, start, 100);
-    if (!page)
-      return total;
+    if (!page) return total;
     int end;
     size_t n = channelz_ids(page, "\"socketId\":\"", ids, 100, &end);
     gpr_free(page);
     total += (long)n;
-    if (end || n == 0)
-      return total;
+    if (end || n == 0) return total;
     start = ids[n - 1] + 1;
   }
 }
@@ -874,35 +833,28 @@ long ts_server_connections(void) {
   intptr_t ids[16];
   for (intptr_t start = 0;;) {
     char *page = grpc_channelz_get_servers(start);
-    if (!page)
-      return -1;
+    if (!page) return -1;
     int end;
     size_t n = channelz_ids(page, "\"serverId\":\"", ids, 16, &end);
     gpr_free(page);
-    for (size_t i = 0; i < n; i++)
-      total += server_sockets(ids[i]);
-    if (end || n == 0)
-      return total;
+    for (size_t i = 0; i < n; i++) total += server_sockets(ids[i]);
+    if (end || n == 0) return total;
     start = ids[n - 1] + 1;
   }
 }
 
 void ts_server_cancel_all(ts_server *s) {
   grpc_server_cancel_all_calls(s->server);
-  if (s->health)
-    grpc_server_cancel_all_calls(s->health);
+  if (s->health) grpc_server_cancel_all_calls(s->health);
 }
 
 void ts_server_free(ts_server *s) {
-  if (!s)
-    return;
-  for (int i = 0; i < s->n_threads; i++)
-    pthread_join(s->threads[i], NULL);
+  if (!s) return;
+  for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
   free(s->threads);
   ts_stall_free(s->stall);
   grpc_server_destroy(s->server);
-  if (s->health)
-    grpc_server_destroy(s->health);
+  if (s->health) grpc_server_destroy(s->health);
   ts_acceptor_free(s->acceptor);
   grpc_completion_queue_destroy(s->cq);
   pthread_mutex_destroy(&s->watch_lock);

@@ -14,16 +14,16 @@
 typedef struct ts_server ts_server;
 
 typedef struct ts_server_options {
-  ts_ctx ctx;                 /* catalog, permutations, batch size limit */
-  const char *const *listen;  /* gRPC addresses: unix:/path, unix-abstract:name, host:port */
+  ts_ctx ctx;                /* catalog, permutations, batch size limit */
+  const char *const *listen; /* gRPC addresses: unix:/path, unix-abstract:name, host:port */
   size_t n_listen;
-  const char *health_listen;  /* NULL, or an address whose server answers grpc.health.v1 and nothing else */
-  int threads;                /* completion-queue threads */
-  size_t max_request_bytes;   /* largest request message accepted */
-  int max_connections;        /* client connections at once (acceptor.h) */
-  int max_streams;            /* concurrent calls on one connection (0: gRPC's default) */
-  double idle_seconds;        /* a connection without calls this long is closed (0: never) */
-  double stall_seconds;       /* a stream whose message is not taken this long is cancelled (0: never) */
+  const char *health_listen; /* NULL, or an address whose server answers grpc.health.v1 and nothing else */
+  int threads;               /* completion-queue threads */
+  size_t max_request_bytes;  /* largest request message accepted */
+  int max_connections;       /* client connections at once (acceptor.h) */
+  int max_streams;           /* concurrent calls on one connection (0: gRPC's default) */
+  double idle_seconds;       /* a connection without calls this long is closed (0: never) */
+  double stall_seconds;      /* a stream whose message is not taken this long is cancelled (0: never) */
   /* Called once, from a server thread, when the server has stopped after ts_server_drain. */
   void (*on_stopped)(void *arg);
   void *arg;

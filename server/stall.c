@@ -64,8 +64,7 @@ static void *watch(void *arg) {
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
     pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-    if (s->stop)
-      break;
+    if (s->stop) break;
     pthread_mutex_unlock(&s->lock);
     cancel_overdue(s);
     pthread_mutex_lock(&s->lock);
@@ -75,11 +74,9 @@ static void *watch(void *arg) {
 }
 
 ts_stall *ts_stall_new(double seconds) {
-  if (seconds <= 0)
-    return NULL;
+  if (seconds <= 0) return NULL;
   ts_stall *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   s->seconds = seconds;
   pthread_mutex_init(&s->lock, NULL);
   pthread_condattr_t ca;
@@ -98,14 +95,12 @@ ts_stall *ts_stall_new(double seconds) {
 }
 
 void ts_stall_arm(ts_stall *s, ts_stall_entry *e, grpc_call *call) {
-  if (!s)
-    return;
+  if (!s) return;
   pthread_mutex_lock(&s->lock);
   if (!e->armed) {
     e->prev = NULL;
     e->next = s->head;
-    if (s->head)
-      s->head->prev = e;
+    if (s->head) s->head->prev = e;
     s->head = e;
     e->armed = 1;
   }
@@ -115,24 +110,21 @@ void ts_stall_arm(ts_stall *s, ts_stall_entry *e, grpc_call *call) {
 }
 
 void ts_stall_disarm(ts_stall *s, ts_stall_entry *e) {
-  if (!s)
-    return;
+  if (!s) return;
   pthread_mutex_lock(&s->lock);
   if (e->armed) {
     if (e->prev)
       e->prev->next = e->next;
     else
       s->head = e->next;
-    if (e->next)
-      e->next->prev = e->prev;
+    if (e->next) e->next->prev = e->prev;
     e->armed = 0;
   }
   pthread_mutex_unlock(&s->lock);
 }
 
 void ts_stall_free(ts_stall *s) {
-  if (!s)
-    return;
+  if (!s) return;
   pthread_mutex_lock(&s->lock);
   s->stop = 1;
   pthread_cond_signal(&s->wake);

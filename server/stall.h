@@ -13,7 +13,7 @@ typedef struct ts_stall ts_stall;
 /* One stream's pending send; embedded in the call, zeroed before first use. */
 typedef struct ts_stall_entry {
   grpc_call *call;
-  double since;  /* monotonic seconds when the send started */
+  double since; /* monotonic seconds when the send started */
   struct ts_stall_entry *prev, *next;
   int armed;
 } ts_stall_entry;

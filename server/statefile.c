@@ -14,10 +14,8 @@ static int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {
     ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
     p += n;
     len -= (size_t)n;
   }
@@ -27,8 +25,7 @@ static int write_all(int fd, const void *buf, size_t len) {
 /* The rename is durable only once the directory entry is: fsync the directory too. */
 static int sync_dir(const char *dir) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
+  if (fd < 0) return -1;
   int rc = fsync(fd);
   int saved = errno;
   close(fd);
@@ -45,8 +42,7 @@ int ts_statefile_write(const char *dir, const char *name, const void *head, size
   }
   snprintf(tmp, sizeof tmp, "%s" TEMP_MARK "XXXXXX", path);
   int fd = mkostemp(tmp, O_CLOEXEC); /* unique: two threads may save the same name at once */
-  if (fd < 0)
-    return -1;
+  if (fd < 0) return -1;
   int rc = write_all(fd, head, head_len) || write_all(fd, body, body_len) || fsync(fd);
   int saved = errno;
   if (close(fd) != 0 && !rc) {

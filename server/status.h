@@ -15,7 +15,6 @@ typedef struct ts_error {
   char msg[512];
 } ts_error;
 
-ts_status ts_error_set(ts_error *e, ts_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ts_status ts_error_set(ts_error *e, ts_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -15,22 +15,21 @@ struct ts_table {
   char *name;
   char version[33];
   size_t n_files;
-  char **files;        /* relative to the data dir */
+  char **files; /* relative to the data dir */
   at_file **frags;
   int64_t num_bytes;
   ts_cache *cache;
   int64_t n_batches;
-  int64_t *batch_start;  /* n_batches + 1 global row positions */
-  int32_t *batch_frag;   /* fragment of each batch */
-  int32_t *batch_local;  /* index of each batch in its fragment */
+  int64_t *batch_start;       /* n_batches + 1 global row positions */
+  int32_t *batch_frag;        /* fragment of each batch */
+  int32_t *batch_local;       /* index of each batch in its fragment */
   _Atomic(at_batch *) *views; /* batches that are views into a mapping, decoded once and kept */
 };
 
 static char *join(const char *dir, const char *rel) {
   size_t n = strlen(dir) + strlen(rel) + 2;
   char *p = malloc(n);
-  if (p)
-    snprintf(p, n, "%s/%s", dir, rel);
+  if (p) snprintf(p, n, "%s/%s", dir, rel);
   return p;
 }
 
@@ -41,10 +40,9 @@ int ts_table_files_version(const char *data_dir, char *const *files, size_t n, c
     struct stat st;
     int rc = path ? stat(path, &st) : -1;
     free(path);
-    if (rc != 0)
-      return -1;
-    int64_t fact[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
-                       (int64_t)st.st_ino, (int64_t)st.st_dev};
+    if (rc != 0) return -1;
+    int64_t fact[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec, (int64_t)st.st_ino,
+                       (int64_t)st.st_dev};
     a = ts_fnv1a64(files[i], strlen(files[i]) + 1, a);
     a = ts_fnv1a64(fact, sizeof fact, a);
     b = ts_fnv1a64(fact, sizeof fact, b);
@@ -55,15 +53,11 @@ int ts_table_files_version(const char *data_dir, char *const *files, size_t n, c
 }
 
 static void table_free(ts_table *t) {
-  if (t->cache)
-    ts_cache_drop_owner(t->cache, t);
-  for (int64_t i = 0; t->views && i < t->n_batches; i++)
-    at_batch_free(atomic_load(&t->views[i]));
+  if (t->cache) ts_cache_drop_owner(t->cache, t);
+  for (int64_t i = 0; t->views && i < t->n_batches; i++) at_batch_free(atomic_load(&t->views[i]));
   for (size_t i = 0; t->frags && i < t->n_files; i++)
-    if (t->frags[i])
-      at_file_close(t->frags[i]);
-  for (size_t i = 0; t->files && i < t->n_files; i++)
-    free(t->files[i]);
+    if (t->frags[i]) at_file_close(t->frags[i]);
+  for (size_t i = 0; t->files && i < t->n_files; i++) free(t->files[i]);
   free(t->files);
   free(t->frags);
   free(t->batch_start);
@@ -79,19 +73,15 @@ static ts_status open_frags(ts_table *t, const char *data_dir, ts_error *err) {
   for (size_t i = 0; i < t->n_files; i++) {
     char *path = join(data_dir, t->files[i]);
     char msg[400];
-    if (!path)
-      return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+    if (!path) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
     int rc = at_file_open(path, &t->frags[i], msg, sizeof msg);
     struct stat st;
-    if (rc == 0 && stat(path, &st) == 0)
-      t->num_bytes += st.st_size;
+    if (rc == 0 && stat(path, &st) == 0) t->num_bytes += st.st_size;
     free(path);
-    if (rc != 0)
-      return ts_error_set(err, TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
+    if (rc != 0) return ts_error_set(err, TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
     if (i > 0 && !at_schema_equal(at_file_schema(t->frags[0]), at_file_schema(t->frags[i])))
-      return ts_error_set(err, TC_EFAILED_PRECONDITION,
-                          "table '%s': %s has a different schema than %s", t->name, t->files[i],
-                          t->files[0]);
+      return ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%s': %s has a different schema than %s", t->name,
+                          t->files[i], t->files[0]);
     t->n_batches += at_file_num_batches(t->frags[i]);
   }
   return TC_OK;
@@ -115,32 +105,26 @@ static ts_status index_batches(ts_table *t, ts_error *err) {
   return TC_OK;
 }
 
-ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files,
-                        ts_cache *cache, ts_table **out, ts_error *err) {
+ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files, ts_cache *cache,
+                        ts_table **out, ts_error *err) {
   ts_table *t = calloc(1, sizeof *t);
-  if (!t)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!t) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   atomic_init(&t->refs, 1);
   t->cache = cache;
   t->name = strdup(name);
   t->files = calloc(n_files ? n_files : 1, sizeof *t->files);
   t->frags = calloc(n_files ? n_files : 1, sizeof *t->frags);
   ts_status st = TC_OK;
-  if (!t->name || !t->files || !t->frags)
-    st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (!t->name || !t->files || !t->frags) st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   for (size_t i = 0; st == TC_OK && i < n_files; i++, t->n_files++)
-    if (!(t->files[i] = strdup(files[i])))
-      st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
-  if (st == TC_OK && n_files == 0)
-    st = ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%s' has no files", name);
+    if (!(t->files[i] = strdup(files[i]))) st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  if (st == TC_OK && n_files == 0) st = ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%s' has no files", name);
   /* Version first: a file that changes while we read it then gives a stale version, which the catalog's
    * next check notices, never a new version over old contents. */
   if (st == TC_OK && ts_table_files_version(data_dir, files, n_files, t->version) != 0)
     st = ts_error_set(err, TC_EDATA_LOSS, "table '%s': cannot stat its files", name);
-  if (st == TC_OK)
-    st = open_frags(t, data_dir, err);
-  if (st == TC_OK)
-    st = index_batches(t, err);
+  if (st == TC_OK) st = open_frags(t, data_dir, err);
+  if (st == TC_OK) st = index_batches(t, err);
   if (st != TC_OK) {
     table_free(t);
     return st;
@@ -149,13 +133,10 @@ ts_status ts_table_open(const char *name, const char *data_dir, char *const *fil
   return TC_OK;
 }
 
-void ts_table_ref(ts_table *t) {
-  atomic_fetch_add(&t->refs, 1);
-}
+void ts_table_ref(ts_table *t) { atomic_fetch_add(&t->refs, 1); }
 
 void ts_table_unref(ts_table *t) {
-  if (t && atomic_fetch_sub(&t->refs, 1) == 1)
-    table_free(t);
+  if (t && atomic_fetch_sub(&t->refs, 1) == 1) table_free(t);
 }
 
 const char *ts_table_name(const ts_table *t) { return t->name; }
@@ -168,7 +149,7 @@ int64_t ts_table_num_bytes(const ts_table *t) { return t->num_bytes; }
 int64_t ts_table_num_batches(const ts_table *t) { return t->n_batches; }
 
 int64_t ts_table_batch_of(const ts_table *t, int64_t row) {
-  int64_t lo = 0, hi = t->n_batches - 1;  /* last batch whose start <= row (empty batches skipped) */
+  int64_t lo = 0, hi = t->n_batches - 1; /* last batch whose start <= row (empty batches skipped) */
   while (lo < hi) {
     int64_t mid = lo + (hi - lo + 1) / 2;
     if (t->batch_start[mid] <= row)
@@ -179,19 +160,15 @@ int64_t ts_table_batch_of(const ts_table *t, int64_t row) {
   return lo;
 }
 
-static void destroy_batch(void *b) {
-  at_batch_free(b);
-}
+static void destroy_batch(void *b) { at_batch_free(b); }
 
 ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err) {
   *out = (ts_batch_pin){.first_row = t->batch_start[b], .end_row = t->batch_start[b + 1]};
   at_file *f = t->frags[t->batch_frag[b]];
   int local = t->batch_local[b];
   int owned = at_file_batch_is_owned(f, local);
-  if (!owned && (out->batch = atomic_load(&t->views[b])) != NULL)
-    return TC_OK;
-  if (owned && (out->batch = ts_cache_get(t->cache, t, (uint64_t)b, &out->entry)) != NULL)
-    return TC_OK;
+  if (!owned && (out->batch = atomic_load(&t->views[b])) != NULL) return TC_OK;
+  if (owned && (out->batch = ts_cache_get(t->cache, t, (uint64_t)b, &out->entry)) != NULL) return TC_OK;
   at_batch *fresh;
   char msg[400];
   if (at_file_read_batch(f, local, &fresh, msg, sizeof msg) != 0)
@@ -199,22 +176,20 @@ ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err)
   if (!owned) {
     at_batch *expected = NULL;
     if (!atomic_compare_exchange_strong(&t->views[b], &expected, fresh)) {
-      at_batch_free(fresh);  /* another thread decoded it first */
+      at_batch_free(fresh); /* another thread decoded it first */
       fresh = expected;
     }
     out->batch = fresh;
     return TC_OK;
   }
-  out->batch = ts_cache_put(t->cache, t, (uint64_t)b, fresh, fresh->owned_bytes + sizeof *fresh,
-                            destroy_batch, &out->entry);
-  if (!out->batch)
-    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory caching a batch");
+  out->batch =
+      ts_cache_put(t->cache, t, (uint64_t)b, fresh, fresh->owned_bytes + sizeof *fresh, destroy_batch, &out->entry);
+  if (!out->batch) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory caching a batch");
   return TC_OK;
 }
 
 void ts_table_unpin(ts_table *t, ts_batch_pin *pin) {
-  if (pin->entry)
-    ts_cache_release(t->cache, pin->entry);
+  if (pin->entry) ts_cache_release(t->cache, pin->entry);
   pin->entry = NULL;
   pin->batch = NULL;
 }

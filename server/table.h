@@ -19,8 +19,8 @@ typedef struct ts_table ts_table;
 /* Opens the table NAME of FILES (paths relative to DATA_DIR, in row order). All files must have the same
  * schema. The version is derived from each file's path, size, mtime and inode. Errors are DATA_LOSS or
  * FAILED_PRECONDITION with a message naming the file. */
-ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files,
-                        ts_cache *cache, ts_table **out, ts_error *err);
+ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files, ts_cache *cache,
+                        ts_table **out, ts_error *err);
 void ts_table_ref(ts_table *t);
 void ts_table_unref(ts_table *t);
 
@@ -40,7 +40,7 @@ int ts_table_files_version(const char *data_dir, char *const *files, size_t n_fi
 typedef struct ts_batch_pin {
   const at_batch *batch;
   int64_t first_row, end_row;
-  ts_cache_entry *entry;  /* NULL for batches that are views into the file mapping */
+  ts_cache_entry *entry; /* NULL for batches that are views into the file mapping */
 } ts_batch_pin;
 
 int64_t ts_table_num_batches(const ts_table *t);

@@ -38,8 +38,8 @@
 
 typedef struct fixtures {
   char dir[512];
-  int arrow_ok;  /* apache-arrow fixtures written */
-  int polars_ok; /* nodejs-polars fixtures written */
+  int arrow_ok;   /* apache-arrow fixtures written */
+  int polars_ok;  /* nodejs-polars fixtures written */
   char why[1024]; /* why not, for skip messages */
   jv arrow, polars;
 } fixtures;
@@ -88,8 +88,8 @@ static int load_json(const char *path, jv *out) {
 /* Runs a node fixture script into fx->dir; returns 0 when it wrote JSON_NAME. */
 static int run_script(fixtures *fx, const char *script, const char *json_name, jv *json) {
   char cmd[2048];
-  snprintf(cmd, sizeof cmd, "cd '%s/tests/peers' && node %s '%s' > '%s/%s.log' 2>&1", TC_SOURCE_DIR, script,
-           fx->dir, fx->dir, script);
+  snprintf(cmd, sizeof cmd, "cd '%s/tests/peers' && node %s '%s' > '%s/%s.log' 2>&1", TC_SOURCE_DIR, script, fx->dir,
+           fx->dir, script);
   if (system(cmd) != 0) {
     snprintf(fx->why, sizeof fx->why, "node %s failed: see %s/%s.log", script, fx->dir, script);
     return -1;
@@ -195,9 +195,7 @@ static uint64_t walk_array(const at_field *f, const at_array *a) {
   }
   int w = at_type_fixed_width(f);
   switch (f->type) {
-  case AT_BOOL:
-    assert_true(a->values_len >= bm_bytes(a->length));
-    return h ^ touch(a->values, bm_bytes(a->length));
+  case AT_BOOL: assert_true(a->values_len >= bm_bytes(a->length)); return h ^ touch(a->values, bm_bytes(a->length));
   case AT_UTF8:
   case AT_LARGE_UTF8:
   case AT_BINARY:
@@ -237,9 +235,7 @@ static uint64_t walk_array(const at_field *f, const at_array *a) {
       h ^= walk_array(&f->children[i], &a->children[i]) * (i + 1);
     }
     return h;
-  case AT_NULL:
-    assert_null(a->values);
-    return h;
+  case AT_NULL: assert_null(a->values); return h;
   default:
     assert_true(w > 0);
     assert_true(a->values_len >= a->length * w);
@@ -269,7 +265,16 @@ static double half_to_double(uint16_t h) {
 /* The integer (or date, timestamp) at row I as a decimal string. */
 static void int_string(const at_field *f, const at_array *a, int64_t i, char *out, size_t n) {
   const uint8_t *p = a->values + i * at_type_fixed_width(f);
-  union { int8_t i8; int16_t i16; int32_t i32; int64_t i64; uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64; } v;
+  union {
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+  } v;
   memcpy(&v, p, (size_t)at_type_fixed_width(f));
   switch (f->type) {
   case AT_INT8: snprintf(out, n, "%d", v.i8); break;
@@ -291,9 +296,9 @@ static void hex_string(const uint8_t *p, int64_t n, char *out) {
 
 static void check_value(const at_field *f, const at_array *a, int64_t i, const jv *e, const char *where);
 
-static void check_list(const at_field *f, const at_array *a, int64_t start, int64_t n, const jv *e,
-                        const char *where) {
-  if (e->kind != J_ARR || (int64_t)e->n != n) fail_msg("%s: expected a list of %zu, got %lld", where, e->n, (long long)n);
+static void check_list(const at_field *f, const at_array *a, int64_t start, int64_t n, const jv *e, const char *where) {
+  if (e->kind != J_ARR || (int64_t)e->n != n)
+    fail_msg("%s: expected a list of %zu, got %lld", where, e->n, (long long)n);
   char sub[512];
   for (int64_t k = 0; k < n; k++) {
     snprintf(sub, sizeof sub, "%s[%lld]", where, (long long)k);
@@ -304,8 +309,9 @@ static void check_list(const at_field *f, const at_array *a, int64_t start, int6
 static void check_value(const at_field *f, const at_array *a, int64_t i, const jv *e, const char *where) {
   char buf[4096];
   if (e->kind == J_NULL || is_null(a, i)) {
-    if (e->kind != J_NULL || !is_null(a, i)) fail_msg("%s: expected %s, got %s", where, e->kind == J_NULL ? "null" : "a value",
-                                                     is_null(a, i) ? "null" : "a value");
+    if (e->kind != J_NULL || !is_null(a, i))
+      fail_msg("%s: expected %s, got %s", where, e->kind == J_NULL ? "null" : "a value",
+               is_null(a, i) ? "null" : "a value");
     return;
   }
   switch (f->type) {
@@ -513,13 +519,36 @@ static void test_polars_values(void **state) {
 
 static void test_arrow_schema(void **state) {
   fixtures *fx = need_arrow(state);
-  static const struct { const char *name; at_type type; } types[] = {
-      {"b", AT_BOOL}, {"i8", AT_INT8}, {"i16", AT_INT16}, {"i32", AT_INT32}, {"i64", AT_INT64},
-      {"u8", AT_UINT8}, {"u16", AT_UINT16}, {"u32", AT_UINT32}, {"u64", AT_UINT64}, {"f16", AT_FLOAT16},
-      {"f32", AT_FLOAT32}, {"f64", AT_FLOAT64}, {"s", AT_UTF8}, {"ls", AT_LARGE_UTF8}, {"bin", AT_BINARY},
-      {"lbin", AT_LARGE_BINARY}, {"fsb", AT_FIXED_SIZE_BINARY}, {"d32", AT_DATE32}, {"d64", AT_DATE64},
-      {"ts_s", AT_TIMESTAMP}, {"fsl", AT_FIXED_SIZE_LIST}, {"img", AT_FIXED_SIZE_LIST}, {"lst", AT_LIST},
-      {"st", AT_STRUCT}, {"dict", AT_UTF8}, {"dict8", AT_INT64}, {"dict_fsl", AT_FIXED_SIZE_LIST}};
+  static const struct {
+    const char *name;
+    at_type type;
+  } types[] = {{"b", AT_BOOL},
+               {"i8", AT_INT8},
+               {"i16", AT_INT16},
+               {"i32", AT_INT32},
+               {"i64", AT_INT64},
+               {"u8", AT_UINT8},
+               {"u16", AT_UINT16},
+               {"u32", AT_UINT32},
+               {"u64", AT_UINT64},
+               {"f16", AT_FLOAT16},
+               {"f32", AT_FLOAT32},
+               {"f64", AT_FLOAT64},
+               {"s", AT_UTF8},
+               {"ls", AT_LARGE_UTF8},
+               {"bin", AT_BINARY},
+               {"lbin", AT_LARGE_BINARY},
+               {"fsb", AT_FIXED_SIZE_BINARY},
+               {"d32", AT_DATE32},
+               {"d64", AT_DATE64},
+               {"ts_s", AT_TIMESTAMP},
+               {"fsl", AT_FIXED_SIZE_LIST},
+               {"img", AT_FIXED_SIZE_LIST},
+               {"lst", AT_LIST},
+               {"st", AT_STRUCT},
+               {"dict", AT_UTF8},
+               {"dict8", AT_INT64},
+               {"dict_fsl", AT_FIXED_SIZE_LIST}};
   const char *names[] = {"all.file.arrow", "all.stream.arrow"};
   at_file *fs[2];
   char err[512];
@@ -585,8 +614,10 @@ static void test_arrow_ownership(void **state) {
       at_batch *batch;
       if (at_file_read_batch(f, b, &batch, err, sizeof err) != 0) fail_msg("%s", err);
       assert_int_equal(at_file_batch_is_owned(f, b), !plain);
-      if (plain) assert_int_equal(batch->owned_bytes, 0);
-      else if (batch->length) assert_true(batch->owned_bytes > 0);
+      if (plain)
+        assert_int_equal(batch->owned_bytes, 0);
+      else if (batch->length)
+        assert_true(batch->owned_bytes > 0);
       at_batch_free(batch);
     }
     assert_int_equal(at_file_read_batch(f, at_file_num_batches(f), &(at_batch *){NULL}, err, sizeof err), -1);
@@ -773,9 +804,9 @@ static void test_byte_flips(void **state) {
 
 /* Positions (file offsets) of the structures of record batch BATCH of a stream-format file. */
 typedef struct rb_pos {
-  size_t nodes;  /* first FieldNode {length, null_count} */
+  size_t nodes; /* first FieldNode {length, null_count} */
   size_t n_nodes;
-  size_t bufs;   /* first Buffer {offset, length} */
+  size_t bufs; /* first Buffer {offset, length} */
   size_t n_bufs;
   size_t body;
   size_t meta_len_at; /* the int32 metadata length */
@@ -815,9 +846,10 @@ static void find_message(const uint8_t *d, size_t len, int want, int batch, rb_p
       /* where bodyLength sits: its vtable slot */
       size_t slot = 4 + 2 * 3;
       out->body_len_at = slot + 2 <= t.vt_len && fb_load_u16(fb + t.vt + slot)
-                             ? (size_t)(fb - d) + t.pos + fb_load_u16(fb + t.vt + slot) : 0;
-      out->length_at = 6 <= h.vt_len && fb_load_u16(fb + h.vt + 4)
-                           ? (size_t)(fb - d) + h.pos + fb_load_u16(fb + h.vt + 4) : 0;
+                             ? (size_t)(fb - d) + t.pos + fb_load_u16(fb + t.vt + slot)
+                             : 0;
+      out->length_at =
+          6 <= h.vt_len && fb_load_u16(fb + h.vt + 4) ? (size_t)(fb - d) + h.pos + fb_load_u16(fb + h.vt + 4) : 0;
       return;
     }
     pos += 8 + mlen + (size_t)body_len;
@@ -828,7 +860,11 @@ static void find_message(const uint8_t *d, size_t len, int want, int batch, rb_p
 static void find_batch(const uint8_t *d, size_t len, int batch, rb_pos *out) { find_message(d, len, 3, batch, out); }
 
 static void put64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
-static int64_t get64(const uint8_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
+static int64_t get64(const uint8_t *p) {
+  int64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
 static void put32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
 
 /* Buffer K's {offset, length} of batch at RB. */
@@ -868,9 +904,7 @@ static void m_negative_first_offset(uint8_t *d, size_t *len, const rb_pos *rb) {
   uint8_t *b = buf_desc(d, rb, B_LST_OFFSETS);
   put32(d + rb->body + get64(b), -4);
 }
-static void m_buffer_past_body(uint8_t *d, size_t *len, const rb_pos *rb) {
-  put64(buf_desc(d, rb, B_S_DATA), 1 << 20);
-}
+static void m_buffer_past_body(uint8_t *d, size_t *len, const rb_pos *rb) { put64(buf_desc(d, rb, B_S_DATA), 1 << 20); }
 static void m_buffer_huge_len(uint8_t *d, size_t *len, const rb_pos *rb) {
   put64(buf_desc(d, rb, B_S_DATA) + 8, INT64_MAX);
 }
@@ -880,15 +914,11 @@ static void m_buffer_short(uint8_t *d, size_t *len, const rb_pos *rb) {
 static void m_node_huge(uint8_t *d, size_t *len, const rb_pos *rb) {
   put64(d + rb->nodes + 16 * N_LST_ITEM, INT64_MAX / 2);
 }
-static void m_node_negative(uint8_t *d, size_t *len, const rb_pos *rb) {
-  put64(d + rb->nodes + 16 * N_LST_ITEM, -1);
-}
+static void m_node_negative(uint8_t *d, size_t *len, const rb_pos *rb) { put64(d + rb->nodes + 16 * N_LST_ITEM, -1); }
 static void m_nulls_gt_len(uint8_t *d, size_t *len, const rb_pos *rb) {
   put64(d + rb->nodes + 16 * N_LST_ITEM + 8, 1000);
 }
-static void m_top_len(uint8_t *d, size_t *len, const rb_pos *rb) {
-  put64(d + rb->nodes + 16 * N_I32, 2);
-}
+static void m_top_len(uint8_t *d, size_t *len, const rb_pos *rb) { put64(d + rb->nodes + 16 * N_I32, 2); }
 static void m_dict_index(uint8_t *d, size_t *len, const rb_pos *rb) {
   uint8_t *b = buf_desc(d, rb, B_DICT_INDICES);
   put32(d + rb->body + get64(b), 77);
@@ -1001,12 +1031,19 @@ static void write_utf8_case(const char *path, int which, int bad) {
   at_kv *kv = fx_alloc(a, 2 * sizeof *kv);
   kv[0] = (at_kv){.key = "k", .value = "v", .key_len = 1, .value_len = 1};
   kv[1] = kv[0];
-  if (which == U_FIELD_KEY || which == U_SCHEMA_KEY) kv[which == U_SCHEMA_KEY].key = (char *)s, kv[which == U_SCHEMA_KEY].key_len = strlen(s);
-  if (which == U_FIELD_VALUE || which == U_SCHEMA_VALUE) kv[which == U_SCHEMA_VALUE].value = (char *)s, kv[which == U_SCHEMA_VALUE].value_len = strlen(s);
+  if (which == U_FIELD_KEY || which == U_SCHEMA_KEY)
+    kv[which == U_SCHEMA_KEY].key = (char *)s, kv[which == U_SCHEMA_KEY].key_len = strlen(s);
+  if (which == U_FIELD_VALUE || which == U_SCHEMA_VALUE)
+    kv[which == U_SCHEMA_VALUE].value = (char *)s, kv[which == U_SCHEMA_VALUE].value_len = strlen(s);
   *item = (at_field){.name = which == U_CHILD_NAME ? (char *)s : "x", .type = AT_INT32};
-  f[0] = (at_field){.name = which == U_NAME ? (char *)s : "a", .type = AT_STRUCT, .n_children = 1, .children = item,
-                    .n_meta = 1, .meta = &kv[0]};
-  f[1] = (at_field){.name = "t", .type = AT_TIMESTAMP, .time_unit = 1, .timezone = which == U_TIMEZONE ? (char *)s : "UTC"};
+  f[0] = (at_field){.name = which == U_NAME ? (char *)s : "a",
+                    .type = AT_STRUCT,
+                    .n_children = 1,
+                    .children = item,
+                    .n_meta = 1,
+                    .meta = &kv[0]};
+  f[1] = (at_field){
+      .name = "t", .type = AT_TIMESTAMP, .time_unit = 1, .timezone = which == U_TIMEZONE ? (char *)s : "UTC"};
   t.schema = (at_schema){.n_fields = 2, .fields = f, .n_meta = 1, .meta = &kv[1]};
   static const int64_t vals[2] = {1, 2};
   at_array *arr = fx_alloc(a, 3 * sizeof *arr);
@@ -1024,8 +1061,8 @@ static void write_utf8_case(const char *path, int which, int bad) {
 }
 
 static void test_non_utf8_strings(void **state) {
-  static const char *const expect[U_COUNT] = {"field name", "field name", "metadata", "metadata", "metadata",
-                                               "metadata", "timezone"};
+  static const char *const expect[U_COUNT] = {"field name", "field name", "metadata", "metadata",
+                                              "metadata",   "metadata",   "timezone"};
   char path[] = "/tmp/tc_utf8XXXXXX";
   int fd = mkstemp(path);
   assert_true(fd >= 0);
@@ -1047,9 +1084,9 @@ typedef struct fspec {
   int has_param;
   int32_t param; /* the type table's field 0 (bitWidth, precision, unit, byteWidth, listSize) */
   int n_children;
-  int depth;      /* wrap in this many fixed_size_list<.., 1> levels */
+  int depth; /* wrap in this many fixed_size_list<.., 1> levels */
   int16_t endianness;
-  int dict_bits;  /* nonzero: dictionary-encoded with an index of this width */
+  int dict_bits; /* nonzero: dictionary-encoded with an index of this width */
 } fspec;
 
 static fbb_ref int_field(fbb_builder *b, const char *name) {
@@ -1126,7 +1163,10 @@ static void write_schema_stream(const char *path, const fspec *s) {
 
 static void test_crafted_schemas(void **state) {
   fixtures *fx = *state;
-  static const struct { fspec s; const char *expect; } cases[] = {
+  static const struct {
+    fspec s;
+    const char *expect;
+  } cases[] = {
       {{.type_type = 2, .has_param = 1, .param = 32}, NULL}, /* valid: checks the builder */
       {{.type_type = 2, .has_param = 1, .param = 32, .endianness = 1}, "big-endian"},
       {{.type_type = 99}, "unknown type id 99"},
@@ -1352,11 +1392,17 @@ static void test_writer_crafted_compression(void **state) {
       uint8_t *b = first_compressed(d, &rb, &at, &blen);
       const char *expect = "uncompressed length";
       switch (k) {
-      case 0: put64(d + at, 0); break;                  /* says empty, the node needs bytes */
-      case 1: put64(d + at, -7); break;                 /* negative, not -1 */
-      case 2: put64(d + at, (int64_t)1 << 50); break;   /* absurd */
-      case 3: put64(b + 8, 9); expect = "decompress"; break; /* payload cut to one byte */
-      case 4: memset(d + at + 8, 0x5A, (size_t)blen - 8); expect = "decompress"; break; /* garbage payload */
+      case 0: put64(d + at, 0); break;                /* says empty, the node needs bytes */
+      case 1: put64(d + at, -7); break;               /* negative, not -1 */
+      case 2: put64(d + at, (int64_t)1 << 50); break; /* absurd */
+      case 3:
+        put64(b + 8, 9);
+        expect = "decompress";
+        break; /* payload cut to one byte */
+      case 4:
+        memset(d + at + 8, 0x5A, (size_t)blen - 8);
+        expect = "decompress";
+        break; /* garbage payload */
       }
       spit(bad, d, len);
       print_message("  %s case %d:", codec_names[codec], k);

@@ -83,30 +83,24 @@ static void json_num(sbuf *s, double v) {
   char e[40];
   for (int p = 1; p <= 17; p++) {
     snprintf(e, sizeof e, "%.*e", p - 1, v);
-    if (strtod(e, NULL) == v)
-      break;
+    if (strtod(e, NULL) == v) break;
   }
   char digits[24] = "";
   const char *m = e + (e[0] == '-');
   size_t k = 0;
   for (; *m && *m != 'e'; m++)
-    if (*m != '.')
-      digits[k++] = *m;
-  while (k > 1 && digits[k - 1] == '0')
-    digits[--k] = '\0';
+    if (*m != '.') digits[k++] = *m;
+  while (k > 1 && digits[k - 1] == '0') digits[--k] = '\0';
   int n = atoi(m + 1) + 1; /* the decimal point goes after n digits */
-  if (v < 0)
-    sb_puts(s, "-");
+  if (v < 0) sb_puts(s, "-");
   if ((int)k <= n && n <= 21) {
     sb_puts(s, digits);
-    for (int i = (int)k; i < n; i++)
-      sb_puts(s, "0");
+    for (int i = (int)k; i < n; i++) sb_puts(s, "0");
   } else if (0 < n && n <= 21) {
     sb_printf(s, "%.*s.%s", n, digits, digits + n);
   } else if (-6 < n && n <= 0) {
     sb_puts(s, "0.");
-    for (int i = n; i < 0; i++)
-      sb_puts(s, "0");
+    for (int i = n; i < 0; i++) sb_puts(s, "0");
     sb_puts(s, digits);
   } else {
     sb_printf(s, "%c%s%s", digits[0], k > 1 ? "." : "", digits + 1);
@@ -116,8 +110,7 @@ static void json_num(sbuf *s, double v) {
 
 static uint64_t le(const uint8_t *p, int n) {
   uint64_t v = 0;
-  for (int i = n; i-- > 0;)
-    v = v << 8 | p[i];
+  for (int i = n; i-- > 0;) v = v << 8 | p[i];
   return v;
 }
 
@@ -133,23 +126,26 @@ static double half_to_double(uint16_t h) {
 }
 
 static void type_name(sbuf *s, const at_field *f) {
-  static const char *names[] = {
-      [AT_BOOL] = "bool",         [AT_INT8] = "int8",       [AT_INT16] = "int16",
-      [AT_INT32] = "int32",       [AT_INT64] = "int64",     [AT_UINT8] = "uint8",
-      [AT_UINT16] = "uint16",     [AT_UINT32] = "uint32",   [AT_UINT64] = "uint64",
-      [AT_FLOAT16] = "float16",   [AT_FLOAT32] = "float32", [AT_FLOAT64] = "float64",
-      [AT_UTF8] = "utf8",         [AT_LARGE_UTF8] = "large_utf8", [AT_BINARY] = "binary",
-      [AT_LARGE_BINARY] = "large_binary", [AT_DATE32] = "date32", [AT_DATE64] = "date64"};
+  static const char *names[] = {[AT_BOOL] = "bool",       [AT_INT8] = "int8",
+                                [AT_INT16] = "int16",     [AT_INT32] = "int32",
+                                [AT_INT64] = "int64",     [AT_UINT8] = "uint8",
+                                [AT_UINT16] = "uint16",   [AT_UINT32] = "uint32",
+                                [AT_UINT64] = "uint64",   [AT_FLOAT16] = "float16",
+                                [AT_FLOAT32] = "float32", [AT_FLOAT64] = "float64",
+                                [AT_UTF8] = "utf8",       [AT_LARGE_UTF8] = "large_utf8",
+                                [AT_BINARY] = "binary",   [AT_LARGE_BINARY] = "large_binary",
+                                [AT_DATE32] = "date32",   [AT_DATE64] = "date64"};
   static const char *units[] = {"s", "ms", "us", "ns"};
   switch (f->type) {
   case AT_FIXED_SIZE_BINARY: sb_printf(s, "fixed_size_binary[%d]", f->byte_width); return;
   case AT_TIMESTAMP:
     sb_printf(s, "timestamp[%s", units[f->time_unit]);
-    if (f->timezone)
-      sb_printf(s, ",%s", f->timezone);
+    if (f->timezone) sb_printf(s, ",%s", f->timezone);
     sb_puts(s, "]");
     return;
-  case AT_LIST: case AT_LARGE_LIST: case AT_FIXED_SIZE_LIST:
+  case AT_LIST:
+  case AT_LARGE_LIST:
+  case AT_FIXED_SIZE_LIST:
     if (f->type == AT_FIXED_SIZE_LIST)
       sb_printf(s, "fixed_size_list[%d]<", f->list_size);
     else
@@ -177,9 +173,9 @@ static void render_cell(sbuf *s, const at_field *f, const at_array *a, int64_t j
 
 /* Integers, dates and timestamps: decimal strings. */
 static void render_int(sbuf *s, const at_field *f, const at_array *a, int64_t j, const render_opts *o) {
-  static const int8_t width[] = {[AT_INT8] = 1,  [AT_INT16] = 2,  [AT_INT32] = 4,  [AT_INT64] = 8,
-                                 [AT_UINT8] = 1, [AT_UINT16] = 2, [AT_UINT32] = 4, [AT_UINT64] = 8,
-                                 [AT_DATE32] = 4, [AT_DATE64] = 8, [AT_TIMESTAMP] = 8};
+  static const int8_t width[] = {
+      [AT_INT8] = 1,   [AT_INT16] = 2,  [AT_INT32] = 4,  [AT_INT64] = 8,  [AT_UINT8] = 1,    [AT_UINT16] = 2,
+      [AT_UINT32] = 4, [AT_UINT64] = 8, [AT_DATE32] = 4, [AT_DATE64] = 8, [AT_TIMESTAMP] = 8};
   int w = width[f->type];
   uint64_t raw = le(a->values + j * w, w);
   if (f->type >= AT_UINT8 && f->type <= AT_UINT64) {
@@ -187,10 +183,8 @@ static void render_int(sbuf *s, const at_field *f, const at_array *a, int64_t j,
     return;
   }
   int64_t v = sext(raw, w);
-  if (f->type == AT_DATE32)
-    v *= 86400000;
-  if (f->type == AT_TIMESTAMP && f->time_unit == 0 && o->polars)
-    v *= 1000;
+  if (f->type == AT_DATE32) v *= 86400000;
+  if (f->type == AT_TIMESTAMP && f->time_unit == 0 && o->polars) v *= 1000;
   sb_printf(s, "\"%" PRId64 "\"", v);
 }
 
@@ -200,8 +194,7 @@ static void render_bytes(sbuf *s, const at_field *f, const uint8_t *p, size_t n)
     return;
   }
   sb_puts(s, "\"");
-  for (size_t i = 0; i < n; i++)
-    sb_printf(s, "%02x", p[i]);
+  for (size_t i = 0; i < n; i++) sb_printf(s, "%02x", p[i]);
   sb_puts(s, "\"");
 }
 
@@ -209,8 +202,7 @@ static void render_items(sbuf *s, const at_field *f, const at_array *child, int6
                          const render_opts *o) {
   sb_puts(s, "[");
   for (int64_t k = from; k < to; k++) {
-    if (k > from)
-      sb_puts(s, ",");
+    if (k > from) sb_puts(s, ",");
     render_cell(s, &f->children[0], child, k, o);
   }
   sb_puts(s, "]");
@@ -245,16 +237,28 @@ static void render_cell(sbuf *s, const at_field *f, const at_array *a, int64_t j
   switch (f->type) {
   case AT_BOOL: sb_puts(s, a->values[j / 8] >> (j % 8) & 1 ? "true" : "false"); return;
   case AT_FLOAT16: json_num(s, half_to_double((uint16_t)le(a->values + 2 * j, 2))); return;
-  case AT_FLOAT32: memcpy(&f32, a->values + 4 * j, 4); json_num(s, f32); return;
-  case AT_FLOAT64: memcpy(&f64, a->values + 8 * j, 8); json_num(s, f64); return;
-  case AT_UTF8: case AT_LARGE_UTF8: case AT_BINARY: case AT_LARGE_BINARY: {
+  case AT_FLOAT32:
+    memcpy(&f32, a->values + 4 * j, 4);
+    json_num(s, f32);
+    return;
+  case AT_FLOAT64:
+    memcpy(&f64, a->values + 8 * j, 8);
+    json_num(s, f64);
+    return;
+  case AT_UTF8:
+  case AT_LARGE_UTF8:
+  case AT_BINARY:
+  case AT_LARGE_BINARY: {
     int64_t from = sext(le(a->offsets + j * (wide ? 8 : 4), wide ? 8 : 4), wide ? 8 : 4);
     int64_t to = sext(le(a->offsets + (j + 1) * (wide ? 8 : 4), wide ? 8 : 4), wide ? 8 : 4);
     render_bytes(s, f, a->values + from, (size_t)(to - from));
     return;
   }
   case AT_FIXED_SIZE_BINARY: render_bytes(s, f, a->values + j * f->byte_width, (size_t)f->byte_width); return;
-  case AT_LIST: case AT_LARGE_LIST: case AT_FIXED_SIZE_LIST: case AT_STRUCT: render_nested(s, f, a, j, o); return;
+  case AT_LIST:
+  case AT_LARGE_LIST:
+  case AT_FIXED_SIZE_LIST:
+  case AT_STRUCT: render_nested(s, f, a, j, o); return;
   default: render_int(s, f, a, j, o);
   }
 }
@@ -274,8 +278,7 @@ static void render_meta(sbuf *s, const at_kv *meta, size_t n) {
 static char *render_table(const fx_table *t, const render_opts *o) {
   sbuf s = {0};
   int64_t rows = 0;
-  for (size_t b = 0; b < t->n_batches; b++)
-    rows += t->batch_rows[b];
+  for (size_t b = 0; b < t->n_batches; b++) rows += t->batch_rows[b];
   sb_printf(&s, "{\"rows\":%" PRId64, rows);
   if (!o->polars) {
     sb_puts(&s, ",\"metadata\":");
@@ -319,11 +322,9 @@ static char *run_reader(const char *reader, const char *path) {
   sbuf s = {0};
   char buf[65536];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    sb_add(&s, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) sb_add(&s, buf, n);
   int status = pclose(p);
-  if (status != 0)
-    fail_msg("%s failed (status %d) on %s", reader, status, path);
+  if (status != 0) fail_msg("%s failed (status %d) on %s", reader, status, path);
   return s.p ? s.p : strdup("");
 }
 
@@ -338,8 +339,7 @@ static void compare(const char *what, const char *expected, const char *actual) 
       fail();
     }
     if (!ee || !ae) {
-      if (ee || ae)
-        fail_msg("%s: line counts differ", what);
+      if (ee || ae) fail_msg("%s: line counts differ", what);
       return;
     }
     e = ee + 1;
@@ -360,8 +360,7 @@ static int setup(void **st) {
   base = base && *base ? base : "/tmp";
   mkdir(base, 0777);
   snprintf(s->dir, sizeof s->dir, "%s/arrow_writer.XXXXXX", base);
-  if (!mkdtemp(s->dir) || fx_all_types(&s->all) || fx_example(&s->example, FX_EXAMPLE_SHAPE, 50, 16))
-    return -1;
+  if (!mkdtemp(s->dir) || fx_all_types(&s->all) || fx_example(&s->example, FX_EXAMPLE_SHAPE, 50, 16)) return -1;
   *st = s;
   return 0;
 }
@@ -370,8 +369,7 @@ static int teardown(void **st) {
   state *s = *st;
   char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-  if (system(cmd) != 0)
-    return -1;
+  if (system(cmd) != 0) return -1;
   fx_table_free(&s->all);
   fx_table_free(&s->example);
   free(s);
@@ -457,8 +455,7 @@ static void test_example_rules(void **st) {
       int32_t from, to;
       memcpy(&from, c[2].offsets + 4 * j, 4);
       memcpy(&to, c[2].offsets + 4 * j + 4, 4);
-      if (valid)
-        assert_memory_equal(c[2].values + from, fx_example_caption(i, buf), (size_t)(to - from));
+      if (valid) assert_memory_equal(c[2].values + from, fx_example_caption(i, buf), (size_t)(to - from));
     }
 }
 
@@ -548,8 +545,16 @@ static void test_json_num_matches_javascript(void **st) {
   static const struct {
     double v;
     const char *js;
-  } cases[] = {{10, "10"}, {-11, "-11"}, {0.25, "0.25"}, {1e300, "1e+300"}, {123456789012345680000.0, "123456789012345680000"},
-               {1e21, "1e+21"}, {1e-7, "1e-7"}, {0.000001, "0.000001"}, {-0.0, "0"}, {1.5e-10, "1.5e-10"}};
+  } cases[] = {{10, "10"},
+               {-11, "-11"},
+               {0.25, "0.25"},
+               {1e300, "1e+300"},
+               {123456789012345680000.0, "123456789012345680000"},
+               {1e21, "1e+21"},
+               {1e-7, "1e-7"},
+               {0.000001, "0.000001"},
+               {-0.0, "0"},
+               {1.5e-10, "1.5e-10"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     sbuf s = {0};
     json_num(&s, cases[i].v);

@@ -33,14 +33,13 @@ static void test_lru_eviction_within_budget(void **state) {
   destroyed = 0;
   ts_cache *c = ts_cache_new(300);
   int owner;
-  for (uint64_t k = 0; k < 3; k++)
-    put_release(c, &owner, k, 100);
+  for (uint64_t k = 0; k < 3; k++) put_release(c, &owner, k, 100);
   ts_cache_entry *pin;
-  int *v = ts_cache_get(c, &owner, 0, &pin);  /* 0 becomes the most recent */
+  int *v = ts_cache_get(c, &owner, 0, &pin); /* 0 becomes the most recent */
   assert_non_null(v);
   assert_int_equal(*v, 0);
   ts_cache_release(c, pin);
-  put_release(c, &owner, 3, 100);             /* evicts 1, the least recent */
+  put_release(c, &owner, 3, 100); /* evicts 1, the least recent */
   assert_null(ts_cache_get(c, &owner, 1, &pin));
   assert_non_null(ts_cache_get(c, &owner, 0, &pin));
   ts_cache_release(c, pin);
@@ -59,7 +58,7 @@ static void test_pinned_entries_survive(void **state) {
   int owner;
   ts_cache_entry *pin;
   assert_non_null(ts_cache_put(c, &owner, 1, value(1), 100, destroy, &pin));
-  put_release(c, &owner, 2, 100);  /* over budget: 2 goes, 1 is pinned */
+  put_release(c, &owner, 2, 100); /* over budget: 2 goes, 1 is pinned */
   ts_cache_entry *p2;
   assert_null(ts_cache_get(c, &owner, 2, &p2));
   ts_cache_entry *again;
@@ -78,7 +77,7 @@ static void test_put_race_keeps_first(void **state) {
   int *second = ts_cache_put(c, &owner, 7, value(2), 10, destroy, &b);
   assert_ptr_equal(first, second);
   assert_int_equal(*second, 1);
-  assert_int_equal(destroyed, 1);  /* the loser's value */
+  assert_int_equal(destroyed, 1); /* the loser's value */
   ts_cache_release(c, a);
   ts_cache_release(c, b);
   ts_cache_free(c);
@@ -87,7 +86,7 @@ static void test_put_race_keeps_first(void **state) {
 static void test_drop_owner(void **state) {
   ts_cache *c = ts_cache_new(1 << 20);
   int x, y;
-  for (uint64_t k = 0; k < 5000; k++) {  /* also grows the hash table */
+  for (uint64_t k = 0; k < 5000; k++) { /* also grows the hash table */
     put_release(c, &x, k, 1);
     put_release(c, &y, k, 1);
   }
@@ -109,20 +108,17 @@ static void *hammer(void *arg) {
     ts_cache_entry *pin;
     uint64_t k = (i * 2654435761u) % 64;
     int *v = ts_cache_get(c, &owner, k, &pin);
-    if (!v)
-      v = ts_cache_put(c, &owner, k, value((int)k), 16, destroy, &pin);
-    if (!v || *v != (int)k)
-      return (void *)1;
+    if (!v) v = ts_cache_put(c, &owner, k, value((int)k), 16, destroy, &pin);
+    if (!v || *v != (int)k) return (void *)1;
     ts_cache_release(c, pin);
   }
   return NULL;
 }
 
 static void test_threads(void **state) {
-  ts_cache *c = ts_cache_new(16 * 32);  /* half the keys fit: constant eviction */
+  ts_cache *c = ts_cache_new(16 * 32); /* half the keys fit: constant eviction */
   pthread_t t[4];
-  for (int i = 0; i < 4; i++)
-    pthread_create(&t[i], NULL, hammer, c);
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, hammer, c);
   for (int i = 0; i < 4; i++) {
     void *r;
     pthread_join(t[i], &r);

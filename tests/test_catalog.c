@@ -44,8 +44,7 @@ static void mkdirs(const char *dir, const char *rel) {
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   snprintf(f->dir, sizeof f->dir, "/tmp/catalogXXXXXX");
-  if (!mkdtemp(f->dir))
-    return -1;
+  if (!mkdtemp(f->dir)) return -1;
   f->cache = ts_cache_new(1 << 20);
   f->cat = ts_catalog_new(f->dir, f->cache);
   *state = f;
@@ -136,7 +135,7 @@ static void test_broken_file_others_serve(void **state) {
   ts_table **v;
   size_t n;
   assert_int_equal(ts_catalog_list(f->cat, &v, &n, &err), TC_OK);
-  assert_int_equal(n, 1);  /* only the good one is listed */
+  assert_int_equal(n, 1); /* only the good one is listed */
   ts_catalog_list_free(v, n);
 }
 
@@ -177,7 +176,7 @@ static void test_unchanged_refresh_keeps_table(void **state) {
   assert_int_equal(ts_catalog_get(f->cat, "same", &a, &err), TC_OK);
   ts_catalog_refresh(f->cat);
   assert_int_equal(ts_catalog_get(f->cat, "same", &b, &err), TC_OK);
-  assert_ptr_equal(a, b);  /* not reopened */
+  assert_ptr_equal(a, b); /* not reopened */
   ts_table_unref(a);
   ts_table_unref(b);
 }
@@ -194,8 +193,7 @@ static void write_text(const char *dir, const char *rel, const char *text) {
 static void expect_table(fx *f, const char *name, int64_t rows, const char *first_file) {
   ts_table *t;
   ts_error err = {0};
-  if (ts_catalog_get(f->cat, name, &t, &err) != TC_OK)
-    fail_msg("table %s: %s", name, err.msg);
+  if (ts_catalog_get(f->cat, name, &t, &err) != TC_OK) fail_msg("table %s: %s", name, err.msg);
   assert_int_equal(ts_table_num_rows(t), rows);
   assert_string_equal(ts_table_file(t, 0), first_file);
   ts_table_unref(t);
@@ -233,7 +231,7 @@ static void test_hugging_face_layouts(void **state) {
   size_t n;
   ts_error err = {0};
   assert_int_equal(ts_catalog_list(f->cat, &v, &n, &err), TC_OK);
-  assert_int_equal(n, 4);  /* the JSON files are not tables */
+  assert_int_equal(n, 4); /* the JSON files are not tables */
   ts_catalog_list_free(v, n);
 }
 
@@ -244,13 +242,14 @@ static void test_state_json_cannot_escape(void **state) {
   write_example(f->dir, "ds/data-00000-of-00001.arrow", 4);
   write_text(f->dir, "ds/state.json", "{\"_data_files\": [{\"filename\": \"../secret.arrow\"}]}");
   ts_catalog_refresh(f->cat);
-  expect_table(f, "ds", 4, "ds/data-00000-of-00001.arrow");  /* the folder's own files, not ../ */
+  expect_table(f, "ds", 4, "ds/data-00000-of-00001.arrow"); /* the folder's own files, not ../ */
 }
 
 /* A \u escape cut short by the end of the text is malformed: the scanner used to step over the terminator
  * (here onto bytes placed after it, which it returned as part of the name; in a file, past the data read). */
 static void test_json_escape_at_end(void **state) {
-  static const char text[] = "{\"filename\": \"a\\u1\0" "23z\"}";
+  static const char text[] = "{\"filename\": \"a\\u1\0"
+                             "23z\"}";
   char *copy = malloc(sizeof text);
   memcpy(copy, text, sizeof text);
   char **v = NULL;

@@ -82,9 +82,8 @@ static void test_retriable(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_percent),      cmocka_unit_test(test_percent_truncated),
-      cmocka_unit_test(test_strerror),     cmocka_unit_test(test_http_mapping),
-      cmocka_unit_test(test_h2_mapping),   cmocka_unit_test(test_retriable),
+      cmocka_unit_test(test_percent),      cmocka_unit_test(test_percent_truncated), cmocka_unit_test(test_strerror),
+      cmocka_unit_test(test_http_mapping), cmocka_unit_test(test_h2_mapping),        cmocka_unit_test(test_retriable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

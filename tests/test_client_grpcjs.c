@@ -54,8 +54,8 @@ static void start_server(void) {
   if (pid == 0) {
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
-    execlp("node", "node", TC_SOURCE_DIR "/tests/peers/fake_server.mjs", "--socket", g_sock, "--raw-socket",
-           g_raw, "--bad-socket", g_bad, (char *)NULL);
+    execlp("node", "node", TC_SOURCE_DIR "/tests/peers/fake_server.mjs", "--socket", g_sock, "--raw-socket", g_raw,
+           "--bad-socket", g_bad, (char *)NULL);
     _exit(127);
   }
   g_server = pid;
@@ -97,12 +97,12 @@ static int group_teardown(void **state) {
   return 0;
 }
 
-#define NEED_NODE()                                                                                         \
-  do {                                                                                                     \
-    if (!g_have_node) {                                                                                    \
-      print_message("skipped: node or tests/peers/node_modules missing (run .ci/install-deps)\n");         \
-      skip();                                                                                              \
-    }                                                                                                      \
+#define NEED_NODE()                                                                                                    \
+  do {                                                                                                                 \
+    if (!g_have_node) {                                                                                                \
+      print_message("skipped: node or tests/peers/node_modules missing (run .ci/install-deps)\n");                     \
+      skip();                                                                                                          \
+    }                                                                                                                  \
   } while (0)
 
 static tc_client *client(void) {
@@ -123,11 +123,11 @@ static tc_client *one_attempt_client(const char *target) {
   return c;
 }
 
-#define CHECK(c, expr, want)                                                                               \
-  do {                                                                                                     \
-    int rc_ = (expr);                                                                                      \
-    if (rc_ != (want))                                                                                     \
-      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));   \
+#define CHECK(c, expr, want)                                                                                           \
+  do {                                                                                                                 \
+    int rc_ = (expr);                                                                                                  \
+    if (rc_ != (want))                                                                                                 \
+      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));                \
   } while (0)
 
 static int64_t i64_at(const uint8_t *p, size_t i) {
@@ -139,8 +139,12 @@ static int64_t i64_at(const uint8_t *p, size_t i) {
 static tc_permutation_info *train_test(tc_client *c) {
   static const double ratios[] = {0.7, 0.3};
   static const char *const names[] = {"train", "test"};
-  tc_permutation_spec spec = {.table = "numbers", .split = TC_SPLIT_SEQUENTIAL, .n_ratios = 2, .ratios = ratios,
-                              .n_split_names = 2, .split_names = names};
+  tc_permutation_spec spec = {.table = "numbers",
+                              .split = TC_SPLIT_SEQUENTIAL,
+                              .n_ratios = 2,
+                              .ratios = ratios,
+                              .n_split_names = 2,
+                              .split_names = names};
   tc_permutation_info *p = NULL;
   CHECK(c, tc_create_permutation(c, &spec, &kSlowStart, &p), TC_OK);
   return p;
@@ -310,8 +314,13 @@ static void test_permutations(void **state) {
   tc_permutation_info_free(p);
 
   static const int64_t counts[] = {6, 4};
-  tc_permutation_spec rs = {.table = "numbers", .shuffle = 1, .shuffle_seed = UINT64_C(0x1234567890abc),
-                            .clump_size = 2, .split = TC_SPLIT_RANDOM, .n_counts = 2, .counts = counts,
+  tc_permutation_spec rs = {.table = "numbers",
+                            .shuffle = 1,
+                            .shuffle_seed = UINT64_C(0x1234567890abc),
+                            .clump_size = 2,
+                            .split = TC_SPLIT_RANDOM,
+                            .n_counts = 2,
+                            .counts = counts,
                             .split_seed = 7};
   CHECK(c, tc_create_permutation(c, &rs, NULL, &p), TC_OK);
   assert_int_equal(p->n_splits, 2);
@@ -327,8 +336,12 @@ static void test_permutations(void **state) {
 
   static const char *const hcols[] = {"x"};
   static const int64_t weights[] = {1, 1};
-  tc_permutation_spec hs = {.table = "numbers", .split = TC_SPLIT_HASH, .n_hash_columns = 1,
-                            .hash_columns = hcols, .n_weights = 2, .weights = weights};
+  tc_permutation_spec hs = {.table = "numbers",
+                            .split = TC_SPLIT_HASH,
+                            .n_hash_columns = 1,
+                            .hash_columns = hcols,
+                            .n_weights = 2,
+                            .weights = weights};
   CHECK(c, tc_create_permutation(c, &hs, NULL, &p), TC_OK);
   assert_int_equal(p->spec.split, TC_SPLIT_HASH);
   assert_string_equal(p->spec.hash_columns[0], "x");
@@ -411,7 +424,8 @@ static int64_t drain(tc_client *c, tc_stream *s, int64_t first_x, int64_t x_step
     CHECK(c, tc_stream_next(s, &b), TC_OK);
     if (!b) break;
     assert_int_equal(b->offset, next_offset);
-    for (int64_t i = 0; i < b->num_rows; i++) assert_int_equal(i64_at(b->columns[0].values, (size_t)i), first_x + (rows + i) * x_step);
+    for (int64_t i = 0; i < b->num_rows; i++)
+      assert_int_equal(i64_at(b->columns[0].values, (size_t)i), first_x + (rows + i) * x_step);
     rows += b->num_rows;
     next_offset += b->num_rows;
     (*batches)++;
@@ -435,8 +449,13 @@ static void test_stream(void **state) {
   tc_stream_free(s);
 
   /* shard 1 of 2 of [1, 7): positions 2, 4, 6; offsets in the shard's own sequence */
-  tc_stream_req sh = {.permutation = p->id, .split = "train", .start = 1, .end = 7, .batch_size = 2,
-                      .shard_index = 1, .shard_count = 2};
+  tc_stream_req sh = {.permutation = p->id,
+                      .split = "train",
+                      .start = 1,
+                      .end = 7,
+                      .batch_size = 2,
+                      .shard_index = 1,
+                      .shard_count = 2};
   CHECK(c, tc_stream_batches(c, &sh, NULL, &s), TC_OK);
   assert_int_equal(drain(c, s, 102, 2, 0, &nb), 3);
   assert_int_equal(nb, 2);
@@ -486,8 +505,8 @@ static void test_stream_resume(void **state) {
   assert_int_equal(nb, 5);
   tc_stream_free(s);
   /* a shard: 1 of 3 of [1, 10) is positions 2, 5, 8; it fails after 5 and resumes with start 7 */
-  tc_stream_req sh = {.permutation = "perm-flaky-shard", .split = "0", .start = 1, .batch_size = 1,
-                      .shard_index = 1, .shard_count = 3};
+  tc_stream_req sh = {
+      .permutation = "perm-flaky-shard", .split = "0", .start = 1, .batch_size = 1, .shard_index = 1, .shard_count = 3};
   CHECK(c, tc_stream_batches(c, &sh, NULL, &s), TC_OK);
   assert_int_equal(drain(c, s, 102, 3, 0, &nb), 3);
   tc_stream_free(s);
@@ -524,8 +543,8 @@ static void test_stream_flow_control(void **state) {
   int64_t msgs = t->num_rows - msgs0, bytes = t->num_bytes - bytes0;
   tc_table_info_free(t);
   int64_t ahead = (msgs - STEPS) * (bytes / msgs);
-  print_message("firehose: %lld messages written, %d taken: %lld bytes ahead with a 64 KiB window\n",
-                (long long)msgs, STEPS, (long long)ahead);
+  print_message("firehose: %lld messages written, %d taken: %lld bytes ahead with a 64 KiB window\n", (long long)msgs,
+                STEPS, (long long)ahead);
   /* the window, plus what node buffers itself (16 KiB) and a little slack */
   if (ahead > 2 * 65535) fail_msg("the server ran %lld bytes ahead of a 65535-byte window", (long long)ahead);
   tc_stream_free(s);
@@ -860,15 +879,15 @@ static void test_rate(void **state) {
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* nothing of ours needs it; a dying node must not kill the test */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_health),          cmocka_unit_test(test_list_tables),
-      cmocka_unit_test(test_describe_table),  cmocka_unit_test(test_take_rows),
-      cmocka_unit_test(test_permutations),    cmocka_unit_test(test_unavailable_retry),
-      cmocka_unit_test(test_read_batch),      cmocka_unit_test(test_stream),
-      cmocka_unit_test(test_stream_resume),   cmocka_unit_test(test_stream_flow_control),
-      cmocka_unit_test(test_large),           cmocka_unit_test(test_deadline),
-      cmocka_unit_test(test_raw_http2),       cmocka_unit_test(test_connection_error),
-      cmocka_unit_test(test_restart),         cmocka_unit_test(test_fork),
-      cmocka_unit_test(test_fork_stream),     cmocka_unit_test(test_rate),
+      cmocka_unit_test(test_health),         cmocka_unit_test(test_list_tables),
+      cmocka_unit_test(test_describe_table), cmocka_unit_test(test_take_rows),
+      cmocka_unit_test(test_permutations),   cmocka_unit_test(test_unavailable_retry),
+      cmocka_unit_test(test_read_batch),     cmocka_unit_test(test_stream),
+      cmocka_unit_test(test_stream_resume),  cmocka_unit_test(test_stream_flow_control),
+      cmocka_unit_test(test_large),          cmocka_unit_test(test_deadline),
+      cmocka_unit_test(test_raw_http2),      cmocka_unit_test(test_connection_error),
+      cmocka_unit_test(test_restart),        cmocka_unit_test(test_fork),
+      cmocka_unit_test(test_fork_stream),    cmocka_unit_test(test_rate),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -64,21 +64,20 @@ static double now_s(void) {
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
 
-#define CHECK(c, expr, want)                                                                               \
-  do {                                                                                                     \
-    int rc_ = (expr);                                                                                      \
-    if (rc_ != (want))                                                                                     \
-      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));   \
+#define CHECK(c, expr, want)                                                                                           \
+  do {                                                                                                                 \
+    int rc_ = (expr);                                                                                                  \
+    if (rc_ != (want))                                                                                                 \
+      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));                \
   } while (0)
 
-#define CHECK_MSG(c, needle)                                                                               \
-  do {                                                                                                     \
-    if (!strstr(tc_last_error(c), (needle)))                                                               \
-      fail_msg("tc_last_error is \"%s\", expected it to contain \"%s\"", tc_last_error(c), (needle));     \
+#define CHECK_MSG(c, needle)                                                                                           \
+  do {                                                                                                                 \
+    if (!strstr(tc_last_error(c), (needle)))                                                                           \
+      fail_msg("tc_last_error is \"%s\", expected it to contain \"%s\"", tc_last_error(c), (needle));                  \
   } while (0)
 
 /* Calls default to a deadline only a hang reaches: under TSan on a loaded machine a 64 MiB batch took longer
@@ -114,8 +113,10 @@ static int write_example(const char *path, fx_shape shape, int64_t rows, int64_t
     rc = cols ? aw_write_batch(w, n, cols) : -1;
     fx_arena_free(ba);
   }
-  if (w && rc) aw_abort(w);
-  else if (w) rc = aw_close(w);
+  if (w && rc)
+    aw_abort(w);
+  else if (w)
+    rc = aw_close(w);
   fx_arena_free(sa);
   return rc;
 }
@@ -171,7 +172,8 @@ static int check_caption(const tc_column *col, const tc_batch *b, char *err, siz
     memcpy(&hi, col->offsets + 4 * (i + 1), 4);
     if (!want != !valid) return bad(err, n, "caption of row %lld: null is %d", (long long)r, !valid);
     if (want && ((size_t)(hi - lo) != strlen(want) || memcmp(col->values + lo, want, strlen(want))))
-      return bad(err, n, "caption of row %lld: \"%.*s\", not \"%s\"", (long long)r, (int)(hi - lo), col->values + lo, want);
+      return bad(err, n, "caption of row %lld: \"%.*s\", not \"%s\"", (long long)r, (int)(hi - lo), col->values + lo,
+                 want);
   }
   return 0;
 }
@@ -195,7 +197,8 @@ static int check_scalars(const tc_batch *b, char *err, size_t n) {
 static int check_rows(const tc_batch *b, fx_shape shape, char *err, size_t n) {
   if (b->row_ids_size != 8 * (size_t)b->num_rows) return bad(err, n, "%zu row id bytes", b->row_ids_size);
   for (size_t c = 0; c < b->n_columns; c++)
-    if (b->columns[c].length != b->num_rows) return bad(err, n, "column %zu has %lld rows", c, (long long)b->columns[c].length);
+    if (b->columns[c].length != b->num_rows)
+      return bad(err, n, "column %zu has %lld rows", c, (long long)b->columns[c].length);
   const tc_column *image = tc_batch_column(b, "image"), *caption = tc_batch_column(b, "caption");
   if (image && check_image(image, b, shape, err, n)) return -1;
   if (caption && check_caption(caption, b, err, n)) return -1;
@@ -224,9 +227,9 @@ static void spawn(server *s, int delay_ms) {
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
     char listen[260];
     snprintf(listen, sizeof listen, "unix:%s", s->sock);
-    const char *argv[20] = {TC_SERVER_BIN, "--data-dir", s->data, "--state-dir", s->state, "--listen", listen,
-                            "--log-level", "warn", "--rescan-seconds", "0", "--drain-seconds", DRAIN_SECONDS,
-                            "--threads", "4"};
+    const char *argv[20] = {TC_SERVER_BIN, "--data-dir",  s->data, "--state-dir",      s->state, "--listen",
+                            listen,        "--log-level", "warn",  "--rescan-seconds", "0",      "--drain-seconds",
+                            DRAIN_SECONDS, "--threads",   "4"};
     int n = 15;
     if (s->max_message_bytes) argv[n++] = "--max-message-bytes", argv[n++] = s->max_message_bytes;
     execv(TC_SERVER_BIN, (char **)argv);
@@ -238,8 +241,7 @@ static void spawn(server *s, int delay_ms) {
 static void dump_log(const server *s) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", s->log);
-  if (system(cmd)) {
-  }
+  if (system(cmd)) {}
 }
 
 /* Waits until the server answers SERVING; -1 if it died or did not within 60 s. */
@@ -283,9 +285,7 @@ static int stop(server *s) {
   return ws >= 0 && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  return remove(path);
-}
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) { return remove(path); }
 
 /* A temporary directory under TC_TEST_TMPDIR (or /tmp when that would make the socket path too long). */
 static server *server_new(const char *max_message_bytes) {
@@ -380,8 +380,14 @@ static int setup_big(void **state) {
 static tc_permutation_spec example_spec(void) {
   static const double ratios[] = {0.8, 0.1, 0.1};
   static const char *const names[] = {"train", "val", "test"};
-  return (tc_permutation_spec){.table = "example", .shuffle = 1, .shuffle_seed = 42, .split = TC_SPLIT_RANDOM,
-                               .n_ratios = 3, .ratios = ratios, .split_seed = 7, .n_split_names = 3,
+  return (tc_permutation_spec){.table = "example",
+                               .shuffle = 1,
+                               .shuffle_seed = 42,
+                               .split = TC_SPLIT_RANDOM,
+                               .n_ratios = 3,
+                               .ratios = ratios,
+                               .split_seed = 7,
+                               .n_split_names = 3,
                                .split_names = names};
 }
 
@@ -579,8 +585,12 @@ static void test_permutations(void **state) {
   /* hash of label (i % 10): every row of a label lands in the same split */
   static const char *const hcols[] = {"label"};
   static const int64_t weights[] = {1, 1};
-  tc_permutation_spec hs = {.table = "example", .split = TC_SPLIT_HASH, .n_hash_columns = 1, .hash_columns = hcols,
-                            .n_weights = 2, .weights = weights};
+  tc_permutation_spec hs = {.table = "example",
+                            .split = TC_SPLIT_HASH,
+                            .n_hash_columns = 1,
+                            .hash_columns = hcols,
+                            .n_weights = 2,
+                            .weights = weights};
   CHECK(c, tc_create_permutation(c, &hs, NULL, &p), TC_OK);
   assert_int_equal(p->splits[0].num_rows + p->splits[1].num_rows, EXAMPLE_ROWS);
   assert_int_equal(p->splits[0].num_rows % 100, 0);
@@ -596,8 +606,8 @@ static void test_permutations(void **state) {
   }
   tc_permutation_info_free(p);
 
-  tc_permutation_spec parts = {.table = "example", .shuffle = 1, .shuffle_seed = 1, .clump_size = 16,
-                               .split = TC_SPLIT_RANDOM, .fixed = 4};
+  tc_permutation_spec parts = {
+      .table = "example", .shuffle = 1, .shuffle_seed = 1, .clump_size = 16, .split = TC_SPLIT_RANDOM, .fixed = 4};
   CHECK(c, tc_create_permutation(c, &parts, NULL, &p), TC_OK);
   assert_int_equal(p->n_splits, 4);
   for (int k = 0; k < 4; k++) assert_int_equal(p->splits[k].num_rows, 250);
@@ -631,12 +641,12 @@ static void test_read_batch(void **state) {
     }
   }
   for (int i = 0; i < EXAMPLE_ROWS; i++) assert_true(seen[i]); /* ratios summing to 1: every row */
-  assert_false(sorted);                                      /* shuffled */
+  assert_false(sorted);                                        /* shuffled */
 
   /* a split by its index, and some columns */
   const char *const cols[] = {"label"};
-  tc_read_batch_req r = {.permutation = p->id, .split = "1", .offset = 5, .batch_size = 10, .columns = cols,
-                         .n_columns = 1};
+  tc_read_batch_req r = {
+      .permutation = p->id, .split = "1", .offset = 5, .batch_size = 10, .columns = cols, .n_columns = 1};
   tc_batch *b1, *b2;
   CHECK(c, tc_read_batch(c, &r, NULL, &b1), TC_OK);
   assert_int_equal(b1->n_columns, 1);
@@ -691,8 +701,13 @@ static void test_stream_shards(void **state) {
 
   memset(seen, 0, (size_t)n); /* a range [100, 301) in 2 shards, batches of 7 */
   for (int32_t k = 0; k < 2; k++) {
-    tc_stream_req r = {.permutation = p->id, .split = "train", .start = 100, .end = 301, .batch_size = 7,
-                       .shard_index = k, .shard_count = 2};
+    tc_stream_req r = {.permutation = p->id,
+                       .split = "train",
+                       .start = 100,
+                       .end = 301,
+                       .batch_size = 7,
+                       .shard_index = k,
+                       .shard_count = 2};
     read_shard(c, &r, ref, 301, seen);
   }
   for (int64_t i = 0; i < n; i++) assert_int_equal(seen[i], i >= 100 && i < 301);
@@ -1017,8 +1032,7 @@ static void test_fork_with_thread(void **state) {
   /* The server is stopped before A starts: A's first call can never complete until SIGCONT, at any speed
    * (stopped after A started, a response already in the socket could still complete a call). */
   int ws;
-  stopped = ready && kill(s2->pid, SIGSTOP) == 0 && waitpid(s2->pid, &ws, WUNTRACED) == s2->pid &&
-            WIFSTOPPED(ws);
+  stopped = ready && kill(s2->pid, SIGSTOP) == 0 && waitpid(s2->pid, &ws, WUNTRACED) == s2->pid && WIFSTOPPED(ws);
   started = stopped && pthread_create(&th, NULL, loop_thread, &a) == 0;
   if (!started && stopped) kill(s2->pid, SIGCONT);
   if (started) {
@@ -1072,7 +1086,8 @@ static int run_cli(const server *s, const char *const *args, char *out, size_t o
     const char *argv[32] = {TC_CLI_BIN, "--target", s->target};
     int n = 3;
     for (; *args && n < 31; args++) argv[n++] = *args;
-    int fo = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(paths[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fo = open(paths[0], O_WRONLY | O_CREAT | O_TRUNC, 0644),
+        fe = open(paths[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(127);
     execv(TC_CLI_BIN, (char **)argv);
     _exit(127);
@@ -1089,11 +1104,11 @@ static int run_cli(const server *s, const char *const *args, char *out, size_t o
   return rc;
 }
 
-#define CLI(want_rc, ...)                                                                                  \
-  do {                                                                                                     \
-    const char *const args_[] = {__VA_ARGS__, NULL};                                                      \
-    int rc_ = run_cli(s, args_, out, sizeof out, err, sizeof err);                                        \
-    if (rc_ != (want_rc)) fail_msg("tablecar %s: exit %d, want %d; stderr: %s", args_[0], rc_, (want_rc), err); \
+#define CLI(want_rc, ...)                                                                                              \
+  do {                                                                                                                 \
+    const char *const args_[] = {__VA_ARGS__, NULL};                                                                   \
+    int rc_ = run_cli(s, args_, out, sizeof out, err, sizeof err);                                                     \
+    if (rc_ != (want_rc)) fail_msg("tablecar %s: exit %d, want %d; stderr: %s", args_[0], rc_, (want_rc), err);        \
   } while (0)
 
 static void test_cli(void **state) {
@@ -1121,8 +1136,8 @@ static void test_cli(void **state) {
   assert_string_equal(err, "tablecar: NOT_FOUND: no table named 'nope'\n");
   CLI(1, "take", "example", "1000");
   assert_string_equal(err, "tablecar: OUT_OF_RANGE: index 1000 is out of range for table 'example' of 1000 rows\n");
-  CLI(0, "perm", "create", "example", "--shuffle", "42", "--split", "random", "--ratios", "0.8,0.1,0.1",
-      "--split-seed", "7", "--names", "train,val,test", "--json");
+  CLI(0, "perm", "create", "example", "--shuffle", "42", "--split", "random", "--ratios", "0.8,0.1,0.1", "--split-seed",
+      "7", "--names", "train,val,test", "--json");
   tc_client *c = client(s);
   tc_permutation_info *p = make_perm(c); /* the same spec through the library: the same id */
   char want[64];
@@ -1154,8 +1169,14 @@ static void test_restart(void **state) {
   tc_client *c = client(s);
   static const double half[] = {0.5, 0.5};
   static const char *const names[] = {"a", "b"};
-  tc_permutation_spec spec = {.table = "example", .shuffle = 1, .shuffle_seed = 99, .split = TC_SPLIT_RANDOM,
-                              .n_ratios = 2, .ratios = half, .n_split_names = 2, .split_names = names};
+  tc_permutation_spec spec = {.table = "example",
+                              .shuffle = 1,
+                              .shuffle_seed = 99,
+                              .split = TC_SPLIT_RANDOM,
+                              .n_ratios = 2,
+                              .ratios = half,
+                              .n_split_names = 2,
+                              .split_names = names};
   tc_permutation_info *p;
   CHECK(c, tc_create_permutation(c, &spec, NULL, &p), TC_OK);
   tc_read_batch_req r = {.permutation = p->id, .split = "a", .offset = 10, .batch_size = 20};

@@ -80,8 +80,7 @@ static void test_client_new(void **state) {
   assert_int_equal(tc_client_new("nonsense", NULL, &c), TC_EINVAL);
   assert_null(c);
   /* The reason outlives the handle that was never made: tc_last_error(NULL), i.e. tc_last_error(c). */
-  assert_string_equal(tc_last_error(c),
-                      "bad target \"nonsense\": expected HOST:PORT, unix:PATH or unix-abstract:NAME");
+  assert_string_equal(tc_last_error(c), "bad target \"nonsense\": expected HOST:PORT, unix:PATH or unix-abstract:NAME");
   assert_int_equal(tc_client_new(NULL, NULL, &c), TC_EINVAL);
   assert_non_null(strstr(tc_last_error(NULL), "NULL"));
   assert_int_equal(tc_client_new("unix:/x", NULL, NULL), TC_EINVAL);
@@ -138,7 +137,8 @@ static void test_connect_abstract(void **state) {
   int ls = socket(AF_UNIX, SOCK_STREAM, 0);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   memcpy(sa.sun_path + 1, name, strlen(name));
-  assert_int_equal(bind(ls, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name))), 0);
+  assert_int_equal(
+      bind(ls, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name))), 0);
   assert_int_equal(listen(ls, 4), 0);
   char target[80], err[256];
   snprintf(target, sizeof target, "unix-abstract:%s", name);

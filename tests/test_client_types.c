@@ -16,9 +16,11 @@
 static void test_types_match_protocol(void **state) {
   const ProtobufCEnumDescriptor *d = &tablecar__v1__type_id__descriptor;
   size_t listed = 0;
+/* clang-format off */
 #define TC_XX(sym, code, name, width) listed++;
   TC_TYPE_MAP(TC_XX)
 #undef TC_XX
+  /* clang-format on */
   assert_int_equal(listed, d->n_values);
   for (unsigned i = 0; i < d->n_values; i++) {
     const char *name = tc_type_name(d->values[i].value);
@@ -50,6 +52,7 @@ static void test_type_names_and_widths(void **state) {
  * errors negative, with their own messages. */
 static void test_status_list(void **state) {
   int grpc = 0, local = 0;
+/* clang-format off */
 #define TC_XX_GRPC(name, code)                   \
   assert_string_equal(tc_strerror(code), #name); \
   assert_string_equal(tc_status_name(code), #name); \
@@ -61,6 +64,7 @@ static void test_status_list(void **state) {
   TC_STATUS_MAP(TC_XX_GRPC, TC_XX_LOCAL)
 #undef TC_XX_GRPC
 #undef TC_XX_LOCAL
+  /* clang-format on */
   assert_int_equal(grpc, 16);
   assert_string_equal(tc_status_name(TC_OK), "OK");
   assert_string_equal(tc_status_name(17), "?");

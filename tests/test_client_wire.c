@@ -206,15 +206,15 @@ static void test_empty_batch(void **state) {
  * negative int32 as a 10-byte varint. */
 static void test_hand_encoded(void **state) {
   const uint8_t field[] = {
-      0x0a, 1, 'v',                                     /* name */
-      0x30, 3, 0x30, 4,                                 /* shape 3, 4 unpacked */
-      0x12, 13, 0x08, 4, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, /* int32, byte_width -1 */
-      0xf8, 0x06, 7,                                    /* field 111 varint: unknown */
+      0x0a, 1,    'v',                                                                       /* name */
+      0x30, 3,    0x30, 4,                                                                   /* shape 3, 4 unpacked */
+      0x12, 13,   0x08, 4, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, /* int32, byte_width -1 */
+      0xf8, 0x06, 7, /* field 111 varint: unknown */
   };
   uint8_t batch[96];
   size_t n = 0;
   const uint8_t col[] = {0x08, 2, 0x2a, 8, 1, 0, 0, 0, 2, 0, 0, 0}; /* Array{length 2, values int32 1, 2} */
-  batch[n++] = 0x32; /* columns first */
+  batch[n++] = 0x32;                                                /* columns first */
   batch[n++] = sizeof col;
   memcpy(batch + n, col, sizeof col);
   n += sizeof col;
@@ -269,7 +269,7 @@ static void test_inconsistent_buffers(void **state) {
   x.a_id.values.len = 16;
   expect_refused(&x, "values too short");
   const int32_t cases[][4] = {{0, 3, 2, 6}, {-1, 3, 6, 6}, {0, 3, 6, 7}};
-  for (size_t k = 0; k < 3; k++) {  /* backwards, negative, past the data */
+  for (size_t k = 0; k < 3; k++) { /* backwards, negative, past the data */
     make_fixture(&x);
     memcpy(bad, cases[k], sizeof bad);
     x.a_name.offsets = (ProtobufCBinaryData){sizeof bad, (uint8_t *)bad};
@@ -290,7 +290,7 @@ static void test_inconsistent_buffers(void **state) {
   make_fixture(&x);
   x.t_vec.list_size = -2;
   expect_refused(&x, "negative list size");
-  make_fixture(&x);  /* and the fixture itself is fine */
+  make_fixture(&x); /* and the fixture itself is fine */
   tc_batch *b = NULL;
   char err[256] = "";
   assert_int_equal(tc__batch_parse(pack(&x.b.base), &b, err, sizeof err), TC_OK);
@@ -445,7 +445,9 @@ static void test_non_utf8_strings(void **state) {
     kv.value = where == 1 ? "v\xfe" : "v";
     Tablecar__V1__Schema s = TABLECAR__V1__SCHEMA__INIT;
     s.n_fields = 3, s.fields = x.fields, s.n_metadata = 1, s.metadata = kvs;
-    if (where == 2) x.f_item.name = "it\x80" "em";
+    if (where == 2)
+      x.f_item.name = "it\x80"
+                      "em";
     Tablecar__V1__TableInfo t = TABLECAR__V1__TABLE_INFO__INIT;
     t.name = where == 3 ? "t\xc3" : "t";
     t.schema = &s;
@@ -456,7 +458,8 @@ static void test_non_utf8_strings(void **state) {
   }
   fixture x;
   make_fixture(&x);
-  x.f_name.name = "n\xff" "ame";
+  x.f_name.name = "n\xff"
+                  "ame";
   tc_batch *b = NULL;
   assert_int_equal(tc__batch_parse(pack(&x.b.base), &b, err, sizeof err), TC_EPROTO);
   assert_non_null(strstr(err, "UTF-8"));
@@ -464,10 +467,15 @@ static void test_non_utf8_strings(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_batch),      cmocka_unit_test(test_empty_batch),
-      cmocka_unit_test(test_hand_encoded), cmocka_unit_test(test_malformed),
-      cmocka_unit_test(test_no_crash),   cmocka_unit_test(test_table_info),
-      cmocka_unit_test(test_varint),      cmocka_unit_test(test_non_utf8_strings),      cmocka_unit_test(test_inconsistent_buffers),
+      cmocka_unit_test(test_batch),
+      cmocka_unit_test(test_empty_batch),
+      cmocka_unit_test(test_hand_encoded),
+      cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_no_crash),
+      cmocka_unit_test(test_table_info),
+      cmocka_unit_test(test_varint),
+      cmocka_unit_test(test_non_utf8_strings),
+      cmocka_unit_test(test_inconsistent_buffers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

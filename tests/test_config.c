@@ -15,15 +15,13 @@ static const char *const *fake_env;
 
 static const char *get(const char *name) {
   for (const char *const *e = fake_env; e && *e; e += 2)
-    if (strcmp(e[0], name) == 0)
-      return e[1];
+    if (strcmp(e[0], name) == 0) return e[1];
   return NULL;
 }
 
 static int parse(ts_config *c, char **argv, const char *const *env, char *err) {
   int argc = 0;
-  while (argv[argc])
-    argc++;
+  while (argv[argc]) argc++;
   fake_env = env;
   FILE *out = fopen("/dev/null", "w");
   int rc = ts_config_parse(c, argc, argv, get, err, 256, out);
@@ -45,8 +43,9 @@ static void test_sizes(void **state) {
 static void test_defaults_and_flags(void **state) {
   ts_config c;
   char err[256];
-  char *argv[] = {"tablecar-server", "--data-dir", "/data", "--cache-bytes=2G", "--listen", "/tmp/x.sock",
-                  "--listen", "127.0.0.1:7700", "--log-level", "debug", NULL};
+  char *argv[] = {"tablecar-server", "--data-dir",  "/data",    "--cache-bytes=2G",
+                  "--listen",        "/tmp/x.sock", "--listen", "127.0.0.1:7700",
+                  "--log-level",     "debug",       NULL};
   assert_int_equal(parse(&c, argv, NULL, err), TS_CONFIG_OK);
   assert_string_equal(c.data_dir, "/data");
   assert_null(c.state_dir);
@@ -64,22 +63,32 @@ static void test_defaults_and_flags(void **state) {
 static void test_env_and_flag_precedence(void **state) {
   ts_config c;
   char err[256];
-  const char *env[] = {"TABLECAR_DATA_DIR", "/envdata", "TABLECAR_LISTEN", "unix:/a.sock,127.0.0.1:1",
-                       "TABLECAR_MAX_MESSAGE_BYTES", "1M", "TABLECAR_DRAIN_SECONDS", "2.5",
-                       "TABLECAR_PERMUTATION_BYTES", "8M", "TABLECAR_SOCKET_MODE", "0666", NULL};
+  const char *env[] = {"TABLECAR_DATA_DIR",
+                       "/envdata",
+                       "TABLECAR_LISTEN",
+                       "unix:/a.sock,127.0.0.1:1",
+                       "TABLECAR_MAX_MESSAGE_BYTES",
+                       "1M",
+                       "TABLECAR_DRAIN_SECONDS",
+                       "2.5",
+                       "TABLECAR_PERMUTATION_BYTES",
+                       "8M",
+                       "TABLECAR_SOCKET_MODE",
+                       "0666",
+                       NULL};
   char *argv[] = {"tablecar-server", "--max-message-bytes", "2M", NULL};
   assert_int_equal(parse(&c, argv, env, err), TS_CONFIG_OK);
   assert_string_equal(c.data_dir, "/envdata");
   assert_int_equal(c.n_listen, 2);
   assert_string_equal(c.listen[0], "unix:/a.sock");
-  assert_int_equal(c.max_message_bytes, 2 << 20);  /* the flag wins */
+  assert_int_equal(c.max_message_bytes, 2 << 20); /* the flag wins */
   assert_true(c.drain_seconds == 2.5);
   assert_int_equal(c.permutation_bytes, 8 << 20);
   assert_int_equal(c.socket_mode, 0666);
   ts_config_free(&c);
   char *argv2[] = {"tablecar-server", "--listen", "unix:/b.sock", NULL};
   assert_int_equal(parse(&c, argv2, env, err), TS_CONFIG_OK);
-  assert_int_equal(c.n_listen, 1);  /* flags replace TABLECAR_LISTEN */
+  assert_int_equal(c.n_listen, 1); /* flags replace TABLECAR_LISTEN */
   assert_string_equal(c.listen[0], "unix:/b.sock");
   ts_config_free(&c);
 }
@@ -118,8 +127,13 @@ static void test_remote_settings(void **state) {
   ts_config c;
   char err[256];
   char *argv[] = {"tablecar-server", "--data-dir", "s3://bkt/pfx", "--remote-cache-bytes", "3G", NULL};
-  const char *env[] = {"TABLECAR_REMOTE_CACHE_DIR", "/var/cache/tc", "TABLECAR_REMOTE_TIMEOUT_SECONDS", "2.5",
-                       "TABLECAR_REMOTE_CACHE_BYTES", "1G", NULL};
+  const char *env[] = {"TABLECAR_REMOTE_CACHE_DIR",
+                       "/var/cache/tc",
+                       "TABLECAR_REMOTE_TIMEOUT_SECONDS",
+                       "2.5",
+                       "TABLECAR_REMOTE_CACHE_BYTES",
+                       "1G",
+                       NULL};
   assert_int_equal(parse(&c, argv, env, err), TS_CONFIG_OK);
   assert_string_equal(c.data_dir, "s3://bkt/pfx");
   assert_string_equal(c.remote_cache_dir, "/var/cache/tc");
@@ -162,15 +176,24 @@ static void test_network_exposure(void **state) {
   assert_int_equal(parse(&c, no_args, env_open, err), TS_CONFIG_ERROR);
   assert_non_null(strstr(err, "0.0.0.0:1"));
   ts_config_free(&c);
-  char *allowed[] = {"tablecar-server", "--data-dir", "/d", "--listen", "0.0.0.0:7700", "--expose-data-on-network",
-                     "--health-listen", "0.0.0.0:8081", "--metrics-listen", "9090", NULL};
+  char *allowed[] = {"tablecar-server",
+                     "--data-dir",
+                     "/d",
+                     "--listen",
+                     "0.0.0.0:7700",
+                     "--expose-data-on-network",
+                     "--health-listen",
+                     "0.0.0.0:8081",
+                     "--metrics-listen",
+                     "9090",
+                     NULL};
   assert_int_equal(parse(&c, allowed, NULL, err), TS_CONFIG_OK);
   assert_true(c.expose_data);
   assert_string_equal(c.health_listen, "0.0.0.0:8081");
   assert_string_equal(c.metrics_listen, "9090");
   ts_config_free(&c);
-  const char *env_allowed[] = {"TABLECAR_DATA_DIR", "/d", "TABLECAR_LISTEN", "[::]:1", "TABLECAR_EXPOSE_DATA_ON_NETWORK",
-                               "1", NULL};
+  const char *env_allowed[] = {
+      "TABLECAR_DATA_DIR", "/d", "TABLECAR_LISTEN", "[::]:1", "TABLECAR_EXPOSE_DATA_ON_NETWORK", "1", NULL};
   char *plain[] = {"tablecar-server", NULL};
   assert_int_equal(parse(&c, plain, env_allowed, err), TS_CONFIG_OK);
   ts_config_free(&c);
@@ -198,8 +221,11 @@ static void test_limits(void **state) {
   assert_true(c.idle_seconds == 0.25);
   assert_true(c.stall_seconds == 0);
   ts_config_free(&c);
-  const char *bad[][2] = {{"--max-streams", "0"}, {"--max-connections", "-1"}, {"--max-streams", "2x"},
-                          {"--idle-seconds", "soon"}, {"--stall-seconds", "-1"}};
+  const char *bad[][2] = {{"--max-streams", "0"},
+                          {"--max-connections", "-1"},
+                          {"--max-streams", "2x"},
+                          {"--idle-seconds", "soon"},
+                          {"--stall-seconds", "-1"}};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     char *a[] = {"tablecar-server", "--data-dir", "/d", (char *)bad[i][0], (char *)bad[i][1], NULL};
     assert_int_equal(parse(&c, a, NULL, err), TS_CONFIG_ERROR);

@@ -26,8 +26,7 @@ static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   const char *base = getenv("TC_TEST_TMPDIR");
   snprintf(f->dir, sizeof f->dir, "%s/gatherXXXXXX", base && *base ? "/tmp" : "/tmp");
-  if (!mkdtemp(f->dir))
-    return -1;
+  if (!mkdtemp(f->dir)) return -1;
   f->cache = ts_cache_new(1 << 20);
   *state = f;
   return 0;
@@ -37,8 +36,7 @@ static int teardown(void **state) {
   fx *f = *state;
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0)
-    return -1;
+  if (system(cmd) != 0) return -1;
   ts_cache_free(f->cache);
   free(f);
   return 0;
@@ -51,8 +49,7 @@ static ts_table *open_written(fx *f, const char *file, const fx_table *t, aw_opt
   char *files[] = {(char *)file};
   ts_table *tab;
   ts_error err = {0};
-  if (ts_table_open("t", f->dir, files, 1, f->cache, &tab, &err) != TC_OK)
-    fail_msg("open: %s", err.msg);
+  if (ts_table_open("t", f->dir, files, 1, f->cache, &tab, &err) != TC_OK) fail_msg("open: %s", err.msg);
   return tab;
 }
 
@@ -71,8 +68,7 @@ static int64_t off(const uint8_t *o, int large, int64_t i) {
 /* Row R of source array S equals row K of the gathered array O (recursively). */
 static void check_cell(const at_field *f, const at_array *s, int64_t r, const Tablecar__V1__Array *o, int64_t k) {
   assert_int_equal(src_valid(s, r), out_valid(o, k));
-  if (!src_valid(s, r) && f->type != AT_STRUCT)
-    return;
+  if (!src_valid(s, r) && f->type != AT_STRUCT) return;
   int64_t w = at_type_fixed_width(f);
   int large = f->type == AT_LARGE_UTF8 || f->type == AT_LARGE_BINARY || f->type == AT_LARGE_LIST;
   if (w > 0) {
@@ -91,11 +87,9 @@ static void check_cell(const at_field *f, const at_array *s, int64_t r, const Ta
     int64_t a = off(s->offsets, large, r), n = off(s->offsets, large, r + 1) - a;
     int64_t b = off(o->offsets.data, large, k);
     assert_int_equal(off(o->offsets.data, large, k + 1) - b, n);
-    for (int64_t j = 0; j < n; j++)
-      check_cell(&f->children[0], &s->children[0], a + j, o->children[0], b + j);
+    for (int64_t j = 0; j < n; j++) check_cell(&f->children[0], &s->children[0], a + j, o->children[0], b + j);
   } else if (f->type == AT_STRUCT) {
-    for (size_t c = 0; c < f->n_children; c++)
-      check_cell(&f->children[c], &s->children[c], r, o->children[c], k);
+    for (size_t c = 0; c < f->n_children; c++) check_cell(&f->children[c], &s->children[c], r, o->children[c], k);
   } else {
     fail_msg("field %s: unexpected type %d", f->name, f->type);
   }
@@ -143,8 +137,7 @@ static void gather_all_types(fx *f, aw_options opt) {
   assert_int_equal(ts_select_columns(ts_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
   assert_int_equal(nc, t.schema.n_fields);
   Tablecar__V1__Batch *b;
-  if (ts_gather(tab, rows, 14, cols, nc, 1 << 20, &b, &err) != TC_OK)
-    fail_msg("gather: %s", err.msg);
+  if (ts_gather(tab, rows, 14, cols, nc, 1 << 20, &b, &err) != TC_OK) fail_msg("gather: %s", err.msg);
   check_batch(&t, rows, 14, cols, nc, b);
   ts_batch_msg_free(b);
   free(cols);
@@ -152,9 +145,7 @@ static void gather_all_types(fx *f, aw_options opt) {
   fx_table_free(&t);
 }
 
-static void test_all_types_uncompressed(void **state) {
-  gather_all_types(*state, (aw_options){.format = AW_FILE});
-}
+static void test_all_types_uncompressed(void **state) { gather_all_types(*state, (aw_options){.format = AW_FILE}); }
 
 static void test_all_types_lz4_stream(void **state) {
   gather_all_types(*state, (aw_options){.format = AW_STREAM, .codec = AW_LZ4});
@@ -174,11 +165,10 @@ static void test_example_rows_and_selection(void **state) {
   ts_error err = {0};
   assert_int_equal(ts_select_columns(ts_table_schema(tab), names, 2, &cols, &nc, &err), TC_OK);
   int64_t rows[64];
-  for (int i = 0; i < 64; i++)
-    rows[i] = (i * 389) % 1000;
+  for (int i = 0; i < 64; i++) rows[i] = (i * 389) % 1000;
   Tablecar__V1__Batch *b;
   assert_int_equal(ts_gather(tab, rows, 64, cols, nc, 1 << 20, &b, &err), TC_OK);
-  for (int k = 0; k < 64; k++) {  /* recomputed from the fixture's rules */
+  for (int k = 0; k < 64; k++) { /* recomputed from the fixture's rules */
     char buf[32];
     const char *cap = fx_example_caption(rows[k], buf);
     const Tablecar__V1__Array *c = b->columns[0];
@@ -220,8 +210,7 @@ static void test_bad_selection_and_limits(void **state) {
   assert_int_equal(ts_select_columns(ts_table_schema(tab), twice, 2, &cols, &nc, &err), TC_EINVALID_ARGUMENT);
   assert_int_equal(ts_select_columns(ts_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
   int64_t rows[300];
-  for (int i = 0; i < 300; i++)
-    rows[i] = 299 - i;
+  for (int i = 0; i < 300; i++) rows[i] = 299 - i;
   Tablecar__V1__Batch *b = NULL;
   /* 300 rows x ~200 bytes do not fit 16 KiB. */
   assert_int_equal(ts_gather(tab, rows, 300, cols, nc, 16 << 10, &b, &err), TC_ERESOURCE_EXHAUSTED);
@@ -244,11 +233,11 @@ static void test_row_hashes(void **state) {
   uint64_t h[200];
   ts_error err = {0};
   assert_int_equal(ts_row_hashes(tab, &label, 1, h, &err), TC_OK);
-  for (int i = 10; i < 200; i++)  /* label = i % 10: equal labels, equal hashes */
+  for (int i = 10; i < 200; i++) /* label = i % 10: equal labels, equal hashes */
     assert_true(h[i] == h[i % 10]);
   assert_true(h[1] != h[2]);
   assert_int_equal(ts_row_hashes(tab, &caption, 1, h, &err), TC_OK);
-  assert_true(h[3] == h[10]);      /* both null */
+  assert_true(h[3] == h[10]); /* both null */
   assert_true(h[0] != h[1]);
   assert_int_equal(ts_row_hashes(tab, &image, 1, h, &err), TC_EINVALID_ARGUMENT);
   ts_table_unref(tab);
@@ -364,8 +353,7 @@ static void test_fixed_size_list_of_size_zero(void **state) {
       ts_error err = {0};
       assert_int_equal(ts_select_columns(ts_table_schema(tab), NULL, 0, &cols, &nc, &err), TC_OK);
       Tablecar__V1__Batch *b;
-      if (ts_gather(tab, rows, 5, cols, nc, 1 << 20, &b, &err) != TC_OK)
-        fail_msg("%s: gather: %s", name, err.msg);
+      if (ts_gather(tab, rows, 5, cols, nc, 1 << 20, &b, &err) != TC_OK) fail_msg("%s: gather: %s", name, err.msg);
       check_batch(&t, rows, 5, cols, nc, b);
       for (size_t c = 1; c < 3; c++) {
         assert_int_equal(b->columns[c]->n_children, 1);

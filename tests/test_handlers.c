@@ -17,7 +17,7 @@
 
 typedef struct fx {
   char dir[256], data[300], state[300];
-  size_t perm_budget;  /* 0: plenty */
+  size_t perm_budget; /* 0: plenty */
   ts_cache *cache;
   ts_catalog *cat;
   ts_perms *perms;
@@ -51,8 +51,7 @@ static void stop(fx *f) {
 static int setup(void **state) {
   fx *f = calloc(1, sizeof *f);
   snprintf(f->dir, sizeof f->dir, "/tmp/handlersXXXXXX");
-  if (!mkdtemp(f->dir))
-    return -1;
+  if (!mkdtemp(f->dir)) return -1;
   snprintf(f->data, sizeof f->data, "%s/data", f->dir);
   snprintf(f->state, sizeof f->state, "%s/state", f->dir);
   mkdir(f->data, 0755);
@@ -79,10 +78,8 @@ static Tablecar__V1__PermutationInfo *create(fx *f, Tablecar__V1__CreatePermutat
   ProtobufCMessage *out = NULL;
   ts_error err = {0};
   ts_status st = ts_h_create_permutation(&f->ctx, &r->base, &out, &err);
-  if (st != want)
-    fail_msg("create: status %d (%s), wanted %d", st, err.msg, want);
-  if (st != TC_OK)
-    assert_true(err.msg[0] != '\0');
+  if (st != want) fail_msg("create: status %d (%s), wanted %d", st, err.msg, want);
+  if (st != TC_OK) assert_true(err.msg[0] != '\0');
   return (Tablecar__V1__PermutationInfo *)out;
 }
 
@@ -99,14 +96,12 @@ static Tablecar__V1__Batch *read_batch(fx *f, const char *id, const char *split,
   ProtobufCMessage *out = NULL;
   ts_error err = {0};
   ts_status st = ts_h_read_batch(&f->ctx, &r.base, &out, &err);
-  if (st != want)
-    fail_msg("read_batch: status %d (%s), wanted %d", st, err.msg, want);
+  if (st != want) fail_msg("read_batch: status %d (%s), wanted %d", st, err.msg, want);
   return (Tablecar__V1__Batch *)out;
 }
 
 static void free_msg(void *m) {
-  if (m)
-    protobuf_c_message_free_unpacked(m, NULL);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* The row ids of a whole split, read through ReadBatch in batches of 37. */
@@ -116,7 +111,7 @@ static int64_t *split_ids(fx *f, const char *id, const char *split, int64_t len)
     Tablecar__V1__Batch *b = read_batch(f, id, split, off, 37, TC_OK);
     assert_int_equal(b->offset, off);
     memcpy(ids + off, b->row_ids.data, b->row_ids.len);
-    for (int64_t k = 0; k < b->num_rows; k++)  /* values match the row ids */
+    for (int64_t k = 0; k < b->num_rows; k++) /* values match the row ids */
       assert_int_equal(((int64_t *)(void *)b->columns[0]->values.data)[k], fx_example_label(ids[off + k]));
     free_msg(b);
   }
@@ -150,7 +145,7 @@ static void test_permutation_survives_restart(void **state) {
   int64_t *by_index = split_ids(f, a->id, "0", a->splits[0]->num_rows);
   assert_memory_equal(before, by_index, (size_t)a->splits[0]->num_rows * 8);
 
-  stop(f);  /* a restart: new registry, new catalog, same state dir */
+  stop(f); /* a restart: new registry, new catalog, same state dir */
   start(f);
   int64_t *after = split_ids(f, a->id, "train", a->splits[0]->num_rows);
   assert_memory_equal(before, after, (size_t)a->splits[0]->num_rows * 8);
@@ -183,7 +178,7 @@ static void test_read_batch_validation(void **state) {
   assert_string_equal(p->splits[0]->name, "0");
   free_msg(read_batch(f, p->id, "0", 999, 10, TC_OK));
   Tablecar__V1__Batch *last = read_batch(f, p->id, "0", 990, 100, TC_OK);
-  assert_int_equal(last->num_rows, 10);  /* the last batch is partial */
+  assert_int_equal(last->num_rows, 10); /* the last batch is partial */
   free_msg(last);
   read_batch(f, p->id, "0", 1000, 1, TC_EOUT_OF_RANGE);
   read_batch(f, p->id, "0", -1, 1, TC_EINVALID_ARGUMENT);
@@ -210,14 +205,14 @@ static void test_create_validation(void **state) {
   seq.n_counts = 2;
   r.split_case = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_SEQUENTIAL;
   r.sequential = &seq;
-  create(f, &r, TC_EINVALID_ARGUMENT);  /* counts > rows */
+  create(f, &r, TC_EINVALID_ARGUMENT); /* counts > rows */
   counts[1] = 400;
   char *names[] = {"a", "a"};
   r.split_names = names;
   r.n_split_names = 2;
-  create(f, &r, TC_EINVALID_ARGUMENT);  /* a name twice */
+  create(f, &r, TC_EINVALID_ARGUMENT); /* a name twice */
   r.n_split_names = 1;
-  create(f, &r, TC_EINVALID_ARGUMENT);  /* a name count that does not match */
+  create(f, &r, TC_EINVALID_ARGUMENT); /* a name count that does not match */
   r.n_split_names = 0;
   Tablecar__V1__HashSplit hs = TABLECAR__V1__HASH_SPLIT__INIT;
   char *cols[] = {"image"};
@@ -228,7 +223,7 @@ static void test_create_validation(void **state) {
   hs.n_weights = 2;
   r.split_case = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__SPLIT_HASH;
   r.hash = &hs;
-  create(f, &r, TC_EINVALID_ARGUMENT);  /* an image cannot be hashed */
+  create(f, &r, TC_EINVALID_ARGUMENT); /* an image cannot be hashed */
   cols[0] = "nope";
   create(f, &r, TC_EINVALID_ARGUMENT);
   cols[0] = "caption";
@@ -267,15 +262,14 @@ static void test_stream_shards_cover(void **state) {
       assert_int_equal(b->offset, j);
       for (int64_t k = 0; k < b->num_rows; k++, j++) {
         int64_t id = ((int64_t *)(void *)b->row_ids.data)[k];
-        assert_int_equal(id, order[10 + shard + j * 3]);  /* DistributedSampler's positions */
+        assert_int_equal(id, order[10 + shard + j * 3]); /* DistributedSampler's positions */
         seen[id]++;
       }
       free_msg(m);
     }
     ts_h_stream_close(st);
   }
-  for (int64_t pos = 0; pos < 1000; pos++)
-    assert_int_equal(seen[order[pos]], pos >= 10 && pos < 990 ? 1 : 0);
+  for (int64_t pos = 0; pos < 1000; pos++) assert_int_equal(seen[order[pos]], pos >= 10 && pos < 990 ? 1 : 0);
   Tablecar__V1__StreamBatchesRequest bad = TABLECAR__V1__STREAM_BATCHES_REQUEST__INIT;
   bad.permutation = p->id;
   bad.split = "0";
@@ -323,7 +317,7 @@ static void test_take_rows(void **state) {
 static void test_permutation_budget(void **state) {
   fx *f = *state;
   stop(f);
-  f->perm_budget = 6000;  /* one permutation of 1000 rows (4 KB) fits, two do not */
+  f->perm_budget = 6000; /* one permutation of 1000 rows (4 KB) fits, two do not */
   start(f);
   Tablecar__V1__CreatePermutationRequest r = TABLECAR__V1__CREATE_PERMUTATION_REQUEST__INIT;
   Tablecar__V1__Shuffle sh = TABLECAR__V1__SHUFFLE__INIT;
@@ -337,8 +331,8 @@ static void test_permutation_budget(void **state) {
     first[k] = split_ids(f, info[k]->id, "0", 1000);
     assert_true(ts_perms_built_bytes(f->perms) <= 6000);
   }
-  assert_memory_not_equal(first[0], first[1], 1000 * sizeof(int64_t));  /* seeds matter */
-  for (int k = 0; k < 3; k++) {  /* each one made again on demand, identical */
+  assert_memory_not_equal(first[0], first[1], 1000 * sizeof(int64_t)); /* seeds matter */
+  for (int k = 0; k < 3; k++) {                                        /* each one made again on demand, identical */
     int64_t *again = split_ids(f, info[k]->id, "0", 1000);
     assert_memory_equal(again, first[k], 1000 * sizeof(int64_t));
     assert_true(ts_perms_built_bytes(f->perms) <= 6000);
@@ -355,7 +349,7 @@ static void test_hostile_requests(void **state) {
   r.table = "ex";
   uint8_t buf[64];
   size_t n = protobuf_c_message_pack(&r.base, buf);
-  buf[n++] = 0xc0;  /* field 1000, varint */
+  buf[n++] = 0xc0; /* field 1000, varint */
   buf[n++] = 0x3e;
   buf[n++] = 1;
   Tablecar__V1__CreatePermutationRequest *odd = tablecar__v1__create_permutation_request__unpack(NULL, n, buf);
@@ -363,7 +357,7 @@ static void test_hostile_requests(void **state) {
   create(f, odd, TC_EINVALID_ARGUMENT);
   free_msg(odd);
   Tablecar__V1__PermutationInfo *p = create(f, &r, TC_OK);
-  f->ctx.max_message_bytes = 4096;  /* 512 row ids */
+  f->ctx.max_message_bytes = 4096; /* 512 row ids */
   read_batch(f, p->id, "0", 0, INT64_MAX, TC_ERESOURCE_EXHAUSTED);
   Tablecar__V1__StreamBatchesRequest sr = TABLECAR__V1__STREAM_BATCHES_REQUEST__INIT;
   sr.permutation = p->id;
@@ -383,7 +377,7 @@ static void test_prune_after_change(void **state) {
   free_msg(create(f, &r, TC_OK));
   assert_true(ts_perms_built_bytes(f->perms) > 0);
   ts_perms_prune(f->perms);
-  assert_true(ts_perms_built_bytes(f->perms) > 0);  /* unchanged table: kept */
+  assert_true(ts_perms_built_bytes(f->perms) > 0); /* unchanged table: kept */
   usleep(10000);
   write_example(f, "ex.arrow", 10);
   ts_catalog_refresh(f->cat);

@@ -15,7 +15,8 @@ static const char *const paths[] = {"/tablecar.v1.Tablecar/ReadBatch", "/grpc.he
 
 static char *render(void) {
   ts_metrics_gauges g = {.cache = {.bytes = 123, .max_bytes = 1024, .entries = 2, .hits = 5, .misses = 3},
-                         .permutation_bytes = 40, .connections = -1};
+                         .permutation_bytes = 40,
+                         .connections = -1};
   size_t len;
   char *text = ts_metrics_render(&g, &len);
   assert_non_null(text);
@@ -24,18 +25,17 @@ static char *render(void) {
 }
 
 static void has(const char *text, const char *line) {
-  if (!strstr(text, line))
-    fail_msg("missing line: %s", line);
+  if (!strstr(text, line)) fail_msg("missing line: %s", line);
 }
 
 static void test_counts_and_text(void **state) {
   ts_metrics_reset();
   ts_metrics_set_methods(paths, 2);
-  ts_metrics_call(0, 0, 0.0002);   /* ReadBatch OK, in the 0.00025 bucket */
-  ts_metrics_call(0, 0, 3.0);      /* ... in the 5 bucket */
-  ts_metrics_call(0, 5, 0.01);     /* NOT_FOUND */
-  ts_metrics_call(7, 12, 0.001);   /* an index out of range: the unknown method */
-  ts_metrics_call(1, 99, 0.001);   /* a status out of range: UNKNOWN */
+  ts_metrics_call(0, 0, 0.0002); /* ReadBatch OK, in the 0.00025 bucket */
+  ts_metrics_call(0, 0, 3.0);    /* ... in the 5 bucket */
+  ts_metrics_call(0, 5, 0.01);   /* NOT_FOUND */
+  ts_metrics_call(7, 12, 0.001); /* an index out of range: the unknown method */
+  ts_metrics_call(1, 99, 0.001); /* a status out of range: UNKNOWN */
   ts_metrics_sent(0, 1000, 64);
   ts_metrics_sent(0, 24, 0);
   ts_metrics_streams(1);
@@ -66,7 +66,7 @@ static void test_counts_and_text(void **state) {
   has(t, "tablecar_permutation_bytes 40\n");
   has(t, "tablecar_streams_open 1\n");
   has(t, "tablecar_build_info{version=\"0.1.0\"} 1\n");
-  assert_null(strstr(t, "tablecar_connections_open"));  /* unknown: not made up */
+  assert_null(strstr(t, "tablecar_connections_open")); /* unknown: not made up */
   assert_int_equal(t[strlen(t) - 1], '\n');
   free(t);
   ts_metrics_gauges g = {.connections = 3};
@@ -89,10 +89,8 @@ static void test_threads(void **state) {
   ts_metrics_reset();
   ts_metrics_set_methods(paths, 2);
   pthread_t th[4];
-  for (int i = 0; i < 4; i++)
-    pthread_create(&th[i], NULL, hammer, NULL);
-  for (int i = 0; i < 4; i++)
-    pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, hammer, NULL);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
   char *t = render();
   has(t, "tablecar_calls_total{method=\"tablecar.v1.Tablecar/ReadBatch\",code=\"OK\"} 400000\n");
   has(t, "tablecar_rows_served_total{method=\"tablecar.v1.Tablecar/ReadBatch\"} 400000\n");

@@ -53,8 +53,7 @@ static double now_s(void) {
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
 
 static uint64_t next(uint64_t *s) { /* xorshift64*: the same mutants on every machine */
@@ -165,9 +164,7 @@ static size_t mutate(const env *e, size_t f, int k, uint8_t *out, size_t cap) {
     if (at + w <= n) memcpy(out + at, &x, w);
     break;
   }
-  case 4: /* truncated */
-    n = next(&s) % n;
-    break;
+  case 4: /* truncated */ n = next(&s) % n; break;
   case 5: { /* spliced: the head of this file, the tail of another */
     const blob *o = &e->fx[next(&s) % e->n_fx];
     size_t head = next(&s) % n, from = next(&s) % o->n, tail = o->n - from;
@@ -210,8 +207,7 @@ static void spawn(env *e) {
 static void dump_log(const env *e) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", e->log);
-  if (system(cmd)) {
-  }
+  if (system(cmd)) {}
 }
 
 static int serving(const env *e, tc_client *c) {
@@ -272,8 +268,10 @@ static void read_table(const env *e, tc_client *c, const char *name, tally *t) {
     }
     if (at == tail_from) break;
   }
-  if (failed) t->partly++;
-  else t->read++;
+  if (failed)
+    t->partly++;
+  else
+    t->read++;
 }
 
 static void test_mutants_served(void **state) {

@@ -12,8 +12,7 @@
 static ts_status table(const char *name) {
   ts_error err = {0};
   ts_status st = ts_name_check_table(name, &err);
-  if (st != TC_OK)
-    assert_true(strlen(err.msg) > 0);
+  if (st != TC_OK) assert_true(strlen(err.msg) > 0);
   return st;
 }
 
@@ -26,12 +25,11 @@ static void test_good_table_names(void **state) {
 }
 
 static void test_escaping_names_rejected(void **state) {
-  const char *bad[] = {"../x", "..", ".", "a/../b", "a/./b", "/etc/passwd", "a//b", "a/", "", ".hidden",
-                       "a/.git", "a\\b", "tab\there", "nl\n"};
+  const char *bad[] = {"../x", "..", ".",       "a/../b", "a/./b", "/etc/passwd", "a//b",
+                       "a/",   "",   ".hidden", "a/.git", "a\\b",  "tab\there",   "nl\n"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     ts_status st = table(bad[i]);
-    if (st != TC_EINVALID_ARGUMENT)
-      fail_msg("'%s' was not rejected", bad[i]);
+    if (st != TC_EINVALID_ARGUMENT) fail_msg("'%s' was not rejected", bad[i]);
   }
   char long_name[TS_NAME_MAX + 2];
   memset(long_name, 'a', sizeof long_name - 1);
@@ -43,15 +41,15 @@ static void test_escaping_names_rejected(void **state) {
 
 static void test_utf8(void **state) {
   assert_true(ts_utf8_valid("plain", 5));
-  assert_true(ts_utf8_valid("\xe2\x82\xac", 3));          /* euro sign */
-  assert_true(ts_utf8_valid("\xf0\x9f\x98\x80", 4));      /* emoji */
+  assert_true(ts_utf8_valid("\xe2\x82\xac", 3));     /* euro sign */
+  assert_true(ts_utf8_valid("\xf0\x9f\x98\x80", 4)); /* emoji */
   assert_false(ts_utf8_valid("\xff\xfe", 2));
-  assert_false(ts_utf8_valid("\xc3", 1));                 /* truncated */
-  assert_false(ts_utf8_valid("\xc0\xaf", 2));             /* overlong '/' */
-  assert_false(ts_utf8_valid("\xe0\x80\xaf", 3));         /* overlong */
-  assert_false(ts_utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
-  assert_false(ts_utf8_valid("\xf4\x90\x80\x80", 4));     /* above U+10FFFF */
-  assert_false(ts_utf8_valid("\x80", 1));                 /* lone continuation */
+  assert_false(ts_utf8_valid("\xc3", 1));             /* truncated */
+  assert_false(ts_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+  assert_false(ts_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+  assert_false(ts_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+  assert_false(ts_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+  assert_false(ts_utf8_valid("\x80", 1));             /* lone continuation */
   assert_int_equal(table("bad\xff"), TC_EINVALID_ARGUMENT);
 }
 

@@ -17,8 +17,7 @@ static ts_perm *build(const ts_perm_spec *s, int64_t n, const uint64_t *hashes) 
   char err[256] = "";
   ts_perm *p = NULL;
   int rc = ts_perm_build(s, n, hashes, &p, err, sizeof err);
-  if (rc != 0)
-    fail_msg("ts_perm_build: %s", err);
+  if (rc != 0) fail_msg("ts_perm_build: %s", err);
   return p;
 }
 
@@ -29,7 +28,7 @@ static int build_fails(const ts_perm_spec *s, int64_t n) {
   if (rc == 0)
     ts_perm_free(p);
   else
-    assert_true(err[0] != '\0');  /* every rejection says why */
+    assert_true(err[0] != '\0'); /* every rejection says why */
   return rc != 0;
 }
 
@@ -52,7 +51,7 @@ static void test_same_seed_same_order_across_processes(void **state) {
   assert_int_equal(pipe(fd), 0);
   pid_t pid = fork();
   assert_true(pid >= 0);
-  if (pid == 0) {  /* a fresh build in another process */
+  if (pid == 0) { /* a fresh build in another process */
     ts_perm *q = build(&s, 100000, NULL);
     uint64_t there = fingerprint(q);
     _exit(write(fd[1], &there, sizeof there) == sizeof there ? 0 : 1);
@@ -73,8 +72,7 @@ static void test_shuffle_is_pinned(void **state) {
   ts_perm_spec s = {.shuffle = 1, .shuffle_seed = 42};
   ts_perm *p = build(&s, 10, NULL);
   const int64_t expect[10] = {8, 3, 6, 5, 4, 0, 9, 2, 1, 7};
-  for (int i = 0; i < 10; i++)
-    assert_int_equal(ts_perm_row(p, 0, i), expect[i]);
+  for (int i = 0; i < 10; i++) assert_int_equal(ts_perm_row(p, 0, i), expect[i]);
   ts_perm_free(p);
 }
 
@@ -104,8 +102,7 @@ static void test_no_shuffle_keeps_table_order(void **state) {
   ts_perm_spec s = {.split = TC_SPLIT_RANDOM, .ratios = (double[]){0.5, 0.5}, .n_ratios = 2, .split_seed = 3};
   ts_perm *p = build(&s, 1001, NULL);
   for (size_t k = 0; k < 2; k++)
-    for (int64_t i = 1; i < ts_perm_split_len(p, k); i++)
-      assert_true(ts_perm_row(p, k, i - 1) < ts_perm_row(p, k, i));
+    for (int64_t i = 1; i < ts_perm_split_len(p, k); i++) assert_true(ts_perm_row(p, k, i - 1) < ts_perm_row(p, k, i));
   ts_perm_free(p);
 }
 
@@ -126,8 +123,12 @@ static int64_t check_disjoint(const ts_perm *p, int64_t n) {
 }
 
 static void test_random_split_ratios_cover(void **state) {
-  ts_perm_spec s = {.shuffle = 1, .shuffle_seed = 9, .split = TC_SPLIT_RANDOM,
-                    .ratios = (double[]){0.7, 0.2, 0.1}, .n_ratios = 3, .split_seed = 11};
+  ts_perm_spec s = {.shuffle = 1,
+                    .shuffle_seed = 9,
+                    .split = TC_SPLIT_RANDOM,
+                    .ratios = (double[]){0.7, 0.2, 0.1},
+                    .n_ratios = 3,
+                    .split_seed = 11};
   ts_perm *p = build(&s, 1003, NULL);
   assert_int_equal(ts_perm_num_splits(p), 3);
   assert_int_equal(check_disjoint(p, 1003), 1003);
@@ -164,13 +165,11 @@ static void test_fixed_split_equal_parts(void **state) {
 }
 
 static void test_sequential_split_ranges(void **state) {
-  ts_perm_spec s = {.shuffle = 1, .shuffle_seed = 2, .split = TC_SPLIT_SEQUENTIAL,
-                    .counts = (int64_t[]){30, 70}, .n_counts = 2};
+  ts_perm_spec s = {
+      .shuffle = 1, .shuffle_seed = 2, .split = TC_SPLIT_SEQUENTIAL, .counts = (int64_t[]){30, 70}, .n_counts = 2};
   ts_perm *p = build(&s, 100, NULL);
-  for (int64_t i = 0; i < 30; i++)
-    assert_true(ts_perm_row(p, 0, i) < 30);
-  for (int64_t i = 0; i < 70; i++)
-    assert_true(ts_perm_row(p, 1, i) >= 30);
+  for (int64_t i = 0; i < 30; i++) assert_true(ts_perm_row(p, 0, i) < 30);
+  for (int64_t i = 0; i < 70; i++) assert_true(ts_perm_row(p, 1, i) >= 30);
   assert_int_equal(check_disjoint(p, 100), 100);
   ts_perm_free(p);
 }
@@ -178,18 +177,16 @@ static void test_sequential_split_ranges(void **state) {
 static void test_hash_split_stable_under_append(void **state) {
   enum { N = 2000, M = 500 };
   uint64_t *h = malloc((N + M) * sizeof *h);
-  for (int64_t i = 0; i < N + M; i++)
-    h[i] = ts_fnv1a64(&i, sizeof i, TS_FNV64_OFFSET);
-  ts_perm_spec s = {.shuffle = 1, .shuffle_seed = 3, .split = TC_SPLIT_HASH,
-                    .weights = (int64_t[]){8, 1, 1}, .n_weights = 3};
+  for (int64_t i = 0; i < N + M; i++) h[i] = ts_fnv1a64(&i, sizeof i, TS_FNV64_OFFSET);
+  ts_perm_spec s = {
+      .shuffle = 1, .shuffle_seed = 3, .split = TC_SPLIT_HASH, .weights = (int64_t[]){8, 1, 1}, .n_weights = 3};
   ts_perm *before = build(&s, N, h);
   ts_perm *after = build(&s, N + M, h);
   assert_int_equal(check_disjoint(before, N), N);
   assert_int_equal(check_disjoint(after, N + M), N + M);
   char where[N + M];
   for (size_t k = 0; k < 3; k++)
-    for (int64_t i = 0; i < ts_perm_split_len(after, k); i++)
-      where[ts_perm_row(after, k, i)] = (char)k;
+    for (int64_t i = 0; i < ts_perm_split_len(after, k); i++) where[ts_perm_row(after, k, i)] = (char)k;
   for (size_t k = 0; k < 3; k++)
     for (int64_t i = 0; i < ts_perm_split_len(before, k); i++)
       assert_int_equal(where[ts_perm_row(before, k, i)], (char)k);
@@ -207,16 +204,15 @@ static void test_clump_shuffle_keeps_runs(void **state) {
   ts_perm *p = build(&s, N, NULL);
   assert_int_equal(check_disjoint(p, N), N);
   int64_t pos = 0, out_of_place = 0;
-  while (pos < N) {  /* each clump starts at a multiple of K and runs to its end */
+  while (pos < N) { /* each clump starts at a multiple of K and runs to its end */
     int64_t first = ts_perm_row(p, 0, pos);
     assert_int_equal(first % K, 0);
     int64_t len = first + K <= N ? K : N - first;
-    for (int64_t j = 0; j < len; j++)
-      assert_int_equal(ts_perm_row(p, 0, pos + j), first + j);
+    for (int64_t j = 0; j < len; j++) assert_int_equal(ts_perm_row(p, 0, pos + j), first + j);
     out_of_place += first != pos;
     pos += len;
   }
-  assert_true(out_of_place > (N / K) / 2);  /* and the clumps were shuffled */
+  assert_true(out_of_place > (N / K) / 2); /* and the clumps were shuffled */
   ts_perm_free(p);
 }
 
@@ -225,7 +221,7 @@ static void test_extreme_specs(void **state) {
   ts_perm_spec s = {.shuffle = 1, .shuffle_seed = 1, .clump_size = INT64_MAX};
   ts_perm *p = build(&s, 100, NULL);
   assert_int_equal(check_disjoint(p, 100), 100);
-  for (int64_t i = 0; i < 100; i++)  /* one clump: the table order */
+  for (int64_t i = 0; i < 100; i++) /* one clump: the table order */
     assert_int_equal(ts_perm_row(p, 0, i), i);
   ts_perm_free(p);
 }
@@ -240,20 +236,20 @@ static void test_empty_table(void **state) {
 
 static void test_bad_specs_rejected(void **state) {
   ts_perm_spec s = {.split = TC_SPLIT_RANDOM};
-  assert_true(build_fails(&s, 10));  /* no sizes */
+  assert_true(build_fails(&s, 10)); /* no sizes */
   s.ratios = (double[]){0.5, 0.6};
   s.n_ratios = 2;
-  assert_true(build_fails(&s, 10));  /* sum > 1 */
+  assert_true(build_fails(&s, 10)); /* sum > 1 */
   s.ratios = (double[]){1.5};
   s.n_ratios = 1;
   assert_true(build_fails(&s, 10));
   s.ratios = (double[]){0.0 / 0.0};
-  assert_true(build_fails(&s, 10));  /* NaN */
+  assert_true(build_fails(&s, 10)); /* NaN */
   s.ratios = (double[]){0.5};
   s.fixed = 2;
-  assert_true(build_fails(&s, 10));  /* two kinds at once */
+  assert_true(build_fails(&s, 10)); /* two kinds at once */
   ts_perm_spec c = {.split = TC_SPLIT_SEQUENTIAL, .counts = (int64_t[]){5, 6}, .n_counts = 2};
-  assert_true(build_fails(&c, 10));  /* counts > rows */
+  assert_true(build_fails(&c, 10)); /* counts > rows */
   c.counts = (int64_t[]){-1, 2};
   assert_true(build_fails(&c, 10));
   ts_perm_spec f = {.split = TC_SPLIT_RANDOM, .fixed = -3};

@@ -25,12 +25,11 @@ static void test_parse_url(void **state) {
   assert_int_equal(ts_s3_parse_url("s3://bkt/a/b", &b, &p, err, sizeof err), 0);
   assert_string_equal(p, "a/b/");
   free(b), free(p);
-  const char *bad[] = {"s3://", "s3:///x", "s3://UPPER/x", "s3://ab/x", "s3://bkt/a//b", "s3://bkt/../x",
-                       "s3://bkt/a/./b", "/local/dir", "s3://-bkt/x", "s3://bkt/a\nb"};
+  const char *bad[] = {"s3://",         "s3:///x",        "s3://UPPER/x", "s3://ab/x",   "s3://bkt/a//b",
+                       "s3://bkt/../x", "s3://bkt/a/./b", "/local/dir",   "s3://-bkt/x", "s3://bkt/a\nb"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     err[0] = '\0';
-    if (ts_s3_parse_url(bad[i], &b, &p, err, sizeof err) != -1)
-      fail_msg("'%s' accepted", bad[i]);
+    if (ts_s3_parse_url(bad[i], &b, &p, err, sizeof err) != -1) fail_msg("'%s' accepted", bad[i]);
     assert_null(b);
     assert_null(p);
     assert_true(strlen(err) > 0);
@@ -61,8 +60,7 @@ static void test_content_range(void **state) {
   assert_int_equal(ts_s3_content_range("bytes 84-99/100", &s, &e, &t), 0);
   assert_true(s == 84 && e == 99);
   const char *bad[] = {"bytes */100", "bytes 5-4/100", "bytes 0-100/100", "bytes 0-1/2x", "items 0-1/5", "", NULL};
-  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    assert_int_equal(ts_s3_content_range(bad[i], &s, &e, &t), -1);
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(ts_s3_content_range(bad[i], &s, &e, &t), -1);
 }
 
 static void test_retry_policy(void **state) {
@@ -79,8 +77,7 @@ static void test_retry_policy(void **state) {
       uint64_t d = ts_s3_backoff_ms(attempt, 50, 2000, &rng);
       uint64_t ceiling = attempt >= 7 ? 2000 : 50u << (attempt - 1);
       assert_true(d <= ceiling);
-      if (d > max_seen)
-        max_seen = d;
+      if (d > max_seen) max_seen = d;
     }
   assert_true(max_seen > 1000); /* the ceiling grows: jitter spreads up to it */
   assert_int_equal(ts_s3_status(403, 0), TC_EPERMISSION_DENIED);
@@ -93,8 +90,7 @@ static void test_retry_policy(void **state) {
 static int parse(const char *xml, ts_s3_page *pg) {
   char err[256] = "";
   int rc = ts_s3_list_parse(xml, strlen(xml), pg, err, sizeof err);
-  if (rc != 0)
-    assert_true(strlen(err) > 0);
+  if (rc != 0) assert_true(strlen(err) > 0);
   return rc;
 }
 
@@ -130,8 +126,8 @@ static void test_list_parse_hostile(void **state) {
   const char *bad[] = {
       "",
       "<Error><Code>AccessDenied</Code></Error>",
-      "<ListBucketResult><Contents><Key>a</Key><Size>1</Size>",                     /* unclosed */
-      "<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>",    /* no size */
+      "<ListBucketResult><Contents><Key>a</Key><Size>1</Size>",                 /* unclosed */
+      "<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>", /* no size */
       "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
       "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999</Size></Contents></ListBucketResult>",
       "<ListBucketResult><Contents><Key>a&bogus;</Key><Size>1</Size></Contents></ListBucketResult>",
@@ -147,8 +143,7 @@ static void test_list_parse_hostile(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     ts_s3_page pg;
-    if (parse(bad[i], &pg) != -1)
-      fail_msg("accepted: %s", bad[i]);
+    if (parse(bad[i], &pg) != -1) fail_msg("accepted: %s", bad[i]);
     assert_int_equal(pg.n, 0);
     assert_null(pg.objects);
   }
@@ -163,17 +158,16 @@ static void test_list_parse_hostile(void **state) {
   for (size_t n = 0; n <= strlen(good); n++) {
     char *copy = malloc(n + 1);
     memcpy(copy, good, n);
-    if (ts_s3_list_parse(copy, n, &pg, err, sizeof err) == 0)
-      ts_s3_page_free(&pg);
+    if (ts_s3_list_parse(copy, n, &pg, err, sizeof err) == 0) ts_s3_page_free(&pg);
     free(copy);
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_url),        cmocka_unit_test(test_encode_and_query),
-      cmocka_unit_test(test_content_range),    cmocka_unit_test(test_retry_policy),
-      cmocka_unit_test(test_list_parse),       cmocka_unit_test(test_list_parse_hostile),
+      cmocka_unit_test(test_parse_url),     cmocka_unit_test(test_encode_and_query),
+      cmocka_unit_test(test_content_range), cmocka_unit_test(test_retry_policy),
+      cmocka_unit_test(test_list_parse),    cmocka_unit_test(test_list_parse_hostile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,11 +27,11 @@
 
 enum { ROWS = 4000, GUARD = 120 };
 
-#define CHECK(c, expr, want)                                                                               \
-  do {                                                                                                     \
-    int rc_ = (expr);                                                                                      \
-    if (rc_ != (want))                                                                                     \
-      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));   \
+#define CHECK(c, expr, want)                                                                                           \
+  do {                                                                                                                 \
+    int rc_ = (expr);                                                                                                  \
+    if (rc_ != (want))                                                                                                 \
+      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));                \
   } while (0)
 
 /* A server over the example table (ROWS rows, 192-byte images) with FLAGS (NULL-terminated). */
@@ -123,8 +123,7 @@ static void test_max_streams(void **state) {
 static int call_until_ok(tc_client *c) {
   int st;
   for (double t0 = sp_now(); sp_now() - t0 < GUARD; sp_sleep_ms(10))
-    if (tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = GUARD * 1000, .no_retry = 1}, &st) == TC_OK)
-      return 0;
+    if (tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = GUARD * 1000, .no_retry = 1}, &st) == TC_OK) return 0;
   return -1;
 }
 
@@ -232,7 +231,7 @@ static void test_stalled_stream_cancelled(void **state) {
 /* ---- out of file descriptors: new connections wait, the server neither dies nor stops accepting ---- */
 
 static int raw_connect(const char *path) {
-  if (strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path) return -1;
+  if (strlen(path) >= sizeof((struct sockaddr_un *)0)->sun_path) return -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un a = {.sun_family = AF_UNIX};
   memcpy(a.sun_path, path, strlen(path) + 1);

@@ -26,11 +26,11 @@
 
 enum { ROWS = 100, THREADS = 4, MIN_ACKED = 200, MAX_ACKED = 100000 };
 
-#define CHECK(c, expr, want)                                                                               \
-  do {                                                                                                     \
-    int rc_ = (expr);                                                                                      \
-    if (rc_ != (want))                                                                                     \
-      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));   \
+#define CHECK(c, expr, want)                                                                                           \
+  do {                                                                                                                 \
+    int rc_ = (expr);                                                                                                  \
+    if (rc_ != (want))                                                                                                 \
+      fail_msg("%s: got %d (%s), want %d: %s", #expr, rc_, tc_strerror(rc_), (want), tc_last_error(c));                \
   } while (0)
 
 static tc_permutation_spec spec_of(uint64_t seed) {
@@ -82,8 +82,7 @@ static void *create_loop(void *p) {
     uint64_t seed = (uint64_t)(w->k / 2) << 32 | i; /* pairs of workers race to create the same ids */
     tc_permutation_spec spec = spec_of(seed);
     tc_permutation_info *info;
-    if (tc_create_permutation(c, &spec, &(tc_call_opts){.timeout_ms = 120000, .no_retry = 1}, &info) != TC_OK)
-      break;
+    if (tc_create_permutation(c, &spec, &(tc_call_opts){.timeout_ms = 120000, .no_retry = 1}, &info) != TC_OK) break;
     pthread_mutex_lock(&st->lock);
     long n = atomic_load(&st->acked);
     if (n < MAX_ACKED) {

@@ -9,14 +9,22 @@
 #include "cli.h"
 
 const opt_def cli_opts[OPT_COUNT] = {
-    [OPT_TARGET] = {"target", 1, FOR_ALL},       [OPT_TIMEOUT] = {"timeout", 1, FOR_ALL},
-    [OPT_JSON] = {"json", 0, FOR_ALL},           [OPT_HELP] = {"help", 0, FOR_ALL},
-    [OPT_VERSION] = {"version", 0, FOR_ALL},     [OPT_COLUMNS] = {"columns", 1, FOR_COLUMNS},
-    [OPT_SHUFFLE] = {"shuffle", 1, FOR_PERM},    [OPT_CLUMP] = {"clump", 1, FOR_PERM},
-    [OPT_SPLIT] = {"split", 1, FOR_PERM},        [OPT_RATIOS] = {"ratios", 1, FOR_PERM},
-    [OPT_COUNTS] = {"counts", 1, FOR_PERM},      [OPT_PARTS] = {"parts", 1, FOR_PERM},
-    [OPT_SPLIT_SEED] = {"split-seed", 1, FOR_PERM}, [OPT_HASH_COLUMNS] = {"hash-columns", 1, FOR_PERM},
-    [OPT_WEIGHTS] = {"weights", 1, FOR_PERM},    [OPT_NAMES] = {"names", 1, FOR_PERM},
+    [OPT_TARGET] = {"target", 1, FOR_ALL},
+    [OPT_TIMEOUT] = {"timeout", 1, FOR_ALL},
+    [OPT_JSON] = {"json", 0, FOR_ALL},
+    [OPT_HELP] = {"help", 0, FOR_ALL},
+    [OPT_VERSION] = {"version", 0, FOR_ALL},
+    [OPT_COLUMNS] = {"columns", 1, FOR_COLUMNS},
+    [OPT_SHUFFLE] = {"shuffle", 1, FOR_PERM},
+    [OPT_CLUMP] = {"clump", 1, FOR_PERM},
+    [OPT_SPLIT] = {"split", 1, FOR_PERM},
+    [OPT_RATIOS] = {"ratios", 1, FOR_PERM},
+    [OPT_COUNTS] = {"counts", 1, FOR_PERM},
+    [OPT_PARTS] = {"parts", 1, FOR_PERM},
+    [OPT_SPLIT_SEED] = {"split-seed", 1, FOR_PERM},
+    [OPT_HASH_COLUMNS] = {"hash-columns", 1, FOR_PERM},
+    [OPT_WEIGHTS] = {"weights", 1, FOR_PERM},
+    [OPT_NAMES] = {"names", 1, FOR_PERM},
 };
 
 __attribute__((format(printf, 1, 2))) int cli_usage_error(const char *fmt, ...) {
@@ -48,9 +56,12 @@ static int parse_option(cli *a, int argc, char **argv, int *i) {
   if (id < 0) return cli_usage_error("unknown option '%s'", arg);
   const char *value = "";
   if (cli_opts[id].has_value) {
-    if (eq) value = eq + 1;
-    else if (*i + 1 < argc) value = argv[++*i];
-    else return cli_usage_error("--%s needs a value", cli_opts[id].name);
+    if (eq)
+      value = eq + 1;
+    else if (*i + 1 < argc)
+      value = argv[++*i];
+    else
+      return cli_usage_error("--%s needs a value", cli_opts[id].name);
   } else if (eq) {
     return cli_usage_error("--%s takes no value", cli_opts[id].name);
   }
@@ -66,10 +77,12 @@ int cli_parse_args(cli *a, int argc, char **argv) {
   int only_args = 0;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
-    if (!only_args && !strcmp(arg, "--")) only_args = 1;
+    if (!only_args && !strcmp(arg, "--"))
+      only_args = 1;
     else if (!only_args && arg[0] == '-' && arg[1] && !is_negative_number(arg)) {
       if (parse_option(a, argc, argv, &i)) return EXIT_USAGE;
-    } else a->pos[a->npos++] = argv[i];
+    } else
+      a->pos[a->npos++] = argv[i];
   }
   a->json = a->opt[OPT_JSON] != NULL;
   return 0;

@@ -86,10 +86,11 @@ static size_t display_width(const char *s) {
 void cli_cut_display(char *s, size_t max) {
   if (max == 0 || display_width(s) <= max) return;
   char *end = s + strlen(s), *p = s;
-  for (size_t w = 0; *p; p++)  /* p: where code point max - 1 starts (there are at least two from it) */
+  for (size_t w = 0; *p; p++) /* p: where code point max - 1 starts (there are at least two from it) */
     if (((uint8_t)*p & 0xc0) != 0x80 && w++ == max - 1) break;
   while (end - p < 3 && p > s) /* give up whole code points until the ellipsis fits */
-    do p--; while (p > s && ((uint8_t)*p & 0xc0) == 0x80);
+    do p--;
+    while (p > s && ((uint8_t)*p & 0xc0) == 0x80);
   if (end - p >= 3) memcpy(p, "\xe2\x80\xa6", 4);
 }
 
@@ -102,13 +103,20 @@ void cli_json_str(sbuf *b, const char *s, size_t n) {
   for (size_t i = 0; i < n;) {
     uint8_t c = p[i];
     size_t len = cli_utf8_seq(p + i, n - i);
-    if (c == '"' || c == '\\') cli_sb_printf(b, "\\%c", c);
-    else if (c == '\n') cli_sb_puts(b, "\\n");
-    else if (c == '\t') cli_sb_puts(b, "\\t");
-    else if (c == '\r') cli_sb_puts(b, "\\r");
-    else if (c < 0x20) cli_sb_printf(b, "\\u%04x", c);
-    else if (len == 0) cli_sb_puts(b, "\\ufffd"); /* JSON text must be UTF-8: a bad byte becomes U+FFFD */
-    else cli_sb_putn(b, s + i, len);
+    if (c == '"' || c == '\\')
+      cli_sb_printf(b, "\\%c", c);
+    else if (c == '\n')
+      cli_sb_puts(b, "\\n");
+    else if (c == '\t')
+      cli_sb_puts(b, "\\t");
+    else if (c == '\r')
+      cli_sb_puts(b, "\\r");
+    else if (c < 0x20)
+      cli_sb_printf(b, "\\u%04x", c);
+    else if (len == 0)
+      cli_sb_puts(b, "\\ufffd"); /* JSON text must be UTF-8: a bad byte becomes U+FFFD */
+    else
+      cli_sb_putn(b, s + i, len);
     i += len ? len : 1;
   }
   cli_sb_putc(b, '"');
@@ -145,7 +153,8 @@ void cli_base64(sbuf *b, const uint8_t *p, size_t n) {
   static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   for (size_t i = 0; i < n; i += 3) {
     uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    char q[4] = {abc[v >> 18 & 63], abc[v >> 12 & 63], i + 1 < n ? abc[v >> 6 & 63] : '=', i + 2 < n ? abc[v & 63] : '='};
+    char q[4] = {abc[v >> 18 & 63], abc[v >> 12 & 63], i + 1 < n ? abc[v >> 6 & 63] : '=',
+                 i + 2 < n ? abc[v & 63] : '='};
     cli_sb_putn(b, q, 4);
   }
 }

@@ -55,7 +55,7 @@ void cli_json_str_array(sbuf *b, const char *const *v, size_t n);
 void cli_base64(sbuf *b, const uint8_t *p, size_t n);
 
 typedef struct grid {
-  size_t ncols, n;     /* n cells so far, row-major */
+  size_t ncols, n; /* n cells so far, row-major */
   char **cells;
   unsigned right_mask; /* bit c: right-align column c (numbers) */
   const char *indent;
@@ -97,10 +97,22 @@ void cli_perm_human(sbuf *out, const tc_permutation_info *p);
 /* args.c: arguments. The parsers print a usage error and return EXIT_USAGE, or return 0. */
 
 enum opt_id {
-  OPT_TARGET, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_VERSION, /* global */
+  OPT_TARGET,
+  OPT_TIMEOUT,
+  OPT_JSON,
+  OPT_HELP,
+  OPT_VERSION, /* global */
   OPT_COLUMNS,
-  OPT_SHUFFLE, OPT_CLUMP, OPT_SPLIT, OPT_RATIOS, OPT_COUNTS, OPT_PARTS, OPT_SPLIT_SEED, OPT_HASH_COLUMNS,
-  OPT_WEIGHTS, OPT_NAMES,
+  OPT_SHUFFLE,
+  OPT_CLUMP,
+  OPT_SPLIT,
+  OPT_RATIOS,
+  OPT_COUNTS,
+  OPT_PARTS,
+  OPT_SPLIT_SEED,
+  OPT_HASH_COLUMNS,
+  OPT_WEIGHTS,
+  OPT_NAMES,
   OPT_COUNT
 };
 

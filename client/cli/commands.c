@@ -10,8 +10,10 @@
 /* One line for a failed call: "tablecar: NOT_FOUND: no table named 'x'". */
 static int call_failed(tc_client *c, int rc) {
   const char *msg = tc_last_error(c);
-  if (*msg && strcmp(msg, tc_strerror(rc))) fprintf(stderr, "tablecar: %s: %s\n", tc_strerror(rc), msg);
-  else fprintf(stderr, "tablecar: %s\n", tc_strerror(rc));
+  if (*msg && strcmp(msg, tc_strerror(rc)))
+    fprintf(stderr, "tablecar: %s: %s\n", tc_strerror(rc), msg);
+  else
+    fprintf(stderr, "tablecar: %s\n", tc_strerror(rc));
   return EXIT_FAIL;
 }
 
@@ -38,7 +40,8 @@ int cli_cmd_ls(tc_client *c, const cli *a) {
       const tc_table_info *t = &l->tables[i];
       cli_sb_puts(&out, i ? ",{\"name\":" : "{\"name\":");
       cli_json_cstr(&out, t->name);
-      cli_sb_printf(&out, ",\"num_rows\":%" PRId64 ",\"num_bytes\":%" PRId64 ",\"version\":", t->num_rows, t->num_bytes);
+      cli_sb_printf(&out, ",\"num_rows\":%" PRId64 ",\"num_bytes\":%" PRId64 ",\"version\":", t->num_rows,
+                    t->num_bytes);
       cli_json_cstr(&out, t->version);
       cli_sb_putc(&out, '}');
     }
@@ -67,8 +70,10 @@ int cli_cmd_describe(tc_client *c, const cli *a) {
   int rc = tc_describe_table(c, a->pos[1], NULL, &t);
   if (rc) return call_failed(c, rc);
   sbuf out = {0};
-  if (a->json) cli_describe_json(&out, t);
-  else cli_describe_human(&out, t);
+  if (a->json)
+    cli_describe_json(&out, t);
+  else
+    cli_describe_human(&out, t);
   tc_table_info_free(t);
   return emit(&out);
 }
@@ -76,8 +81,10 @@ int cli_cmd_describe(tc_client *c, const cli *a) {
 static int print_batch(tc_client *c, int rc, tc_batch *b, const cli *a, int with_offset) {
   if (rc) return call_failed(c, rc);
   sbuf out = {0};
-  if (a->json) cli_batch_json(&out, b, with_offset);
-  else cli_batch_human(&out, b);
+  if (a->json)
+    cli_batch_json(&out, b, with_offset);
+  else
+    cli_batch_human(&out, b);
   tc_batch_free(b);
   return emit(&out);
 }
@@ -110,8 +117,8 @@ int cli_cmd_take(tc_client *c, const cli *a) {
     free(idx);
     return EXIT_USAGE;
   }
-  tc_take_rows_req req = {.table = a->pos[1], .indices = idx, .n_indices = n,
-                          .columns = (const char *const *)cols.v, .n_columns = cols.n};
+  tc_take_rows_req req = {
+      .table = a->pos[1], .indices = idx, .n_indices = n, .columns = (const char *const *)cols.v, .n_columns = cols.n};
   tc_batch *b;
   int rc = tc_take_rows(c, &req, NULL, &b);
   free(idx);
@@ -136,8 +143,10 @@ int cli_cmd_read(tc_client *c, const cli *a) {
 static int print_perm(tc_client *c, int rc, tc_permutation_info *p, const cli *a) {
   if (rc) return call_failed(c, rc);
   sbuf out = {0};
-  if (a->json) cli_perm_json(&out, p);
-  else cli_perm_human(&out, p);
+  if (a->json)
+    cli_perm_json(&out, p);
+  else
+    cli_perm_human(&out, p);
   tc_permutation_info_free(p);
   return emit(&out);
 }
@@ -162,8 +171,11 @@ static int parse_split_kind(const cli *a, int *kind) {
   const char *k = a->opt[OPT_SPLIT];
   int sizes = a->opt[OPT_RATIOS] || a->opt[OPT_COUNTS] || a->opt[OPT_PARTS];
   int hash = a->opt[OPT_HASH_COLUMNS] || a->opt[OPT_WEIGHTS];
-  *kind = !k ? TC_SPLIT_NONE : !strcmp(k, "random") ? TC_SPLIT_RANDOM : !strcmp(k, "sequential") ? TC_SPLIT_SEQUENTIAL
-          : !strcmp(k, "hash") ? TC_SPLIT_HASH : -1;
+  *kind = !k                         ? TC_SPLIT_NONE
+          : !strcmp(k, "random")     ? TC_SPLIT_RANDOM
+          : !strcmp(k, "sequential") ? TC_SPLIT_SEQUENTIAL
+          : !strcmp(k, "hash")       ? TC_SPLIT_HASH
+                                     : -1;
   if (*kind < 0) return cli_usage_error("--split: '%s' is not random, sequential or hash", k);
   if (*kind == TC_SPLIT_NONE && (sizes || hash || a->opt[OPT_SPLIT_SEED]))
     return cli_usage_error("say which split: --split random, sequential or hash");
@@ -186,7 +198,8 @@ static int parse_sizes(const cli *a, spec_args *s) {
       (a->opt[OPT_PARTS] && cli_parse_i64(a->opt[OPT_PARTS], "--parts", &parts)) ||
       (a->opt[OPT_SPLIT_SEED] && cli_parse_u64(a->opt[OPT_SPLIT_SEED], "--split-seed", &p->split_seed)))
     return EXIT_USAGE;
-  if (a->opt[OPT_PARTS] && (parts < 1 || parts > INT32_MAX)) return cli_usage_error("--parts: '%s' is not 1 or more", a->opt[OPT_PARTS]);
+  if (a->opt[OPT_PARTS] && (parts < 1 || parts > INT32_MAX))
+    return cli_usage_error("--parts: '%s' is not 1 or more", a->opt[OPT_PARTS]);
   p->fixed = (int32_t)parts;
   p->ratios = s->ratios;
   p->counts = s->counts;

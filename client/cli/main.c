@@ -130,7 +130,8 @@ static int make_client(const cli *a, tc_client **c) {
   if (a->opt[OPT_TIMEOUT]) {
     double s = 0;
     if (cli_parse_f64(a->opt[OPT_TIMEOUT], "--timeout", &s)) return EXIT_USAGE;
-    if (s <= 0 || s > 1e9) return cli_usage_error("--timeout: '%s' is not a positive number of seconds", a->opt[OPT_TIMEOUT]);
+    if (s <= 0 || s > 1e9)
+      return cli_usage_error("--timeout: '%s' is not a positive number of seconds", a->opt[OPT_TIMEOUT]);
     o.timeout_ms = (int64_t)ceil(s * 1000);
   }
   const char *target = a->opt[OPT_TARGET];

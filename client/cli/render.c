@@ -152,8 +152,10 @@ static void spec_json(sbuf *out, const tc_permutation_spec *s) {
   cli_sb_puts(out, "{\"table\":");
   cli_json_cstr(out, s->table);
   if (s->shuffle)
-    cli_sb_printf(out, ",\"shuffle\":{\"seed\":%" PRIu64 ",\"clump_size\":%" PRId64 "}", s->shuffle_seed, s->clump_size);
-  else cli_sb_puts(out, ",\"shuffle\":null");
+    cli_sb_printf(out, ",\"shuffle\":{\"seed\":%" PRIu64 ",\"clump_size\":%" PRId64 "}", s->shuffle_seed,
+                  s->clump_size);
+  else
+    cli_sb_puts(out, ",\"shuffle\":null");
   cli_sb_puts(out, ",\"split\":{\"kind\":");
   cli_json_cstr(out, split_kind_name(s->split));
   if (s->split == TC_SPLIT_RANDOM || s->split == TC_SPLIT_SEQUENTIAL) {
@@ -212,10 +214,12 @@ static void split_human(sbuf *out, const tc_permutation_spec *s) {
 void cli_perm_human(sbuf *out, const tc_permutation_info *p) {
   const tc_permutation_spec *s = &p->spec;
   cli_sb_printf(out, "id       %s\ntable    %s (version %s, %" PRId64 " rows)\norder    ", p->id, p->table,
-            p->table_version, p->num_rows);
-  if (s->shuffle) cli_sb_printf(out, "shuffled, seed %" PRIu64 ", clumps of %" PRId64 "\n", s->shuffle_seed,
-                            s->clump_size > 1 ? s->clump_size : 1);
-  else cli_sb_puts(out, "table order\n");
+                p->table_version, p->num_rows);
+  if (s->shuffle)
+    cli_sb_printf(out, "shuffled, seed %" PRIu64 ", clumps of %" PRId64 "\n", s->shuffle_seed,
+                  s->clump_size > 1 ? s->clump_size : 1);
+  else
+    cli_sb_puts(out, "table order\n");
   cli_sb_puts(out, "split    ");
   split_human(out, s);
   cli_sb_puts(out, "\nsplits:\n");
@@ -251,7 +255,7 @@ void cli_describe_json(sbuf *out, const tc_table_info *t) {
 
 void cli_describe_human(sbuf *out, const tc_table_info *t) {
   cli_sb_printf(out, "name     %s\nrows     %" PRId64 "\nbytes    %" PRId64 "\nversion  %s\nfiles    ", t->name,
-            t->num_rows, t->num_bytes, t->version);
+                t->num_rows, t->num_bytes, t->version);
   for (size_t i = 0; i < t->n_files; i++) cli_sb_printf(out, "%s%s\n", i ? "         " : "", t->files[i]);
   if (!t->n_files) cli_sb_puts(out, "(none)\n");
   schema_human(out, &t->schema);

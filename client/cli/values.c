@@ -40,7 +40,7 @@ static void spell_type(sbuf *b, const tc_field *f) {
   case TC_TYPE_FIXED_SIZE_BINARY: cli_sb_printf(b, "fixed_size_binary[%" PRId32 "]", f->byte_width); return;
   case TC_TYPE_TIMESTAMP:
     cli_sb_printf(b, "timestamp[%s%s%s]", f->unit >= 0 && f->unit < 4 ? kUnits[f->unit] : "?", *f->timezone ? ", " : "",
-              f->timezone);
+                  f->timezone);
     return;
   case TC_TYPE_LIST:
   case TC_TYPE_LARGE_LIST:
@@ -97,7 +97,8 @@ static int is_valid(const tc_column *c, int64_t i) {
 
 /* Bytes per value of a fixed-width type; 0 for the others (and for bool, which is bit-packed). */
 static size_t value_width(const tc_column *c) {
-  if (c->type == TC_TYPE_FIXED_SIZE_BINARY) return c->field && c->field->byte_width > 0 ? (size_t)c->field->byte_width : 0;
+  if (c->type == TC_TYPE_FIXED_SIZE_BINARY)
+    return c->field && c->field->byte_width > 0 ? (size_t)c->field->byte_width : 0;
   return (size_t)tc_type_fixed_width(c->type);
 }
 
@@ -177,9 +178,10 @@ static void put_number(sbuf *b, const tc_column *c, int64_t i, const style *st) 
     return;
   }
   switch (c->type) {
-  case TC_TYPE_UINT8: case TC_TYPE_UINT16: case TC_TYPE_UINT32: case TC_TYPE_UINT64:
-    cli_sb_printf(b, "%" PRIu64, v);
-    return;
+  case TC_TYPE_UINT8:
+  case TC_TYPE_UINT16:
+  case TC_TYPE_UINT32:
+  case TC_TYPE_UINT64: cli_sb_printf(b, "%" PRIu64, v); return;
   case TC_TYPE_FLOAT16: cli_put_float(b, half_to_double((uint16_t)v), 1, st); return;
   case TC_TYPE_FLOAT32: {
     uint32_t u = (uint32_t)v;
@@ -194,7 +196,9 @@ static void put_number(sbuf *b, const tc_column *c, int64_t i, const style *st) 
     cli_put_float(b, d, 0, st);
     return;
   }
-  case TC_TYPE_DATE32: case TC_TYPE_DATE64: case TC_TYPE_TIMESTAMP:
+  case TC_TYPE_DATE32:
+  case TC_TYPE_DATE64:
+  case TC_TYPE_TIMESTAMP:
     if (!st->json) {
       put_time(b, c, sign_extend(v, w));
       return;
@@ -227,11 +231,16 @@ void cli_put_text_human(sbuf *b, const uint8_t *p, size_t n, const style *st) {
   while (i < n && i < st->max_text) {
     size_t len = cli_utf8_seq(p + i, n - i);
     uint8_t c = p[i];
-    if (c == '"' || c == '\\') cli_sb_printf(b, "\\%c", c);
-    else if (c == '\n') cli_sb_puts(b, "\\n");
-    else if (c == '\t') cli_sb_puts(b, "\\t");
-    else if (c < 0x20 || c == 0x7f || len == 0) cli_sb_printf(b, "\\x%02x", c);
-    else cli_sb_putn(b, (const char *)p + i, len);
+    if (c == '"' || c == '\\')
+      cli_sb_printf(b, "\\%c", c);
+    else if (c == '\n')
+      cli_sb_puts(b, "\\n");
+    else if (c == '\t')
+      cli_sb_puts(b, "\\t");
+    else if (c < 0x20 || c == 0x7f || len == 0)
+      cli_sb_printf(b, "\\x%02x", c);
+    else
+      cli_sb_putn(b, (const char *)p + i, len);
     i += len ? len : 1;
   }
   cli_sb_puts(b, i < n ? "\xe2\x80\xa6\"" : "\"");
@@ -242,9 +251,12 @@ static void put_bytes_human(sbuf *b, const uint8_t *p, size_t n, const style *st
   cli_sb_puts(b, "b\"");
   size_t i = 0;
   for (; i < n && i < st->max_text; i++) {
-    if (p[i] == '"' || p[i] == '\\') cli_sb_printf(b, "\\%c", p[i]);
-    else if (p[i] >= 0x20 && p[i] < 0x7f) cli_sb_putc(b, (char)p[i]);
-    else cli_sb_printf(b, "\\x%02x", p[i]);
+    if (p[i] == '"' || p[i] == '\\')
+      cli_sb_printf(b, "\\%c", p[i]);
+    else if (p[i] >= 0x20 && p[i] < 0x7f)
+      cli_sb_putc(b, (char)p[i]);
+    else
+      cli_sb_printf(b, "\\x%02x", p[i]);
   }
   cli_sb_puts(b, i < n ? "\xe2\x80\xa6\"" : "\"");
 }
@@ -252,8 +264,10 @@ static void put_bytes_human(sbuf *b, const uint8_t *p, size_t n, const style *st
 static void put_binary(sbuf *b, const tc_column *c, int64_t i, const style *st) {
   int64_t lo, hi;
   size_t w = value_width(c);
-  if (c->type == TC_TYPE_FIXED_SIZE_BINARY) lo = i * (int64_t)w, hi = lo + (int64_t)w;
-  else if (row_range(c, i, &lo, &hi)) lo = hi = -1;
+  if (c->type == TC_TYPE_FIXED_SIZE_BINARY)
+    lo = i * (int64_t)w, hi = lo + (int64_t)w;
+  else if (row_range(c, i, &lo, &hi))
+    lo = hi = -1;
   if (lo < 0 || !c->values || (uint64_t)hi > c->values_size) {
     put_missing(b, st);
     return;
@@ -322,16 +336,20 @@ static void put_list(sbuf *b, const tc_column *c, int64_t i, const style *st) {
   } else if (row_range(c, i, &lo, &hi)) {
     hi = lo - 1;
   }
-  if (hi < lo) put_missing(b, st);
-  else put_items(b, &c->children[0], lo, hi, st);
+  if (hi < lo)
+    put_missing(b, st);
+  else
+    put_items(b, &c->children[0], lo, hi, st);
 }
 
 static void put_struct(sbuf *b, const tc_column *c, int64_t i, const style *st) {
   cli_sb_putc(b, '{');
   for (size_t k = 0; k < c->n_children; k++) {
     const tc_column *ch = &c->children[k];
-    if (st->json) cli_json_key(b, ch->name, k == 0);
-    else cli_sb_printf(b, "%s%s: ", k ? ", " : "", ch->name);
+    if (st->json)
+      cli_json_key(b, ch->name, k == 0);
+    else
+      cli_sb_printf(b, "%s%s: ", k ? ", " : "", ch->name);
     cli_put_value(b, ch, i, st);
   }
   cli_sb_putc(b, '}');
@@ -339,8 +357,10 @@ static void put_struct(sbuf *b, const tc_column *c, int64_t i, const style *st) 
 
 static void put_bool(sbuf *b, const tc_column *c, int64_t i, const style *st) {
   size_t byte = (size_t)i / 8;
-  if (!c->values || byte >= c->values_size) put_missing(b, st);
-  else cli_sb_puts(b, c->values[byte] >> (i % 8) & 1 ? "true" : "false");
+  if (!c->values || byte >= c->values_size)
+    put_missing(b, st);
+  else
+    cli_sb_puts(b, c->values[byte] >> (i % 8) & 1 ? "true" : "false");
 }
 
 void cli_put_value(sbuf *b, const tc_column *c, int64_t i, const style *st) {
@@ -350,18 +370,21 @@ void cli_put_value(sbuf *b, const tc_column *c, int64_t i, const style *st) {
   }
   switch (c->type) {
   case TC_TYPE_BOOL: put_bool(b, c, i, st); break;
-  case TC_TYPE_UTF8: case TC_TYPE_LARGE_UTF8: case TC_TYPE_BINARY: case TC_TYPE_LARGE_BINARY:
-  case TC_TYPE_FIXED_SIZE_BINARY:
-    put_binary(b, c, i, st);
-    break;
-  case TC_TYPE_LIST: case TC_TYPE_LARGE_LIST: case TC_TYPE_FIXED_SIZE_LIST: put_list(b, c, i, st); break;
+  case TC_TYPE_UTF8:
+  case TC_TYPE_LARGE_UTF8:
+  case TC_TYPE_BINARY:
+  case TC_TYPE_LARGE_BINARY:
+  case TC_TYPE_FIXED_SIZE_BINARY: put_binary(b, c, i, st); break;
+  case TC_TYPE_LIST:
+  case TC_TYPE_LARGE_LIST:
+  case TC_TYPE_FIXED_SIZE_LIST: put_list(b, c, i, st); break;
   case TC_TYPE_STRUCT: put_struct(b, c, i, st); break;
   default:
-    if (value_width(c)) put_number(b, c, i, st);
-    else put_missing(b, st); /* a type this build does not know */
+    if (value_width(c))
+      put_number(b, c, i, st);
+    else
+      put_missing(b, st); /* a type this build does not know */
   }
 }
 
-int cli_is_numeric(int type) {
-  return (type >= TC_TYPE_INT8 && type <= TC_TYPE_FLOAT64);
-}
+int cli_is_numeric(int type) { return (type >= TC_TYPE_INT8 && type <= TC_TYPE_FLOAT64); }

@@ -9,7 +9,6 @@
 /* ------------------------------------------------------------------------------------------------------ */
 /* Reading a batch's arrays */
 
-
 int ar_rd_node(rd *r, const fdesc *d, at_array *a) {
   const uint8_t *nd = fb_vec_elem(&r->nodes, r->node_i++, FIELD_NODE_SIZE);
   if (!nd) return ar_ffail(&r->c, d->path, "missing field node");
@@ -17,7 +16,7 @@ int ar_rd_node(rd *r, const fdesc *d, at_array *a) {
   a->null_count = (int64_t)fb_load_u64(nd + 8);
   if (a->length < 0 || a->null_count < 0 || a->null_count > a->length)
     return ar_ffail(&r->c, d->path, "invalid length %lld or null count %lld", (long long)a->length,
-                 (long long)a->null_count);
+                    (long long)a->null_count);
   return 0;
 }
 
@@ -154,7 +153,6 @@ static int rd_offsets(rd *r, const fdesc *d, at_array *a, int w, int64_t *last) 
   return 0;
 }
 
-
 static int rd_children(rd *r, const fdesc *d, at_array *a) {
   if (d->n_children == 0) return 0;
   a->children = ar_calloc(r->ar, d->n_children, sizeof(at_array));
@@ -197,7 +195,7 @@ static int rd_fsl(rd *r, const fdesc *d, at_array *a) {
   if (rd_children(r, d, a) != 0) return -1;
   if (a->children[0].length != need)
     return ar_ffail(&r->c, d->path, "child has %lld values, needs %lld", (long long)a->children[0].length,
-                 (long long)need);
+                    (long long)need);
   return 0;
 }
 
@@ -206,10 +204,9 @@ static int rd_struct(rd *r, const fdesc *d, at_array *a) {
   for (size_t i = 0; i < a->n_children; i++)
     if (a->children[i].length != a->length)
       return ar_ffail(&r->c, d->children[i].path, "length %lld differs from its struct's %lld",
-                   (long long)a->children[i].length, (long long)a->length);
+                      (long long)a->children[i].length, (long long)a->length);
   return 0;
 }
-
 
 /* Array D (its dictionary's values when AS_VALUE) from the next node and buffers. */
 int ar_rd_array(rd *r, const fdesc *d, at_array *a, int as_value) {
@@ -253,10 +250,9 @@ static view load_view(const uint8_t *v) {
   return x;
 }
 
-
 /* Bytes of the variadic buffers that the views use: only that much of each is decompressed. */
-static int view_needs(rd *r, const fdesc *d, const at_array *a, const uint8_t *views, int64_t nbuf,
-                      int64_t *need, int64_t *total) {
+static int view_needs(rd *r, const fdesc *d, const at_array *a, const uint8_t *views, int64_t nbuf, int64_t *need,
+                      int64_t *total) {
   *total = 0;
   for (int64_t i = 0; i < a->length; i++) {
     if (!ar_valid(a, i)) continue;
@@ -321,7 +317,7 @@ done:
 /* Decoding a RecordBatch table into arrays */
 
 void ar_rd_init(rd *r, const ctx *c, arena *ar, const fb_table *rb, const uint8_t *body, int64_t body_len,
-                    at_array *const *dicts) {
+                at_array *const *dicts) {
   int bad = 0;
   memset(r, 0, sizeof *r);
   r->c = *c;
@@ -379,4 +375,3 @@ void at_batch_free(at_batch *b) {
   ar_free(&bm->ar);
   free(bm);
 }
-

@@ -34,17 +34,48 @@ enum { MAX_DEPTH = 64, MAX_FIELDS = 100000 };
 enum { MSG_VERSION = 0, MSG_HEADER_TYPE = 1, MSG_HEADER = 2, MSG_BODY_LENGTH = 3 };
 enum { HDR_SCHEMA = 1, HDR_DICTIONARY = 2, HDR_RECORD_BATCH = 3 };
 enum { SCH_ENDIANNESS = 0, SCH_FIELDS = 1, SCH_METADATA = 2 };
-enum { FLD_NAME = 0, FLD_NULLABLE = 1, FLD_TYPE_TYPE = 2, FLD_TYPE = 3, FLD_DICTIONARY = 4, FLD_CHILDREN = 5,
-       FLD_METADATA = 6 };
+enum {
+  FLD_NAME = 0,
+  FLD_NULLABLE = 1,
+  FLD_TYPE_TYPE = 2,
+  FLD_TYPE = 3,
+  FLD_DICTIONARY = 4,
+  FLD_CHILDREN = 5,
+  FLD_METADATA = 6
+};
 enum { FOOT_SCHEMA = 1, FOOT_DICTIONARIES = 2, FOOT_BATCHES = 3 };
 enum { RB_LENGTH = 0, RB_NODES = 1, RB_BUFFERS = 2, RB_COMPRESSION = 3, RB_VARIADIC = 4 };
 enum { DB_ID = 0, DB_DATA = 1, DB_IS_DELTA = 2 };
 enum { DE_ID = 0, DE_INDEX_TYPE = 1 };
 enum { CODEC_NONE = -1, CODEC_LZ4_FRAME = 0, CODEC_ZSTD = 1 };
 enum {
-  T_NULL = 1, T_INT, T_FLOAT, T_BINARY, T_UTF8, T_BOOL, T_DECIMAL, T_DATE, T_TIME, T_TIMESTAMP, T_INTERVAL,
-  T_LIST, T_STRUCT, T_UNION, T_FSB, T_FSL, T_MAP, T_DURATION, T_LARGE_BINARY, T_LARGE_UTF8, T_LARGE_LIST,
-  T_RUN_END, T_BINARY_VIEW, T_UTF8_VIEW, T_LIST_VIEW, T_LARGE_LIST_VIEW, T_COUNT
+  T_NULL = 1,
+  T_INT,
+  T_FLOAT,
+  T_BINARY,
+  T_UTF8,
+  T_BOOL,
+  T_DECIMAL,
+  T_DATE,
+  T_TIME,
+  T_TIMESTAMP,
+  T_INTERVAL,
+  T_LIST,
+  T_STRUCT,
+  T_UNION,
+  T_FSB,
+  T_FSL,
+  T_MAP,
+  T_DURATION,
+  T_LARGE_BINARY,
+  T_LARGE_UTF8,
+  T_LARGE_LIST,
+  T_RUN_END,
+  T_BINARY_VIEW,
+  T_UTF8_VIEW,
+  T_LIST_VIEW,
+  T_LARGE_LIST_VIEW,
+  T_COUNT
 };
 extern const char *const ar_type_names[T_COUNT];
 
@@ -90,7 +121,6 @@ static inline void store_offset(uint8_t *p, int w, int64_t i, int64_t v) {
 /* The offsets of an empty array when the file stores none (a valid, if lazy, encoding). */
 extern const uint8_t ar_zero_offsets[8];
 
-
 /* ------------------------------------------------------------------------------------------------------ */
 /* Arenas: one for the file's metadata, one per decoded batch. Blocks are individual mallocs in a list. */
 
@@ -122,9 +152,9 @@ typedef struct fdesc {
   const at_field *field;
   const char *path; /* dotted names from the top-level column, for error messages */
   enum phys phys;
-  int width;        /* P_FIXED: bytes per value */
-  int dict;         /* dictionary-encoded: the batch holds indices, the dictionary holds `phys` values */
-  int idx_width;    /* index bytes: 1, 2, 4, 8 */
+  int width;     /* P_FIXED: bytes per value */
+  int dict;      /* dictionary-encoded: the batch holds indices, the dictionary holds `phys` values */
+  int idx_width; /* index bytes: 1, 2, 4, 8 */
   int idx_signed;
   int64_t dict_id;
   size_t dict_slot; /* index into at_file.dict_fields */
@@ -141,7 +171,7 @@ typedef struct batch_ix {
   int64_t body_len;
   int64_t rows;
   int owned;
-  at_array **dicts;    /* per dictionary slot: the dictionary in force for this batch */
+  at_array **dicts; /* per dictionary slot: the dictionary in force for this batch */
 } batch_ix;
 
 struct at_file {
@@ -151,15 +181,14 @@ struct at_file {
   arena ar;
   at_schema schema;
   fdesc *cols;
-  size_t n_dict;        /* dictionary-encoded fields (each its own id) */
+  size_t n_dict; /* dictionary-encoded fields (each its own id) */
   fdesc **dict_fields;
-  at_array **dicts;     /* the dictionaries read so far (stream) or all of them (file) */
-  int dicts_shared;     /* `dicts` is referenced by a batch: copy before changing it */
+  at_array **dicts; /* the dictionaries read so far (stream) or all of them (file) */
+  int dicts_shared; /* `dicts` is referenced by a batch: copy before changing it */
   int n_batches, cap_batches;
-  batch_ix *batches;    /* malloc'd, grows while the stream is indexed */
+  batch_ix *batches; /* malloc'd, grows while the stream is indexed */
   int64_t num_rows;
 };
-
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Reading a batch: the cursor over its nodes, buffers and variadic counts, in depth-first order. */
@@ -189,8 +218,8 @@ int ar_rd_dict(rd *r, const fdesc *d, at_array *a);
 /* The codec of a RecordBatch, CODEC_NONE when uncompressed, -2 when unsupported (ipc.c). */
 int ar_batch_codec(const fb_table *rb, int *bad);
 /* Checks RecordBatch RB's vectors against the columns COLS at open (ipc.c). */
-int ar_check_batch(const ctx *c, const fb_table *rb, const fdesc *cols, size_t ncols, int as_value,
-                   const uint8_t *body, int64_t body_len, int64_t *rows, int *owned);
+int ar_check_batch(const ctx *c, const fb_table *rb, const fdesc *cols, size_t ncols, int as_value, const uint8_t *body,
+                   int64_t body_len, int64_t *rows, int *owned);
 /* A batch's reading cursor (decode.c). */
 void ar_rd_init(rd *r, const ctx *c, arena *ar, const fb_table *rb, const uint8_t *body, int64_t body_len,
                 at_array *const *dicts);

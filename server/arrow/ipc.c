@@ -14,15 +14,14 @@
 /* Messages */
 
 typedef struct msg {
-  int type;         /* HDR_* */
-  fb_table header;  /* the Schema, DictionaryBatch or RecordBatch table */
+  int type;        /* HDR_* */
+  fb_table header; /* the Schema, DictionaryBatch or RecordBatch table */
   const uint8_t *body;
   int64_t body_len;
 } msg;
 
 /* Parses the Message flatbuffer [fb, fb + len); its body starts at BODY, with at most AVAIL bytes there. */
-static int parse_message(const ctx *c, const uint8_t *fb, size_t len, const uint8_t *body, int64_t avail,
-                         msg *m) {
+static int parse_message(const ctx *c, const uint8_t *fb, size_t len, const uint8_t *body, int64_t avail, msg *m) {
   fb_table t;
   int bad = 0;
   if (fb_root(fb, len, &t) != 0) return ar_fail(c, "corrupt message metadata");
@@ -39,8 +38,8 @@ static int parse_message(const ctx *c, const uint8_t *fb, size_t len, const uint
 
 /* Reads the encapsulated message at POS (stream format): continuation marker (optional, legacy), metadata
  * length, flatbuffer, body. *next is where the following message starts; *eos is set at the end. */
-static int read_stream_message(const ctx *c, const uint8_t *map, size_t size, size_t pos, msg *m,
-                               size_t *next, int *eos) {
+static int read_stream_message(const ctx *c, const uint8_t *map, size_t size, size_t pos, msg *m, size_t *next,
+                               int *eos) {
   *eos = 0;
   if (pos == size) {
     *eos = 1; /* a stream may simply end after a message */
@@ -85,7 +84,10 @@ static void count_layout(const fdesc *d, int as_value, layout *l) {
   case P_BOOL: l->buffers += 2; break;
   case P_BIN32:
   case P_BIN64: l->buffers += 3; break;
-  case P_VIEW: l->buffers += 2; l->views++; break;
+  case P_VIEW:
+    l->buffers += 2;
+    l->views++;
+    break;
   case P_LIST32:
   case P_LIST64: l->buffers += 2; break;
   case P_FSL:
@@ -112,8 +114,8 @@ int ar_batch_codec(const fb_table *rb, int *bad) {
 
 /* Checks the vectors of RecordBatch RB against the columns COLS (dictionary values when AS_VALUE) and the
  * body; sets *rows and *owned. */
-int ar_check_batch(const ctx *c, const fb_table *rb, const fdesc *cols, size_t ncols, int as_value,
-                       const uint8_t *body, int64_t body_len, int64_t *rows, int *owned) {
+int ar_check_batch(const ctx *c, const fb_table *rb, const fdesc *cols, size_t ncols, int as_value, const uint8_t *body,
+                   int64_t body_len, int64_t *rows, int *owned) {
   int bad = 0;
   layout l = {0, 0, 0};
   fb_vec nodes, bufs, var;
@@ -246,8 +248,7 @@ static int read_block(const ctx *c, at_file *f, const fb_vec *v, size_t i, size_
   const uint8_t *b = fb_vec_elem(v, i, BLOCK_SIZE);
   int64_t off = (int64_t)fb_load_u64(b), body_len = (int64_t)fb_load_u64(b + 16), e;
   int32_t meta = (int32_t)fb_load_u32(b + 8);
-  if (off < 8 || meta < 8 || body_len < 0 || !add_ok(off, meta, &e) || !add_ok(e, body_len, &e) ||
-      e > (int64_t)end)
+  if (off < 8 || meta < 8 || body_len < 0 || !add_ok(off, meta, &e) || !add_ok(e, body_len, &e) || e > (int64_t)end)
     return ar_fail(c, "block %zu lies outside the file", i);
   const uint8_t *p = f->map + off;
   size_t hdr = fb_load_u32(p) == 0xFFFFFFFFu ? 8 : 4;
@@ -328,8 +329,7 @@ int at_file_open(const char *path, at_file **out, char *err, size_t errlen) {
   }
   c.path = f->path;
   int rc = map_file(&c, f);
-  if (rc == 0)
-    rc = memcmp(f->map, "ARROW1", 6) == 0 ? open_file_format(&c, f) : open_stream(&c, f);
+  if (rc == 0) rc = memcmp(f->map, "ARROW1", 6) == 0 ? open_file_format(&c, f) : open_stream(&c, f);
   if (rc != 0) {
     at_file_close(f);
     return -1;
@@ -350,11 +350,6 @@ const at_schema *at_file_schema(const at_file *f) { return &f->schema; }
 int64_t at_file_num_rows(const at_file *f) { return f->num_rows; }
 int at_file_num_batches(const at_file *f) { return f->n_batches; }
 
-int64_t at_file_batch_rows(const at_file *f, int i) {
-  return i >= 0 && i < f->n_batches ? f->batches[i].rows : -1;
-}
+int64_t at_file_batch_rows(const at_file *f, int i) { return i >= 0 && i < f->n_batches ? f->batches[i].rows : -1; }
 
-int at_file_batch_is_owned(const at_file *f, int i) {
-  return i >= 0 && i < f->n_batches ? f->batches[i].owned : 0;
-}
-
+int at_file_batch_is_owned(const at_file *f, int i) { return i >= 0 && i < f->n_batches ? f->batches[i].owned : 0; }

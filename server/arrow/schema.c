@@ -9,9 +9,7 @@
 /* ------------------------------------------------------------------------------------------------------ */
 /* Schema */
 
-
-static int parse_field(pctx *p, const fb_table *ft, const char *parent, at_field *o, fdesc *d, int depth,
-                       int in_dict);
+static int parse_field(pctx *p, const fb_table *ft, const char *parent, at_field *o, fdesc *d, int depth, int in_dict);
 
 static int parse_kvs(pctx *p, const fb_table *t, int id, const char *field, size_t *n_out, at_kv **out) {
   fb_vec v;
@@ -95,14 +93,38 @@ static int set_flat_type(pctx *p, int type, const fb_table *tt, at_field *o, fde
   case T_INT: return set_int_type(p, tt, o, d);
   case T_FLOAT: return set_float_type(p, tt, o, d);
   case T_TIMESTAMP: return set_timestamp_type(p, tt, o, d);
-  case T_NULL: o->type = AT_NULL; d->phys = P_NULL; return 0; /* no buffers: every value is null */
-  case T_BOOL: o->type = AT_BOOL; d->phys = P_BOOL; return 0;
-  case T_UTF8: o->type = AT_UTF8; d->phys = P_BIN32; return 0;
-  case T_BINARY: o->type = AT_BINARY; d->phys = P_BIN32; return 0;
-  case T_LARGE_UTF8: o->type = AT_LARGE_UTF8; d->phys = P_BIN64; return 0;
-  case T_LARGE_BINARY: o->type = AT_LARGE_BINARY; d->phys = P_BIN64; return 0;
-  case T_UTF8_VIEW: o->type = AT_LARGE_UTF8; d->phys = P_VIEW; return 0;
-  case T_BINARY_VIEW: o->type = AT_LARGE_BINARY; d->phys = P_VIEW; return 0;
+  case T_NULL:
+    o->type = AT_NULL;
+    d->phys = P_NULL;
+    return 0; /* no buffers: every value is null */
+  case T_BOOL:
+    o->type = AT_BOOL;
+    d->phys = P_BOOL;
+    return 0;
+  case T_UTF8:
+    o->type = AT_UTF8;
+    d->phys = P_BIN32;
+    return 0;
+  case T_BINARY:
+    o->type = AT_BINARY;
+    d->phys = P_BIN32;
+    return 0;
+  case T_LARGE_UTF8:
+    o->type = AT_LARGE_UTF8;
+    d->phys = P_BIN64;
+    return 0;
+  case T_LARGE_BINARY:
+    o->type = AT_LARGE_BINARY;
+    d->phys = P_BIN64;
+    return 0;
+  case T_UTF8_VIEW:
+    o->type = AT_LARGE_UTF8;
+    d->phys = P_VIEW;
+    return 0;
+  case T_BINARY_VIEW:
+    o->type = AT_LARGE_BINARY;
+    d->phys = P_VIEW;
+    return 0;
   case T_DATE: {
     int16_t unit = fb_i16(tt, 0, 1, &bad); /* Schema.fbs: unit defaults to MILLISECOND */
     if (bad || unit < 0 || unit > 1) return ar_ffail(&p->c, d->path, "invalid Date unit");
@@ -154,9 +176,18 @@ static int set_type(pctx *p, const fb_table *ft, at_field *o, fdesc *d, int dept
   int r = set_flat_type(p, type, &tt, o, d);
   if (r <= 0) return r;
   switch (type) {
-  case T_LIST: o->type = AT_LIST; d->phys = P_LIST32; break;
-  case T_LARGE_LIST: o->type = AT_LARGE_LIST; d->phys = P_LIST64; break;
-  case T_STRUCT: o->type = AT_STRUCT; d->phys = P_STRUCT; break;
+  case T_LIST:
+    o->type = AT_LIST;
+    d->phys = P_LIST32;
+    break;
+  case T_LARGE_LIST:
+    o->type = AT_LARGE_LIST;
+    d->phys = P_LIST64;
+    break;
+  case T_STRUCT:
+    o->type = AT_STRUCT;
+    d->phys = P_STRUCT;
+    break;
   case T_FSL:
     o->type = AT_FIXED_SIZE_LIST;
     o->list_size = fb_i32(&tt, 0, 0, &bad);
@@ -198,8 +229,7 @@ static int parse_dictionary(pctx *p, const fb_table *de, at_field *o, fdesc *d, 
   return 0;
 }
 
-static int parse_field(pctx *p, const fb_table *ft, const char *parent, at_field *o, fdesc *d, int depth,
-                       int in_dict) {
+static int parse_field(pctx *p, const fb_table *ft, const char *parent, at_field *o, fdesc *d, int depth, int in_dict) {
   int bad = 0;
   const char *name;
   size_t nlen;
@@ -282,11 +312,12 @@ int at_type_fixed_width(const at_field *f) {
   if (f->type == AT_BOOL) return 0;
   if (f->type == AT_FIXED_SIZE_BINARY) return f->byte_width;
   switch (f->type) {
+/* clang-format off */
 #define AT_XX(sym, code, name, width) \
   case code: return width ? width : -1;
     TC_TYPE_MAP(AT_XX)
 #undef AT_XX
+    /* clang-format on */
   default: return -1;
   }
 }
-

@@ -9,8 +9,7 @@
 
 static int take(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n, at_array *dst);
 
-static int take_validity(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n,
-                         at_array *dst) {
+static int take_validity(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n, at_array *dst) {
   int64_t nulls = 0;
   for (int64_t i = 0; i < n; i++) nulls += ix[i] < 0 || (src->validity && !bit(src->validity, ix[i]));
   dst->length = n;
@@ -44,13 +43,12 @@ static int take_fixed(rd *r, const fdesc *d, const at_array *src, const int64_t 
   return 0;
 }
 
-static int take_binary(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n,
-                       at_array *dst) {
+static int take_binary(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n, at_array *dst) {
   int w = offsets_width(d);
   int64_t total = 0;
   for (int64_t i = 0; i < n; i++)
-    if (ix[i] >= 0 && !add_ok(total, load_offset(src->offsets, w, ix[i] + 1) -
-                                         load_offset(src->offsets, w, ix[i]), &total))
+    if (ix[i] >= 0 &&
+        !add_ok(total, load_offset(src->offsets, w, ix[i] + 1) - load_offset(src->offsets, w, ix[i]), &total))
       return ar_ffail(&r->c, d->path, "decoded column too large");
   if (total > MAX_BUFFER || (w == 4 && total > INT32_MAX)) return ar_ffail(&r->c, d->path, "decoded column too large");
   uint8_t *offs = ar_buffer(r->ar, (n + 1) * w), *vals = ar_buffer(r->ar, total);
@@ -72,8 +70,7 @@ static int take_binary(rd *r, const fdesc *d, const at_array *src, const int64_t
 }
 
 /* Takes CHILD_N rows of SRC's only child, by the child indices CIX (malloc'd; freed here). */
-static int take_child(rd *r, const fdesc *d, const at_array *src, int64_t *cix, int64_t child_n,
-                      at_array *dst) {
+static int take_child(rd *r, const fdesc *d, const at_array *src, int64_t *cix, int64_t child_n, at_array *dst) {
   int rc = -1;
   dst->children = ar_calloc(r->ar, 1, sizeof(at_array));
   if (!dst->children)
@@ -90,10 +87,11 @@ static int take_list(rd *r, const fdesc *d, const at_array *src, const int64_t *
   int w = offsets_width(d);
   int64_t total = 0;
   for (int64_t i = 0; i < n; i++)
-    if (ix[i] >= 0 && !add_ok(total, load_offset(src->offsets, w, ix[i] + 1) -
-                                         load_offset(src->offsets, w, ix[i]), &total))
+    if (ix[i] >= 0 &&
+        !add_ok(total, load_offset(src->offsets, w, ix[i] + 1) - load_offset(src->offsets, w, ix[i]), &total))
       return ar_ffail(&r->c, d->path, "decoded column too large");
-  if (total > MAX_BUFFER / 8 || (w == 4 && total > INT32_MAX)) return ar_ffail(&r->c, d->path, "decoded column too large");
+  if (total > MAX_BUFFER / 8 || (w == 4 && total > INT32_MAX))
+    return ar_ffail(&r->c, d->path, "decoded column too large");
   uint8_t *offs = ar_buffer(r->ar, (n + 1) * w);
   int64_t *cix = malloc((size_t)(total ? total : 1) * sizeof *cix);
   if (!offs || !cix) {
@@ -122,8 +120,7 @@ static int take_fsl(rd *r, const fdesc *d, const at_array *src, const int64_t *i
   return take_child(r, d, src, cix, total, dst);
 }
 
-static int take_struct(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n,
-                       at_array *dst) {
+static int take_struct(rd *r, const fdesc *d, const at_array *src, const int64_t *ix, int64_t n, at_array *dst) {
   if (d->n_children == 0) return 0;
   dst->children = ar_calloc(r->ar, d->n_children, sizeof(at_array));
   if (!dst->children) return ar_ffail(&r->c, d->path, "out of memory");
@@ -187,4 +184,3 @@ int ar_rd_dict(rd *r, const fdesc *d, at_array *a) {
   free(ix);
   return rc;
 }
-

@@ -4,19 +4,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const char *const ar_type_names[T_COUNT] = {
-    "NONE", "Null", "Int", "FloatingPoint", "Binary", "Utf8", "Bool", "Decimal", "Date", "Time",
-    "Timestamp", "Interval", "List", "Struct", "Union", "FixedSizeBinary", "FixedSizeList", "Map",
-    "Duration", "LargeBinary", "LargeUtf8", "LargeList", "RunEndEncoded", "BinaryView", "Utf8View",
-    "ListView", "LargeListView"};
+const char *const ar_type_names[T_COUNT] = {"NONE",          "Null",      "Int",           "FloatingPoint",
+                                            "Binary",        "Utf8",      "Bool",          "Decimal",
+                                            "Date",          "Time",      "Timestamp",     "Interval",
+                                            "List",          "Struct",    "Union",         "FixedSizeBinary",
+                                            "FixedSizeList", "Map",       "Duration",      "LargeBinary",
+                                            "LargeUtf8",     "LargeList", "RunEndEncoded", "BinaryView",
+                                            "Utf8View",      "ListView",  "LargeListView"};
 
 const uint8_t ar_zero_offsets[8];
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Errors */
 
-__attribute__((format(printf, 3, 0))) static int vfail(const ctx *c, const char *field, const char *fmt,
-                                                        va_list ap) {
+__attribute__((format(printf, 3, 0))) static int vfail(const ctx *c, const char *field, const char *fmt, va_list ap) {
   if (!c->err || c->errlen == 0) return -1;
   int n = field ? snprintf(c->err, c->errlen, "%s: field '%s': ", c->path, field)
                 : snprintf(c->err, c->errlen, "%s: ", c->path);
@@ -41,7 +42,6 @@ int ar_ffail(const ctx *c, const char *field, const char *fmt, ...) {
   va_end(ap);
   return -1;
 }
-
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Arenas: one for the file's metadata, one per decoded batch. Blocks are individual mallocs in a list. */
@@ -88,4 +88,3 @@ void ar_free(arena *a) {
   a->head = NULL;
   a->data_bytes = 0;
 }
-

@@ -38,18 +38,33 @@ static int child(const char *target, const char *perm, int k, int rounds, int ro
     for (int i = 0; i < 8; i++) idx[i] = (k * 131 + r * 17 + i * 7) % rows;
     tc_take_rows_req t = {.table = "example", .indices = idx, .n_indices = 8};
     tc_batch *b;
-    if (tc_take_rows(c, &t, NULL, &b) == TC_OK) tc_batch_free(b); else bad++;
+    if (tc_take_rows(c, &t, NULL, &b) == TC_OK)
+      tc_batch_free(b);
+    else
+      bad++;
     tc_read_batch_req rb = {.permutation = perm, .split = "0", .offset = (k * 37 + r) % (rows - 64), .batch_size = 64};
-    if (tc_read_batch(c, &rb, NULL, &b) == TC_OK) tc_batch_free(b); else bad++;
+    if (tc_read_batch(c, &rb, NULL, &b) == TC_OK)
+      tc_batch_free(b);
+    else
+      bad++;
     tc_permutation_info *p;
-    if (tc_describe_permutation(c, perm, NULL, &p) == TC_OK) tc_permutation_info_free(p); else bad++;
+    if (tc_describe_permutation(c, perm, NULL, &p) == TC_OK)
+      tc_permutation_info_free(p);
+    else
+      bad++;
     if (tc_health_check(c, NULL, NULL, &st) != TC_OK) bad++;
     tc_stream_req sr = {.permutation = perm, .split = "0", .batch_size = 256, .shard_index = k % 8, .shard_count = 8};
     tc_stream *s;
-    if (tc_stream_batches(c, &sr, NULL, &s) != TC_OK) { bad++; continue; }
+    if (tc_stream_batches(c, &sr, NULL, &s) != TC_OK) {
+      bad++;
+      continue;
+    }
     int64_t got = 0;
     for (;;) {
-      if (tc_stream_next(s, &b) != TC_OK) { bad++; break; }
+      if (tc_stream_next(s, &b) != TC_OK) {
+        bad++;
+        break;
+      }
       if (!b) break;
       got += b->num_rows;
       tc_batch_free(b);
@@ -69,9 +84,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   for (int i = 2; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--procs")) procs = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--rows")) rows = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--procs"))
+      procs = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--rounds"))
+      rounds = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--rows"))
+      rows = atoi(argv[i + 1]);
   }
   sp_server *s = sp_new();
   fx_table t;
@@ -80,8 +98,8 @@ int main(int argc, char **argv) {
   aw_options opt = {.format = AW_FILE, .codec = AW_ZSTD}; /* decompressed into the cache */
   if (fx_example(&t, FX_EXAMPLE_SHAPE, rows, 1024) || fx_table_write(path, &opt, &t)) return 2;
   fx_table_free(&t);
-  static const char *const flags[] = {"--cache-bytes", "64M", "--permutation-bytes", "16M", "--log-level", "warn",
-                                      "--max-connections", "256", NULL};
+  static const char *const flags[] = {
+      "--cache-bytes", "64M", "--permutation-bytes", "16M", "--log-level", "warn", "--max-connections", "256", NULL};
   if (sp_start(s, argv[1], 0, flags)) return 2;
   tc_client *c;
   tc_client_new(s->target, NULL, &c);
@@ -115,17 +133,17 @@ int main(int argc, char **argv) {
   double dt = sp_now() - t0;
   /* the clients are gone: the server's descriptors come back to the baseline (condition, with a guard) */
   int fds1 = -1;
-  for (double w = sp_now(); sp_now() - w < 120 && (fds1 = sp_count_fds(s->pid)) > fds0; sp_sleep_ms(20)) {
-  }
+  for (double w = sp_now(); sp_now() - w < 120 && (fds1 = sp_count_fds(s->pid)) > fds0; sp_sleep_ms(20)) {}
   long hwm = rss_kib(s->pid, "VmHWM:"), rss1 = rss_kib(s->pid, "VmRSS:");
   long budget = (64 + 16) * 1024; /* --cache-bytes + --permutation-bytes, KiB */
   long overhead = 128 * 1024;     /* stated: threads' stacks, gRPC buffers, 64 connections, the mapped file */
   printf("tc-load: %d processes x %d rounds (TakeRows, ReadBatch, DescribePermutation, health, one 1/8 "
-         "shard stream) over %d rows in %.1f s\n", procs, rounds, rows, dt);
+         "shard stream) over %d rows in %.1f s\n",
+         procs, rounds, rows, dt);
   printf("  failed client processes: %d\n", failed);
   printf("  server fds: %d before, peak %d, %d after\n", fds0, peak_fds, fds1);
-  printf("  server RSS: %ld KiB before, peak %ld KiB, %ld KiB after; budget %ld KiB + overhead %ld KiB\n", rss0,
-         hwm, rss1, budget, overhead);
+  printf("  server RSS: %ld KiB before, peak %ld KiB, %ld KiB after; budget %ld KiB + overhead %ld KiB\n", rss0, hwm,
+         rss1, budget, overhead);
   int stop = sp_stop(s);
   printf("  server exit after SIGTERM: %d\n", stop);
   int ok = failed == 0 && fds1 <= fds0 && hwm <= budget + overhead && stop == 0;

@@ -24,18 +24,28 @@
 enum { MD_V5 = 4 };
 enum { HDR_SCHEMA = 1, HDR_RECORD_BATCH = 3 };
 enum {
-  TY_INT = 2, TY_FLOAT = 3, TY_BINARY = 4, TY_UTF8 = 5, TY_BOOL = 6, TY_DATE = 8, TY_TIMESTAMP = 10,
-  TY_LIST = 12, TY_STRUCT = 13, TY_FIXED_SIZE_BINARY = 15, TY_FIXED_SIZE_LIST = 16, TY_LARGE_BINARY = 19,
-  TY_LARGE_UTF8 = 20, TY_LARGE_LIST = 21
+  TY_INT = 2,
+  TY_FLOAT = 3,
+  TY_BINARY = 4,
+  TY_UTF8 = 5,
+  TY_BOOL = 6,
+  TY_DATE = 8,
+  TY_TIMESTAMP = 10,
+  TY_LIST = 12,
+  TY_STRUCT = 13,
+  TY_FIXED_SIZE_BINARY = 15,
+  TY_FIXED_SIZE_LIST = 16,
+  TY_LARGE_BINARY = 19,
+  TY_LARGE_UTF8 = 20,
+  TY_LARGE_LIST = 21
 };
 enum { CODEC_LZ4_FRAME = 0, CODEC_ZSTD = 1 };
 
-#define STRUCT16 16 /* FieldNode and Buffer: two longs */
+#define STRUCT16 16   /* FieldNode and Buffer: two longs */
 #define BLOCK_SIZE 24 /* Block: long offset, int metaDataLength, 4 pad bytes, long bodyLength */
 
 static void put_le(uint8_t *p, uint64_t v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static int64_t get_offset(const uint8_t *offsets, int wide, int64_t i) {
@@ -57,27 +67,22 @@ typedef struct bytes {
 } bytes;
 
 static int bytes_reserve(bytes *b, size_t n) {
-  if (b->cap - b->len >= n)
-    return 0;
+  if (b->cap - b->len >= n) return 0;
   size_t cap = b->cap ? b->cap : 1024;
   while (cap - b->len < n) {
-    if (cap > SIZE_MAX / 2)
-      return errno = ENOMEM, -1;
+    if (cap > SIZE_MAX / 2) return errno = ENOMEM, -1;
     cap *= 2;
   }
   uint8_t *np = realloc(b->p, cap);
-  if (!np)
-    return errno = ENOMEM, -1;
+  if (!np) return errno = ENOMEM, -1;
   b->p = np;
   b->cap = cap;
   return 0;
 }
 
 static int bytes_append(bytes *b, const void *p, size_t n) {
-  if (bytes_reserve(b, n))
-    return -1;
-  if (n)
-    memcpy(b->p + b->len, p, n);
+  if (bytes_reserve(b, n)) return -1;
+  if (n) memcpy(b->p + b->len, p, n);
   b->len += n;
   return 0;
 }
@@ -92,11 +97,9 @@ static int bytes_pad8(bytes *b) {
 static size_t kv_len(const char *s, size_t len) { return (len || !s) ? len : strlen(s); }
 
 static fbb_ref build_metadata(fbb_builder *b, const at_kv *meta, size_t n) {
-  if (!n)
-    return 0;
+  if (!n) return 0;
   fbb_ref *refs = calloc(n, sizeof *refs);
-  if (!refs)
-    return b->failed = 1, 0;
+  if (!refs) return b->failed = 1, 0;
   for (size_t i = 0; i < n; i++) {
     fbb_ref k = fbb_string(b, meta[i].key ? meta[i].key : "", kv_len(meta[i].key, meta[i].key_len));
     fbb_ref v = fbb_string(b, meta[i].value ? meta[i].value : "", kv_len(meta[i].value, meta[i].value_len));
@@ -112,10 +115,9 @@ static fbb_ref build_metadata(fbb_builder *b, const at_kv *meta, size_t n) {
 
 /* Int{bitWidth, is_signed} for the integer types; 0 bits for anything else. */
 static int int_bits(at_type t, int *is_signed) {
-  static const int bits[] = {[AT_INT8] = 8,   [AT_INT16] = 16,  [AT_INT32] = 32,  [AT_INT64] = 64,
-                             [AT_UINT8] = 8,  [AT_UINT16] = 16, [AT_UINT32] = 32, [AT_UINT64] = 64};
-  if (t < AT_INT8 || t > AT_UINT64)
-    return 0;
+  static const int bits[] = {[AT_INT8] = 8,  [AT_INT16] = 16,  [AT_INT32] = 32,  [AT_INT64] = 64,
+                             [AT_UINT8] = 8, [AT_UINT16] = 16, [AT_UINT32] = 32, [AT_UINT64] = 64};
+  if (t < AT_INT8 || t > AT_UINT64) return 0;
   *is_signed = t <= AT_INT64;
   return bits[t];
 }
@@ -123,10 +125,14 @@ static int int_bits(at_type t, int *is_signed) {
 /* The type-specific table of field F; sets *type_type to its union tag. Returns 0 (and fails B) for a type
  * the writer does not know. */
 static fbb_ref build_type(fbb_builder *b, const at_field *f, uint8_t *type_type) {
-  static const uint8_t empty_tables[] = {
-      [AT_BOOL] = TY_BOOL,         [AT_UTF8] = TY_UTF8,           [AT_LARGE_UTF8] = TY_LARGE_UTF8,
-      [AT_BINARY] = TY_BINARY,     [AT_LARGE_BINARY] = TY_LARGE_BINARY, [AT_LIST] = TY_LIST,
-      [AT_LARGE_LIST] = TY_LARGE_LIST, [AT_STRUCT] = TY_STRUCT};
+  static const uint8_t empty_tables[] = {[AT_BOOL] = TY_BOOL,
+                                         [AT_UTF8] = TY_UTF8,
+                                         [AT_LARGE_UTF8] = TY_LARGE_UTF8,
+                                         [AT_BINARY] = TY_BINARY,
+                                         [AT_LARGE_BINARY] = TY_LARGE_BINARY,
+                                         [AT_LIST] = TY_LIST,
+                                         [AT_LARGE_LIST] = TY_LARGE_LIST,
+                                         [AT_STRUCT] = TY_STRUCT};
   int is_signed = 0, bits = int_bits(f->type, &is_signed);
   fbb_ref tz = 0;
   if (f->type == AT_TIMESTAMP && f->timezone) /* strings must be built before the table */
@@ -164,10 +170,8 @@ static int type_is_list(at_type t) { return t == AT_LIST || t == AT_LARGE_LIST |
 
 /* Nested types must have the right number of child fields: lists one, struct any, others none. */
 static int field_shape_ok(const at_field *f) {
-  if (type_is_list(f->type))
-    return f->n_children == 1 && f->children;
-  if (f->type == AT_STRUCT)
-    return f->n_children == 0 || f->children;
+  if (type_is_list(f->type)) return f->n_children == 1 && f->children;
+  if (f->type == AT_STRUCT) return f->n_children == 0 || f->children;
   return f->n_children == 0;
 }
 
@@ -175,18 +179,15 @@ static fbb_ref build_field(fbb_builder *b, const at_field *f);
 
 static fbb_ref build_fields(fbb_builder *b, const at_field *fields, size_t n) {
   fbb_ref *refs = calloc(n ? n : 1, sizeof *refs);
-  if (!refs)
-    return b->failed = 1, 0;
-  for (size_t i = 0; i < n; i++)
-    refs[i] = build_field(b, &fields[i]);
+  if (!refs) return b->failed = 1, 0;
+  for (size_t i = 0; i < n; i++) refs[i] = build_field(b, &fields[i]);
   fbb_ref r = fbb_ref_vector(b, refs, n);
   free(refs);
   return r;
 }
 
 static fbb_ref build_field(fbb_builder *b, const at_field *f) {
-  if (!field_shape_ok(f))
-    return b->failed = 1, 0;
+  if (!field_shape_ok(f)) return b->failed = 1, 0;
   fbb_ref children = build_fields(b, f->children, f->n_children); /* always present, even empty */
   fbb_ref meta = build_metadata(b, f->meta, f->n_meta);
   fbb_ref name = f->name ? fbb_string(b, f->name, strlen(f->name)) : 0;
@@ -247,12 +248,10 @@ static int append_compressed(body *bd, const uint8_t *p, size_t n) {
   }
   int lz4 = bd->opt->codec == AW_LZ4;
   size_t bound = lz4 ? LZ4F_compressFrameBound(n, NULL) : ZSTD_compressBound(n);
-  if (bytes_reserve(&bd->data, 8 + bound))
-    return -1;
+  if (bytes_reserve(&bd->data, 8 + bound)) return -1;
   uint8_t *dst = bd->data.p + bd->data.len + 8;
   size_t got = lz4 ? LZ4F_compressFrame(dst, bound, p, n, NULL) : ZSTD_compress(dst, bound, p, n, 3);
-  if (lz4 ? LZ4F_isError(got) : ZSTD_isError(got))
-    return errno = EIO, -1;
+  if (lz4 ? LZ4F_isError(got) : ZSTD_isError(got)) return errno = EIO, -1;
   put_le(bd->data.p + bd->data.len, n, 8);
   bd->data.len += 8 + got;
   return 0;
@@ -275,23 +274,18 @@ static int add_buffer(body *bd, const uint8_t *p, size_t n) {
 
 /* Fixed bytes per value; 0 for bool (bit-packed), -1 for variable-size and nested types. */
 static int64_t value_width(const at_field *f) {
-  static const int8_t w[] = {[AT_INT8] = 1,    [AT_INT16] = 2,   [AT_INT32] = 4,   [AT_INT64] = 8,
-                             [AT_UINT8] = 1,   [AT_UINT16] = 2,  [AT_UINT32] = 4,  [AT_UINT64] = 8,
-                             [AT_FLOAT16] = 2, [AT_FLOAT32] = 4, [AT_FLOAT64] = 8, [AT_DATE32] = 4,
-                             [AT_DATE64] = 8,  [AT_TIMESTAMP] = 8};
-  if (f->type == AT_BOOL)
-    return 0;
-  if (f->type == AT_FIXED_SIZE_BINARY)
-    return f->byte_width > 0 ? f->byte_width : -1;
-  if (f->type > 0 && (size_t)f->type < sizeof w && w[f->type])
-    return w[f->type];
+  static const int8_t w[] = {[AT_INT8] = 1,    [AT_INT16] = 2,  [AT_INT32] = 4,  [AT_INT64] = 8,    [AT_UINT8] = 1,
+                             [AT_UINT16] = 2,  [AT_UINT32] = 4, [AT_UINT64] = 8, [AT_FLOAT16] = 2,  [AT_FLOAT32] = 4,
+                             [AT_FLOAT64] = 8, [AT_DATE32] = 4, [AT_DATE64] = 8, [AT_TIMESTAMP] = 8};
+  if (f->type == AT_BOOL) return 0;
+  if (f->type == AT_FIXED_SIZE_BINARY) return f->byte_width > 0 ? f->byte_width : -1;
+  if (f->type > 0 && (size_t)f->type < sizeof w && w[f->type]) return w[f->type];
   return -1;
 }
 
 /* Appends bytes the array must provide: N bytes of `values`, checked against values_len. */
 static int add_values(body *bd, const at_array *a, int64_t n) {
-  if (n < 0 || (n > 0 && (!a->values || a->values_len < n)))
-    return errno = EINVAL, -1;
+  if (n < 0 || (n > 0 && (!a->values || a->values_len < n))) return errno = EINVAL, -1;
   return add_buffer(bd, a->values, (size_t)n);
 }
 
@@ -312,13 +306,10 @@ static int add_offsets(body *bd, const at_array *a, int wide, int64_t *last) {
 static int add_array(body *bd, const at_field *f, const at_array *a);
 
 static int add_children(body *bd, const at_field *f, const at_array *a, int64_t child_len) {
-  if (a->n_children != f->n_children || (a->n_children && !a->children))
-    return errno = EINVAL, -1;
+  if (a->n_children != f->n_children || (a->n_children && !a->children)) return errno = EINVAL, -1;
   for (size_t i = 0; i < a->n_children; i++) {
-    if (child_len >= 0 && a->children[i].length != child_len)
-      return errno = EINVAL, -1;
-    if (add_array(bd, &f->children[i], &a->children[i]))
-      return -1;
+    if (child_len >= 0 && a->children[i].length != child_len) return errno = EINVAL, -1;
+    if (add_array(bd, &f->children[i], &a->children[i])) return -1;
   }
   return 0;
 }
@@ -328,21 +319,19 @@ static int add_array_data(body *bd, const at_field *f, const at_array *a) {
   int64_t width = value_width(f), last = 0;
   int wide = f->type == AT_LARGE_UTF8 || f->type == AT_LARGE_BINARY || f->type == AT_LARGE_LIST;
   switch (f->type) {
-  case AT_BOOL:
-    return add_values(bd, a, (a->length + 7) / 8);
-  case AT_UTF8: case AT_LARGE_UTF8: case AT_BINARY: case AT_LARGE_BINARY:
-    return add_offsets(bd, a, wide, &last) || add_values(bd, a, last) ? -1 : 0;
-  case AT_LIST: case AT_LARGE_LIST:
-    return add_offsets(bd, a, wide, &last) || add_children(bd, f, a, last) ? -1 : 0;
+  case AT_BOOL: return add_values(bd, a, (a->length + 7) / 8);
+  case AT_UTF8:
+  case AT_LARGE_UTF8:
+  case AT_BINARY:
+  case AT_LARGE_BINARY: return add_offsets(bd, a, wide, &last) || add_values(bd, a, last) ? -1 : 0;
+  case AT_LIST:
+  case AT_LARGE_LIST: return add_offsets(bd, a, wide, &last) || add_children(bd, f, a, last) ? -1 : 0;
   case AT_FIXED_SIZE_LIST:
-    if (f->list_size < 0 || (f->list_size && a->length > INT64_MAX / f->list_size))
-      return errno = EINVAL, -1;
+    if (f->list_size < 0 || (f->list_size && a->length > INT64_MAX / f->list_size)) return errno = EINVAL, -1;
     return add_children(bd, f, a, a->length * f->list_size);
-  case AT_STRUCT:
-    return add_children(bd, f, a, a->length);
+  case AT_STRUCT: return add_children(bd, f, a, a->length);
   default:
-    if (width <= 0 || a->length > INT64_MAX / width)
-      return errno = EINVAL, -1;
+    if (width <= 0 || a->length > INT64_MAX / width) return errno = EINVAL, -1;
     return add_values(bd, a, a->length * width);
   }
 }
@@ -352,10 +341,8 @@ static int add_array(body *bd, const at_field *f, const at_array *a) {
   if (a->length < 0 || a->null_count < 0 || a->null_count > a->length || (a->null_count && !a->validity) ||
       !field_shape_ok(f) || a->n_children != f->n_children)
     return errno = EINVAL, -1;
-  if (add_node(bd, a->length, a->null_count))
-    return -1;
-  if (add_buffer(bd, a->validity, a->validity ? (size_t)(a->length + 7) / 8 : 0))
-    return -1;
+  if (add_node(bd, a->length, a->null_count)) return -1;
+  if (add_buffer(bd, a->validity, a->validity ? (size_t)(a->length + 7) / 8 : 0)) return -1;
   return add_array_data(bd, f, a);
 }
 
@@ -388,8 +375,7 @@ typedef struct writer {
 } writer;
 
 static int out(writer *w, const void *p, size_t n) {
-  if (n && fwrite(p, 1, n, w->fp) != n)
-    return errno = errno ? errno : EIO, -1;
+  if (n && fwrite(p, 1, n, w->fp) != n) return errno = errno ? errno : EIO, -1;
   w->pos += (int64_t)n;
   return 0;
 }
@@ -398,8 +384,7 @@ static int out(writer *w, const void *p, size_t n) {
 static int write_message(writer *w, fbb_builder *b, fbb_ref msg, const bytes *body_data, int record) {
   size_t meta_len;
   const uint8_t *meta = fbb_finish(b, msg, &meta_len); /* already a multiple of 8 */
-  if (!meta)
-    return errno = EINVAL, -1;
+  if (!meta) return errno = EINVAL, -1;
   uint8_t prefix[8];
   put_le(prefix, 0xFFFFFFFFu, 4);
   put_le(prefix + 4, meta_len, 4);
@@ -407,10 +392,8 @@ static int write_message(writer *w, fbb_builder *b, fbb_ref msg, const bytes *bo
   put_le(block, (uint64_t)w->pos, 8);
   put_le(block + 8, 8 + meta_len, 4);
   put_le(block + 16, body_data ? body_data->len : 0, 8);
-  if (record && bytes_append(&w->blocks, block, sizeof block))
-    return -1;
-  if (out(w, prefix, 8) || out(w, meta, meta_len))
-    return -1;
+  if (record && bytes_append(&w->blocks, block, sizeof block)) return -1;
+  if (out(w, prefix, 8) || out(w, meta, meta_len)) return -1;
   return body_data ? out(w, body_data->p, body_data->len) : 0;
 }
 
@@ -423,8 +406,7 @@ static int write_schema_message(writer *w, const at_schema *schema) {
   return rc;
 }
 
-static int write_batch(writer *w, const aw_options *opt, const at_schema *schema, int64_t rows,
-                       const at_array *cols) {
+static int write_batch(writer *w, const aw_options *opt, const at_schema *schema, int64_t rows, const at_array *cols) {
   body bd = {.opt = opt};
   int rc = 0;
   for (size_t i = 0; i < schema->n_fields && !rc; i++) {
@@ -476,13 +458,11 @@ struct aw_writer {
 };
 
 static int options_ok(const aw_options *opt) {
-  return opt && opt->codec >= AW_NONE && opt->codec <= AW_ZSTD &&
-         (opt->format == AW_FILE || opt->format == AW_STREAM);
+  return opt && opt->codec >= AW_NONE && opt->codec <= AW_ZSTD && (opt->format == AW_FILE || opt->format == AW_STREAM);
 }
 
 aw_writer *aw_open(const char *path, const aw_options *opt, const at_schema *schema) {
-  if (!path || !options_ok(opt) || !schema || (schema->n_fields && !schema->fields))
-    return errno = EINVAL, NULL;
+  if (!path || !options_ok(opt) || !schema || (schema->n_fields && !schema->fields)) return errno = EINVAL, NULL;
   aw_writer *aw = calloc(1, sizeof *aw);
   if (!aw || !(aw->path = strdup(path))) {
     free(aw);
@@ -506,8 +486,7 @@ aw_writer *aw_open(const char *path, const aw_options *opt, const at_schema *sch
 }
 
 int aw_write_batch(aw_writer *aw, int64_t rows, const at_array *columns) {
-  if (aw->failed)
-    return errno = EINVAL, -1;
+  if (aw->failed) return errno = EINVAL, -1;
   errno = 0;
   if (write_batch(&aw->w, &aw->opt, aw->schema, rows, columns)) {
     aw->failed = 1;
@@ -521,14 +500,10 @@ static int finish(aw_writer *aw, int discard) {
   static const uint8_t eos[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0};
   int rc = aw->failed || discard ? -1 : 0, saved = errno;
   errno = 0;
-  if (!rc)
-    rc = aw->opt.format == AW_STREAM ? out(&aw->w, eos, sizeof eos) : write_footer(&aw->w, aw->schema);
-  if (!rc)
-    saved = errno;
-  if (fclose(aw->w.fp) && !rc)
-    rc = -1, saved = errno ? errno : EIO;
-  if (rc)
-    unlink(aw->path); /* never leave a half-written fixture behind */
+  if (!rc) rc = aw->opt.format == AW_STREAM ? out(&aw->w, eos, sizeof eos) : write_footer(&aw->w, aw->schema);
+  if (!rc) saved = errno;
+  if (fclose(aw->w.fp) && !rc) rc = -1, saved = errno ? errno : EIO;
+  if (rc) unlink(aw->path); /* never leave a half-written fixture behind */
   free(aw->w.blocks.p);
   free(aw->path);
   free(aw);
@@ -540,20 +515,16 @@ int aw_close(aw_writer *aw) { return finish(aw, 0); }
 
 void aw_abort(aw_writer *aw) {
   int saved = errno;
-  if (aw)
-    finish(aw, 1);
+  if (aw) finish(aw, 1);
   errno = saved;
 }
 
 int aw_write(const char *path, const aw_options *opt, const at_schema *schema, size_t n_batches,
              const int64_t *batch_rows, const at_array *const *batches) {
-  if (n_batches && (!batch_rows || !batches))
-    return errno = EINVAL, -1;
+  if (n_batches && (!batch_rows || !batches)) return errno = EINVAL, -1;
   aw_writer *aw = aw_open(path, opt, schema);
-  if (!aw)
-    return -1;
+  if (!aw) return -1;
   for (size_t i = 0; i < n_batches; i++)
-    if (aw_write_batch(aw, batch_rows[i], batches[i]))
-      break;
+    if (aw_write_batch(aw, batch_rows[i], batches[i])) break;
   return aw_close(aw);
 }

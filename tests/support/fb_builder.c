@@ -20,10 +20,8 @@ void fbb_release(fbb_builder *b) {
 
 /* Makes room for N more bytes in front of the data, moving the data to the end of a larger block. */
 static int reserve(fbb_builder *b, size_t n) {
-  if (b->failed)
-    return -1;
-  if (b->cap - b->size >= n)
-    return 0;
+  if (b->failed) return -1;
+  if (b->cap - b->size >= n) return 0;
   size_t cap = b->cap ? b->cap : 256;
   while (cap - b->size < n) {
     if (cap > SIZE_MAX / 2 || cap >= UINT32_MAX / 2) {
@@ -37,8 +35,7 @@ static int reserve(fbb_builder *b, size_t n) {
     b->failed = 1;
     return -1;
   }
-  if (b->size)
-    memcpy(nb + cap - b->size, b->buf + b->cap - b->size, b->size);
+  if (b->size) memcpy(nb + cap - b->size, b->buf + b->cap - b->size, b->size);
   free(b->buf);
   b->buf = nb;
   b->cap = cap;
@@ -46,30 +43,26 @@ static int reserve(fbb_builder *b, size_t n) {
 }
 
 static void push(fbb_builder *b, const void *p, size_t n) {
-  if (!n || reserve(b, n))
-    return;
+  if (!n || reserve(b, n)) return;
   b->size += n;
   memcpy(b->buf + b->cap - b->size, p, n);
 }
 
 static void push_zeros(fbb_builder *b, size_t n) {
-  if (!n || reserve(b, n))
-    return;
+  if (!n || reserve(b, n)) return;
   b->size += n;
   memset(b->buf + b->cap - b->size, 0, n);
 }
 
 /* Pads so that, once ADDITIONAL more bytes are pushed, the data is aligned to ALIGN (a power of two). */
 static void prep(fbb_builder *b, size_t align, size_t additional) {
-  if (align > b->minalign)
-    b->minalign = align;
+  if (align > b->minalign) b->minalign = align;
   push_zeros(b, (0 - (b->size + additional)) & (align - 1));
 }
 
 static void push_le(fbb_builder *b, uint64_t v, size_t n) {
   uint8_t tmp[8];
-  for (size_t i = 0; i < n; i++)
-    tmp[i] = (uint8_t)(v >> (8 * i));
+  for (size_t i = 0; i < n; i++) tmp[i] = (uint8_t)(v >> (8 * i));
   push(b, tmp, n);
 }
 
@@ -98,8 +91,7 @@ fbb_ref fbb_struct_vector(fbb_builder *b, const void *elems, size_t elem_size, s
   }
   prep(b, 4, n * elem_size);     /* the count, right before the elements */
   prep(b, align, n * elem_size); /* the elements themselves */
-  if (n)
-    push(b, elems, n * elem_size);
+  if (n) push(b, elems, n * elem_size);
   push_le(b, n, 4);
   return b->failed ? 0 : (fbb_ref)b->size;
 }
@@ -117,8 +109,7 @@ fbb_ref fbb_ref_vector(fbb_builder *b, const fbb_ref *refs, size_t n) {
 }
 
 void fbb_table_start(fbb_builder *b) {
-  if (b->in_table)
-    b->failed = 1;
+  if (b->in_table) b->failed = 1;
   b->in_table = 1;
   b->table_start = b->size;
   memset(b->field_pos, 0, sizeof b->field_pos);
@@ -132,8 +123,7 @@ static void mark_field(fbb_builder *b, int id) {
     return;
   }
   b->field_pos[id] = (uint32_t)b->size;
-  if (id + 1 > b->n_field_ids)
-    b->n_field_ids = id + 1;
+  if (id + 1 > b->n_field_ids) b->n_field_ids = id + 1;
 }
 
 static void add_scalar(fbb_builder *b, int id, uint64_t v, size_t n) {
@@ -148,8 +138,7 @@ void fbb_add_i32(fbb_builder *b, int id, int32_t v) { add_scalar(b, id, (uint32_
 void fbb_add_i64(fbb_builder *b, int id, int64_t v) { add_scalar(b, id, (uint64_t)v, 8); }
 
 void fbb_add_ref(fbb_builder *b, int id, fbb_ref r) {
-  if (!r)
-    return;
+  if (!r) return;
   push_uoffset(b, r);
   mark_field(b, id);
 }
@@ -171,22 +160,18 @@ fbb_ref fbb_table_end(fbb_builder *b) {
   }
   push_le(b, object_size, 2);
   push_le(b, 4 + 2 * (size_t)b->n_field_ids, 2);
-  if (b->failed || object_size > UINT16_MAX)
-    return b->failed = 1, 0;
+  if (b->failed || object_size > UINT16_MAX) return b->failed = 1, 0;
   int32_t soff = (int32_t)(b->size - table_pos); /* positive: the vtable lies before the table */
   uint8_t *t = b->buf + b->cap - table_pos;
-  for (int i = 0; i < 4; i++)
-    t[i] = (uint8_t)((uint32_t)soff >> (8 * i));
+  for (int i = 0; i < 4; i++) t[i] = (uint8_t)((uint32_t)soff >> (8 * i));
   return (fbb_ref)table_pos;
 }
 
 const uint8_t *fbb_finish(fbb_builder *b, fbb_ref root, size_t *size) {
-  if (b->in_table)
-    b->failed = 1;
+  if (b->in_table) b->failed = 1;
   prep(b, b->minalign, 4);
   push_uoffset(b, root);
-  if (b->failed || !root)
-    return NULL;
+  if (b->failed || !root) return NULL;
   *size = b->size;
   return b->buf + b->cap - b->size;
 }

@@ -22,15 +22,15 @@ typedef uint32_t fbb_ref; /* distance of an object from the buffer's end; 0 is n
 #define FB_MAX_FIELDS 16 /* the largest Arrow table we write (Field) has 7 */
 
 typedef struct fbb_builder {
-  uint8_t *buf;  /* data lives in buf[cap - size, cap) */
+  uint8_t *buf; /* data lives in buf[cap - size, cap) */
   size_t cap, size;
   size_t minalign;
   int failed;
   /* the table being built (tables cannot nest: build children first, as in the reference builder) */
   int in_table;
-  size_t table_start;               /* size when the table was started */
+  size_t table_start;                /* size when the table was started */
   uint32_t field_pos[FB_MAX_FIELDS]; /* where each field was written, as distance from end; 0: absent */
-  int n_field_ids;                  /* highest field id + 1 */
+  int n_field_ids;                   /* highest field id + 1 */
 } fbb_builder;
 
 void fbb_init(fbb_builder *b);

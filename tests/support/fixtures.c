@@ -21,19 +21,16 @@ struct fx_arena {
 fx_arena *fx_arena_new(void) { return calloc(1, sizeof(fx_arena)); }
 
 void *fx_alloc(fx_arena *a, size_t n) {
-  if (!a || n > SIZE_MAX - sizeof(fx_block))
-    return NULL;
+  if (!a || n > SIZE_MAX - sizeof(fx_block)) return NULL;
   fx_block *b = calloc(1, sizeof *b + n);
-  if (!b)
-    return NULL;
+  if (!b) return NULL;
   b->next = a->head;
   a->head = b;
   return b->data;
 }
 
 void fx_arena_free(fx_arena *a) {
-  if (!a)
-    return;
+  if (!a) return;
   for (fx_block *b = a->head, *next; b; b = next) {
     next = b->next;
     free(b);
@@ -79,9 +76,10 @@ static at_field list_field(fx_arena *a, const char *name, at_type type, int32_t 
 /* Whether every field (recursively) got its memory. */
 static int fields_ok(const at_field *f, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (!f[i].name || ((f[i].type == AT_LIST || f[i].type == AT_LARGE_LIST || f[i].type == AT_FIXED_SIZE_LIST ||
-                        f[i].type == AT_STRUCT) &&
-                       !f[i].n_children) ||
+    if (!f[i].name ||
+        ((f[i].type == AT_LIST || f[i].type == AT_LARGE_LIST || f[i].type == AT_FIXED_SIZE_LIST ||
+          f[i].type == AT_STRUCT) &&
+         !f[i].n_children) ||
         !fields_ok(f[i].children, f[i].n_children))
       return 0;
   }
@@ -89,17 +87,14 @@ static int fields_ok(const at_field *f, size_t n) {
 }
 
 static void put_le(uint8_t *p, uint64_t v, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Validity bitmap for rows [row0, row0 + n): null where (i + phase) % 4 == 0; none when phase < 0. */
 static int set_nulls(fx_arena *a, at_array *arr, int64_t row0, int phase) {
-  if (phase < 0)
-    return 0;
+  if (phase < 0) return 0;
   uint8_t *bits = fx_alloc(a, (size_t)(arr->length + 7) / 8 + 1);
-  if (!bits)
-    return -1;
+  if (!bits) return -1;
   for (int64_t j = 0; j < arr->length; j++) {
     if ((row0 + j + phase) % 4 == 0)
       arr->null_count++;
@@ -119,8 +114,7 @@ int64_t fx_example_label(int64_t i) { return i % 10; }
 float fx_example_score(int64_t i) { return (float)(i % 100) * 0.25f; }
 
 const char *fx_example_caption(int64_t i, char buf[32]) {
-  if (i % 7 == 3)
-    return NULL;
+  if (i % 7 == 3) return NULL;
   snprintf(buf, 32, "row %lld", (long long)i);
   return buf;
 }
@@ -146,11 +140,9 @@ static int example_image(fx_arena *a, fx_shape s, int64_t row0, int64_t n, at_ar
   int64_t per_row = s.c * s.h * s.w;
   at_array *lv = fx_alloc(a, 3 * sizeof(at_array));
   uint8_t *px = fx_alloc(a, (size_t)(n * per_row) + 1);
-  if (!lv || !px)
-    return -1;
+  if (!lv || !px) return -1;
   for (int64_t j = 0; j < n; j++)
-    for (int64_t k = 0; k < per_row; k++)
-      px[j * per_row + k] = fx_example_image_byte(row0 + j, k);
+    for (int64_t k = 0; k < per_row; k++) px[j * per_row + k] = fx_example_image_byte(row0 + j, k);
   lv[2] = (at_array){.length = n * per_row, .values = px, .values_len = n * per_row};
   lv[1] = (at_array){.length = n * s.c * s.h, .n_children = 1, .children = &lv[2]};
   lv[0] = (at_array){.length = n * s.c, .n_children = 1, .children = &lv[1]};
@@ -162,8 +154,7 @@ static int example_caption(fx_arena *a, int64_t row0, int64_t n, at_array *cap) 
   int32_t *off = fx_alloc(a, (size_t)(n + 1) * 4);
   char *data = fx_alloc(a, (size_t)n * 32 + 1);
   uint8_t *bits = fx_alloc(a, (size_t)(n + 7) / 8 + 1);
-  if (!off || !data || !bits)
-    return -1;
+  if (!off || !data || !bits) return -1;
   *cap = (at_array){.length = n, .offsets = (uint8_t *)off, .values = (uint8_t *)data, .validity = bits};
   char buf[32];
   for (int64_t j = 0; j < n; j++) {
@@ -184,8 +175,7 @@ at_array *fx_example_batch(fx_arena *a, fx_shape shape, int64_t row0, int64_t n)
   at_array *cols = fx_alloc(a, 4 * sizeof(at_array));
   int64_t *label = fx_alloc(a, (size_t)n * 8 + 1);
   float *score = fx_alloc(a, (size_t)n * 4 + 1);
-  if (!cols || !label || !score || example_image(a, shape, row0, n, &cols[0]) ||
-      example_caption(a, row0, n, &cols[2]))
+  if (!cols || !label || !score || example_image(a, shape, row0, n, &cols[0]) || example_caption(a, row0, n, &cols[2]))
     return errno = ENOMEM, NULL;
   for (int64_t j = 0; j < n; j++) {
     label[j] = fx_example_label(row0 + j);
@@ -198,13 +188,11 @@ at_array *fx_example_batch(fx_arena *a, fx_shape shape, int64_t row0, int64_t n)
 
 /* Splits ROWS into batches of BATCH_ROWS (at least one batch, possibly empty). */
 static int split_batches(fx_table *t, int64_t rows, int64_t batch_rows) {
-  if (rows < 0 || batch_rows <= 0)
-    return errno = EINVAL, -1;
+  if (rows < 0 || batch_rows <= 0) return errno = EINVAL, -1;
   t->n_batches = rows ? (size_t)((rows + batch_rows - 1) / batch_rows) : 1;
   t->batch_rows = fx_alloc(t->arena, t->n_batches * sizeof(int64_t));
   t->batches = fx_alloc(t->arena, t->n_batches * sizeof(at_array *));
-  if (!t->batch_rows || !t->batches)
-    return errno = ENOMEM, -1;
+  if (!t->batch_rows || !t->batches) return errno = ENOMEM, -1;
   for (size_t b = 0; b < t->n_batches; b++) {
     int64_t left = rows - (int64_t)b * batch_rows;
     t->batch_rows[b] = left < batch_rows ? left : batch_rows;
@@ -214,13 +202,10 @@ static int split_batches(fx_table *t, int64_t rows, int64_t batch_rows) {
 
 int fx_example(fx_table *t, fx_shape shape, int64_t rows, int64_t batch_rows) {
   memset(t, 0, sizeof *t);
-  if (!(t->arena = fx_arena_new()))
-    return errno = ENOMEM, -1;
-  if (fx_example_schema(t->arena, shape, &t->schema) || split_batches(t, rows, batch_rows))
-    goto fail;
+  if (!(t->arena = fx_arena_new())) return errno = ENOMEM, -1;
+  if (fx_example_schema(t->arena, shape, &t->schema) || split_batches(t, rows, batch_rows)) goto fail;
   for (size_t b = 0, row0 = 0; b < t->n_batches; row0 += (size_t)t->batch_rows[b++])
-    if (!(t->batches[b] = fx_example_batch(t->arena, shape, (int64_t)row0, t->batch_rows[b])))
-      goto fail;
+    if (!(t->batches[b] = fx_example_batch(t->arena, shape, (int64_t)row0, t->batch_rows[b]))) goto fail;
   return 0;
 fail:;
   int saved = errno;
@@ -236,15 +221,14 @@ static uint64_t mix(int64_t i) { return (uint64_t)i * 0x9E3779B97F4A7C15ull; }
 static uint16_t to_half(float v) {
   uint32_t b;
   memcpy(&b, &v, 4);
-  if (v == 0)
-    return (uint16_t)((b >> 16) & 0x8000);
+  if (v == 0) return (uint16_t)((b >> 16) & 0x8000);
   return (uint16_t)(((b >> 16) & 0x8000) | ((((b >> 23) & 0xFF) - 127 + 15) << 10) | ((b >> 13) & 0x3FF));
 }
 
 /* Fixed-width cell rules: writes row i's value (WIDTH bytes) to OUT. */
 static void v_id(int64_t i, uint8_t *o) { put_le(o, (uint64_t)i, 8); }
-static void v_bool(int64_t i, uint8_t *o) { o[0] = i % 3 == 0; } /* packed by the caller */
-static void v_int8(int64_t i, uint8_t *o) { put_le(o, mix(i) >> 56, 1); }    /* top 8 bits of mix(i) */
+static void v_bool(int64_t i, uint8_t *o) { o[0] = i % 3 == 0; }          /* packed by the caller */
+static void v_int8(int64_t i, uint8_t *o) { put_le(o, mix(i) >> 56, 1); } /* top 8 bits of mix(i) */
 static void v_int16(int64_t i, uint8_t *o) { put_le(o, mix(i) >> 48, 2); }
 static void v_int32(int64_t i, uint8_t *o) { put_le(o, mix(i) >> 32, 4); }
 static void v_int64(int64_t i, uint8_t *o) { put_le(o, mix(i), 8); }
@@ -258,8 +242,7 @@ static void v_f64(int64_t i, uint8_t *o) {
   memcpy(o, &d, 8);
 }
 static void v_fsb3(int64_t i, uint8_t *o) {
-  for (int k = 0; k < 3; k++)
-    o[k] = (uint8_t)(i * 3 + k + 250);
+  for (int k = 0; k < 3; k++) o[k] = (uint8_t)(i * 3 + k + 250);
 }
 static void v_date32(int64_t i, uint8_t *o) { put_le(o, (uint64_t)(i * 1000 - 20000), 4); }
 static void v_date64(int64_t i, uint8_t *o) { put_le(o, (uint64_t)((i * 1000 - 20000) * 86400000), 8); }
@@ -270,21 +253,20 @@ static void v_ts_ns(int64_t i, uint8_t *o) { put_le(o, (uint64_t)(17000000000000
 
 /* Variable-size cell rules: writes row i's bytes to OUT (at most 64) and returns their number. */
 static size_t s_utf8(int64_t i, char *o) {
-  if (i % 6 == 5)
-    return 0;
+  if (i % 6 == 5) return 0;
   if (i % 6 == 2) /* JSON escapes and a non-ASCII character */
     return (size_t)snprintf(o, 64, "q\"b\\n\n\t\x01 \xc3\xa9%lld", (long long)i);
   return (size_t)snprintf(o, 64, "s%lld", (long long)i);
 }
-static size_t s_large_utf8(int64_t i, char *o) { return (size_t)snprintf(o, 64, "%.*s%lld", (int)(i % 4), "LLL", (long long)i); }
+static size_t s_large_utf8(int64_t i, char *o) {
+  return (size_t)snprintf(o, 64, "%.*s%lld", (int)(i % 4), "LLL", (long long)i);
+}
 static size_t s_binary(int64_t i, char *o) {
-  for (int64_t k = 0; k < i % 5; k++)
-    o[k] = (char)(uint8_t)(i * 7 + k * 100);
+  for (int64_t k = 0; k < i % 5; k++) o[k] = (char)(uint8_t)(i * 7 + k * 100);
   return (size_t)(i % 5);
 }
 static size_t s_large_binary(int64_t i, char *o) {
-  for (int64_t k = 0; k < i % 3; k++)
-    o[k] = (char)(uint8_t)(255 - i - k);
+  for (int64_t k = 0; k < i % 3; k++) o[k] = (char)(uint8_t)(255 - i - k);
   return (size_t)(i % 3);
 }
 
@@ -298,15 +280,12 @@ typedef struct fixed_col {
 
 static int fill_fixed(fx_arena *a, const fixed_col *c, const at_field *f, int64_t row0, int64_t n, at_array *arr) {
   int width = f->type == AT_FIXED_SIZE_BINARY ? f->byte_width : f->type == AT_BOOL ? 1 : 0;
-  static const int w[] = {[AT_INT8] = 1, [AT_INT16] = 2, [AT_INT32] = 4, [AT_INT64] = 8, [AT_UINT8] = 1,
-                          [AT_UINT16] = 2, [AT_UINT32] = 4, [AT_UINT64] = 8, [AT_FLOAT16] = 2,
-                          [AT_FLOAT32] = 4, [AT_FLOAT64] = 8, [AT_DATE32] = 4, [AT_DATE64] = 8,
-                          [AT_TIMESTAMP] = 8};
-  if (!width)
-    width = w[f->type];
+  static const int w[] = {[AT_INT8] = 1,    [AT_INT16] = 2,  [AT_INT32] = 4,  [AT_INT64] = 8,    [AT_UINT8] = 1,
+                          [AT_UINT16] = 2,  [AT_UINT32] = 4, [AT_UINT64] = 8, [AT_FLOAT16] = 2,  [AT_FLOAT32] = 4,
+                          [AT_FLOAT64] = 8, [AT_DATE32] = 4, [AT_DATE64] = 8, [AT_TIMESTAMP] = 8};
+  if (!width) width = w[f->type];
   uint8_t *vals = fx_alloc(a, (size_t)(n * width) + 1), cell[8];
-  if (!vals)
-    return -1;
+  if (!vals) return -1;
   for (int64_t j = 0; j < n; j++) {
     if (f->type != AT_BOOL) {
       c->value(row0 + j, vals + j * width);
@@ -320,17 +299,14 @@ static int fill_fixed(fx_arena *a, const fixed_col *c, const at_field *f, int64_
   return 0;
 }
 
-static int fill_var(fx_arena *a, size_t (*value)(int64_t, char *), int wide, int64_t row0, int64_t n,
-                    at_array *arr) {
+static int fill_var(fx_arena *a, size_t (*value)(int64_t, char *), int wide, int64_t row0, int64_t n, at_array *arr) {
   uint8_t *off = fx_alloc(a, (size_t)(n + 1) * 8);
   char *data = fx_alloc(a, (size_t)n * 64 + 1);
-  if (!off || !data)
-    return -1;
+  if (!off || !data) return -1;
   int64_t pos = 0;
   for (int64_t j = 0; j <= n; j++) {
     put_le(off + j * (wide ? 8 : 4), (uint64_t)pos, wide ? 8 : 4);
-    if (j < n)
-      pos += (int64_t)value(row0 + j, data + pos);
+    if (j < n) pos += (int64_t)value(row0 + j, data + pos);
   }
   *arr = (at_array){.length = n, .offsets = off, .values = (uint8_t *)data, .values_len = pos};
   return 0;
@@ -387,16 +363,14 @@ enum { N_NESTED = 5 };
 static int all_types_schema(fx_arena *a, at_schema *s) {
   at_field *f = new_fields(a, N_ALL);
   at_kv *meta = fx_alloc(a, 2 * sizeof(at_kv)), *fmeta = fx_alloc(a, sizeof(at_kv));
-  if (!f || !meta || !fmeta)
-    return -1;
+  if (!f || !meta || !fmeta) return -1;
   for (size_t c = 0; c < N_FIXED; c++) {
     f[c] = field(a, fixed_cols[c].name, fixed_cols[c].type, c != 0);
     f[c].time_unit = fixed_cols[c].time_unit;
     f[c].timezone = fixed_cols[c].tz ? fx_strdup(a, fixed_cols[c].tz) : NULL;
     f[c].byte_width = fixed_cols[c].type == AT_FIXED_SIZE_BINARY ? 3 : 0;
   }
-  for (size_t c = 0; c < N_VAR; c++)
-    f[N_FIXED + c] = field(a, var_cols[c].name, var_cols[c].type, 1);
+  for (size_t c = 0; c < N_VAR; c++) f[N_FIXED + c] = field(a, var_cols[c].name, var_cols[c].type, 1);
   at_field *n = &f[N_FIXED + N_VAR];
   n[0] = list_field(a, "list", AT_LIST, 0, field(a, "item", AT_INT32, 1));
   n[1] = list_field(a, "large_list", AT_LARGE_LIST, 0, field(a, "item", AT_UTF8, 0));
@@ -421,13 +395,11 @@ static int all_types_schema(fx_arena *a, at_schema *s) {
 /* Offsets for a list column: row i has count(i) items, none when the row is null. Returns the total. */
 static int64_t list_offsets(fx_arena *a, int64_t row0, int64_t n, int phase, int mod, int wide, at_array *arr) {
   uint8_t *off = fx_alloc(a, (size_t)(n + 1) * 8);
-  if (!off)
-    return -1;
+  if (!off) return -1;
   int64_t pos = 0;
   for (int64_t j = 0; j <= n; j++) {
     put_le(off + j * (wide ? 8 : 4), (uint64_t)pos, wide ? 8 : 4);
-    if (j < n && !is_null(row0 + j, phase))
-      pos += (row0 + j) % mod;
+    if (j < n && !is_null(row0 + j, phase)) pos += (row0 + j) % mod;
   }
   arr->offsets = off;
   return pos;
@@ -438,8 +410,7 @@ static int list_int32(fx_arena *a, int64_t row0, int64_t n, int phase, at_array 
   at_array *item = fx_alloc(a, sizeof *item);
   int32_t *v = fx_alloc(a, (size_t)total * 4 + 1);
   uint8_t *bits = fx_alloc(a, (size_t)total / 8 + 1);
-  if (total < 0 || !item || !v || !bits)
-    return -1;
+  if (total < 0 || !item || !v || !bits) return -1;
   *item = (at_array){.length = total, .values = (uint8_t *)v, .values_len = total * 4, .validity = bits};
   int64_t pos = 0;
   for (int64_t j = 0; j < n; j++) {
@@ -457,28 +428,26 @@ static int list_int32(fx_arena *a, int64_t row0, int64_t n, int phase, at_array 
   return 0;
 }
 
-static size_t s_item(int64_t i, char *o) { return (size_t)snprintf(o, 64, "%lld.%lld", (long long)(i >> 8), (long long)(i & 0xFF)); }
+static size_t s_item(int64_t i, char *o) {
+  return (size_t)snprintf(o, 64, "%lld.%lld", (long long)(i >> 8), (long long)(i & 0xFF));
+}
 
 static int large_list_utf8(fx_arena *a, int64_t row0, int64_t n, int phase, at_array *arr) {
   int64_t total = list_offsets(a, row0, n, phase, 3, 1, arr);
   int64_t *keys = fx_alloc(a, (size_t)total * 8 + 1);
   at_array *item = fx_alloc(a, sizeof *item);
-  if (total < 0 || !keys || !item)
-    return -1;
+  if (total < 0 || !keys || !item) return -1;
   /* Items are built by fill_var from a key (i << 8 | k) per item, so the rule stays a pure function. */
   int64_t pos = 0;
   for (int64_t j = 0; j < n; j++)
-    for (int64_t k = 0, i = row0 + j; !is_null(i, phase) && k < i % 3; k++)
-      keys[pos++] = i << 8 | k;
+    for (int64_t k = 0, i = row0 + j; !is_null(i, phase) && k < i % 3; k++) keys[pos++] = i << 8 | k;
   uint8_t *off = fx_alloc(a, (size_t)(total + 1) * 4);
   char *data = fx_alloc(a, (size_t)total * 64 + 1);
-  if (!off || !data)
-    return -1;
+  if (!off || !data) return -1;
   int64_t bytes = 0;
   for (int64_t p = 0; p <= total; p++) {
     put_le(off + p * 4, (uint64_t)bytes, 4);
-    if (p < total)
-      bytes += (int64_t)s_item(keys[p], data + bytes);
+    if (p < total) bytes += (int64_t)s_item(keys[p], data + bytes);
   }
   *item = (at_array){.length = total, .offsets = off, .values = (uint8_t *)data, .values_len = bytes};
   arr->n_children = 1;
@@ -489,8 +458,7 @@ static int large_list_utf8(fx_arena *a, int64_t row0, int64_t n, int phase, at_a
 static int fsl_float(fx_arena *a, int64_t row0, int64_t n, at_array *arr) {
   at_array *item = fx_alloc(a, sizeof *item);
   float *v = fx_alloc(a, (size_t)n * 8 + 1);
-  if (!item || !v)
-    return -1;
+  if (!item || !v) return -1;
   for (int64_t j = 0; j < n; j++) {
     v[2 * j] = (float)(row0 + j) + 0.5f;
     v[2 * j + 1] = -(float)(row0 + j);
@@ -504,10 +472,8 @@ static int fsl_float(fx_arena *a, int64_t row0, int64_t n, at_array *arr) {
 static int fsl_nested(fx_arena *a, int64_t row0, int64_t n, at_array *arr) {
   at_array *lv = fx_alloc(a, 2 * sizeof *lv);
   uint8_t *v = fx_alloc(a, (size_t)n * 6 + 1);
-  if (!lv || !v)
-    return -1;
-  for (int64_t j = 0; j < n * 6; j++)
-    v[j] = (uint8_t)((row0 * 6 + j) % 256);
+  if (!lv || !v) return -1;
+  for (int64_t j = 0; j < n * 6; j++) v[j] = (uint8_t)((row0 * 6 + j) % 256);
   lv[1] = (at_array){.length = 6 * n, .values = v, .values_len = 6 * n};
   lv[0] = (at_array){.length = 2 * n, .n_children = 1, .children = &lv[1]};
   arr->n_children = 1;
@@ -520,14 +486,11 @@ static size_t s_struct_b(int64_t i, char *o) { return (size_t)snprintf(o, 64, "b
 static int struct_col(fx_arena *a, int64_t row0, int64_t n, at_array *arr) {
   at_array *ch = fx_alloc(a, 2 * sizeof *ch);
   int32_t *av = fx_alloc(a, (size_t)n * 4 + 1);
-  if (!ch || !av || fill_var(a, s_struct_b, 0, row0, n, &ch[1]))
-    return -1;
-  for (int64_t j = 0; j < n; j++)
-    av[j] = (int32_t)((row0 + j) * 3);
+  if (!ch || !av || fill_var(a, s_struct_b, 0, row0, n, &ch[1])) return -1;
+  for (int64_t j = 0; j < n; j++) av[j] = (int32_t)((row0 + j) * 3);
   ch[0] = (at_array){.length = n, .values = (uint8_t *)av, .values_len = 4 * n};
   uint8_t *bits = fx_alloc(a, (size_t)(n + 7) / 8 + 1);
-  if (!bits)
-    return -1;
+  if (!bits) return -1;
   for (int64_t j = 0; j < n; j++) {
     if ((row0 + j) % 3 == 1)
       ch[1].null_count++;
@@ -552,21 +515,19 @@ static int nested_col(fx_arena *a, size_t which, int64_t row0, int64_t n, int ph
 
 static at_array *all_types_batch(fx_arena *a, const at_schema *s, int64_t row0, int64_t n) {
   at_array *cols = fx_alloc(a, N_ALL * sizeof *cols);
-  if (!cols)
-    return NULL;
+  if (!cols) return NULL;
   for (size_t c = 0; c < N_ALL; c++) {
     int phase = c == 0 ? -1 : (int)c, rc;
     cols[c].length = n;
     if (c < N_FIXED)
       rc = fill_fixed(a, &fixed_cols[c], &s->fields[c], row0, n, &cols[c]);
     else if (c < N_FIXED + N_VAR)
-      rc = fill_var(a, var_cols[c - N_FIXED].value, var_cols[c - N_FIXED].type == AT_LARGE_UTF8 ||
-                                                         var_cols[c - N_FIXED].type == AT_LARGE_BINARY,
-                    row0, n, &cols[c]);
+      rc = fill_var(a, var_cols[c - N_FIXED].value,
+                    var_cols[c - N_FIXED].type == AT_LARGE_UTF8 || var_cols[c - N_FIXED].type == AT_LARGE_BINARY, row0,
+                    n, &cols[c]);
     else
       rc = nested_col(a, c - N_FIXED - N_VAR, row0, n, phase, &cols[c]);
-    if (rc || set_nulls(a, &cols[c], row0, phase))
-      return NULL;
+    if (rc || set_nulls(a, &cols[c], row0, phase)) return NULL;
   }
   return cols;
 }
@@ -574,17 +535,14 @@ static at_array *all_types_batch(fx_arena *a, const at_schema *s, int64_t row0, 
 int fx_all_types(fx_table *t) {
   static const int64_t sizes[] = {4, 0, 5, 3}; /* sums to FX_ALL_TYPES_ROWS; an empty batch on purpose */
   memset(t, 0, sizeof *t);
-  if (!(t->arena = fx_arena_new()) || all_types_schema(t->arena, &t->schema))
-    goto fail;
+  if (!(t->arena = fx_arena_new()) || all_types_schema(t->arena, &t->schema)) goto fail;
   t->n_batches = sizeof sizes / sizeof sizes[0];
   t->batch_rows = fx_alloc(t->arena, sizeof sizes);
   t->batches = fx_alloc(t->arena, t->n_batches * sizeof(at_array *));
-  if (!t->batch_rows || !t->batches)
-    goto fail;
+  if (!t->batch_rows || !t->batches) goto fail;
   memcpy(t->batch_rows, sizes, sizeof sizes);
   for (size_t b = 0, row0 = 0; b < t->n_batches; row0 += (size_t)sizes[b++])
-    if (!(t->batches[b] = all_types_batch(t->arena, &t->schema, (int64_t)row0, sizes[b])))
-      goto fail;
+    if (!(t->batches[b] = all_types_batch(t->arena, &t->schema, (int64_t)row0, sizes[b]))) goto fail;
   return 0;
 fail:
   fx_table_free(t);

@@ -13,9 +13,9 @@ typedef struct jv {
   double num;
   char *s; /* J_STR: decoded bytes, NUL-terminated; len below */
   size_t len;
-  size_t n;        /* J_ARR, J_OBJ: items */
+  size_t n; /* J_ARR, J_OBJ: items */
   struct jv *v;
-  char **k;        /* J_OBJ: keys */
+  char **k; /* J_OBJ: keys */
 } jv;
 
 /* Parses the value at p into *out (zeroed first); returns the end of the value, or NULL if p holds none.

@@ -38,8 +38,7 @@ static int parse_i64(const char *s, int64_t *out) {
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < 0)
-    return -1;
+  if (errno || end == s || *end || v < 0) return -1;
   *out = v;
   return 0;
 }
@@ -47,8 +46,7 @@ static int parse_i64(const char *s, int64_t *out) {
 static int parse_shape(const char *s, fx_shape *out) {
   long long c, h, w;
   char tail;
-  if (sscanf(s, "%lldx%lldx%lld%c", &c, &h, &w, &tail) != 3 || c <= 0 || h <= 0 || w <= 0)
-    return -1;
+  if (sscanf(s, "%lldx%lldx%lld%c", &c, &h, &w, &tail) != 3 || c <= 0 || h <= 0 || w <= 0) return -1;
   *out = (fx_shape){c, h, w};
   return 0;
 }
@@ -56,33 +54,25 @@ static int parse_shape(const char *s, fx_shape *out) {
 static int parse_codec(const char *s, enum aw_codec *out) {
   static const char *names[] = {"none", "lz4", "zstd"};
   for (int i = 0; i < 3; i++)
-    if (!strcmp(s, names[i]))
-      return *out = (enum aw_codec)i, 0;
+    if (!strcmp(s, names[i])) return *out = (enum aw_codec)i, 0;
   return -1;
 }
 
 /* One option at argv[*i] (and its value); -1 when unknown or malformed. */
 static int parse_option(args *a, int argc, char **argv, int *i) {
   const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-  if (!strcmp(o, "--stream"))
-    return a->opt.format = AW_STREAM, 0;
-  if (!v)
-    return -1;
+  if (!strcmp(o, "--stream")) return a->opt.format = AW_STREAM, 0;
+  if (!v) return -1;
   ++*i;
-  if (!strcmp(o, "--rows"))
-    return parse_i64(v, &a->rows);
-  if (!strcmp(o, "--batch-rows"))
-    return parse_i64(v, &a->batch_rows) || a->batch_rows == 0 ? -1 : 0;
-  if (!strcmp(o, "--image"))
-    return parse_shape(v, &a->shape);
-  if (!strcmp(o, "--codec"))
-    return parse_codec(v, &a->opt.codec);
+  if (!strcmp(o, "--rows")) return parse_i64(v, &a->rows);
+  if (!strcmp(o, "--batch-rows")) return parse_i64(v, &a->batch_rows) || a->batch_rows == 0 ? -1 : 0;
+  if (!strcmp(o, "--image")) return parse_shape(v, &a->shape);
+  if (!strcmp(o, "--codec")) return parse_codec(v, &a->opt.codec);
   return -1;
 }
 
 static int parse_args(args *a, int argc, char **argv) {
-  if (argc < 3)
-    return -1;
+  if (argc < 3) return -1;
   a->cmd = argv[1];
   a->out = argv[2];
   int big = !strcmp(a->cmd, "big");
@@ -90,8 +80,7 @@ static int parse_args(args *a, int argc, char **argv) {
   a->batch_rows = big ? 1024 : 64;
   a->shape = big ? (fx_shape){3, 64, 64} : FX_EXAMPLE_SHAPE;
   for (int i = 3; i < argc; i++)
-    if (parse_option(a, argc, argv, &i))
-      return -1;
+    if (parse_option(a, argc, argv, &i)) return -1;
   return big && a->rows < 0 ? -1 : 0;
 }
 
@@ -102,8 +91,7 @@ static int fail(const char *what, const char *path) {
 
 static int cmd_example(const args *a) {
   fx_table t;
-  if (fx_example(&t, a->shape, a->rows, a->batch_rows))
-    return fail("building", a->out);
+  if (fx_example(&t, a->shape, a->rows, a->batch_rows)) return fail("building", a->out);
   int rc = fx_table_write(a->out, &a->opt, &t);
   fx_table_free(&t);
   return rc ? fail("writing", a->out) : 0;
@@ -112,8 +100,7 @@ static int cmd_example(const args *a) {
 static int cmd_all_types(const args *a) {
   static const char *codecs[] = {"none", "lz4", "zstd"};
   fx_table t;
-  if (fx_all_types(&t))
-    return fail("building", "all-types");
+  if (fx_all_types(&t)) return fail("building", "all-types");
   int rc = 0;
   for (int f = 0; f < 2 && !rc; f++)
     for (int c = 0; c < 3 && !rc; c++) {
@@ -121,8 +108,7 @@ static int cmd_all_types(const args *a) {
       snprintf(path, sizeof path, "%s/all-types-%s-%s.%s", a->out, f ? "stream" : "file", codecs[c],
                f ? "arrows" : "arrow");
       aw_options opt = {.format = (enum aw_format)f, .codec = (enum aw_codec)c};
-      if (fx_table_write(path, &opt, &t))
-        rc = fail("writing", path);
+      if (fx_table_write(path, &opt, &t)) rc = fail("writing", path);
     }
   fx_table_free(&t);
   return rc;
@@ -155,13 +141,9 @@ static int cmd_big(const args *a) {
 
 int main(int argc, char **argv) {
   args a = {0};
-  if (parse_args(&a, argc, argv))
-    return usage();
-  if (!strcmp(a.cmd, "example"))
-    return cmd_example(&a);
-  if (!strcmp(a.cmd, "all-types"))
-    return cmd_all_types(&a);
-  if (!strcmp(a.cmd, "big"))
-    return cmd_big(&a);
+  if (parse_args(&a, argc, argv)) return usage();
+  if (!strcmp(a.cmd, "example")) return cmd_example(&a);
+  if (!strcmp(a.cmd, "all-types")) return cmd_all_types(&a);
+  if (!strcmp(a.cmd, "big")) return cmd_big(&a);
   return usage();
 }

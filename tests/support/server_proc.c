@@ -28,8 +28,7 @@ double sp_now(void) {
 
 void sp_sleep_ms(int ms) {
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
 
 sp_server *sp_new(void) {
@@ -90,8 +89,8 @@ int sp_start(sp_server *s, const char *bin, long nofile, const char *const *extr
     }
     char listen[260];
     snprintf(listen, sizeof listen, "unix:%s", s->sock);
-    const char *argv[64] = {bin, "--data-dir", s->data, "--state-dir", s->state, "--listen", listen,
-                            "--rescan-seconds", "0", "--threads", "4"};
+    const char *argv[64] = {bin,    "--data-dir",       s->data, "--state-dir", s->state, "--listen",
+                            listen, "--rescan-seconds", "0",     "--threads",   "4"};
     int n = 11;
     for (int i = 0; extra && extra[i] && n < 63; i++) argv[n++] = extra[i];
     execv(bin, (char **)argv);
@@ -107,15 +106,13 @@ int sp_stop(sp_server *s) {
   kill(s->pid, SIGTERM);
   int ws = 0;
   pid_t r = 0;
-  for (double t0 = sp_now(); sp_now() - t0 < GUARD_SECONDS && (r = waitpid(s->pid, &ws, WNOHANG)) == 0;)
-    sp_sleep_ms(5);
+  for (double t0 = sp_now(); sp_now() - t0 < GUARD_SECONDS && (r = waitpid(s->pid, &ws, WNOHANG)) == 0;) sp_sleep_ms(5);
   if (r == 0) {
     /* before the kill: what each of its threads waits in, and what it logged, for whoever debugs it */
     char cmd[200];
     snprintf(cmd, sizeof cmd, "for t in /proc/%d/task/*; do echo \"$t $(cat $t/comm) $(cat $t/wchan)\"; done >&2",
              (int)s->pid);
-    if (system(cmd)) {
-    }
+    if (system(cmd)) {}
     sp_dump_log(s);
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &ws, 0);
@@ -146,8 +143,7 @@ int sp_log_has(const sp_server *s, const char *needle) {
 void sp_dump_log(const sp_server *s) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", s->log);
-  if (system(cmd)) {
-  }
+  if (system(cmd)) {}
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
