@@ -18,6 +18,7 @@ else
     "${build_debs[@]}" libcmocka-dev
     python3-numpy python3-torch python3-grpcio python3-boto3
     python3-venv python3-pip python3-setuptools python3-wheel python3-prometheus-client
+    clang-format               # .ci/run checks the formatting
     clang libclang-rt-14-dev   # the libFuzzer targets (fuzz/): clang's -fsanitize=fuzzer runtime
     podman runc catatonit debootstrap  # tests/deploy/containers.sh: images built and a pod run for real
   )
