@@ -43,8 +43,9 @@ struct ts_acceptor {
   int reserve; /* /dev/null, given up to accept one connection when out of descriptors */
   int started, stopped;
   pthread_t thread;
-  int max;     /* max_connections */
-  conn *conns; /* the connections handed to gRPC, perhaps closed since; max entries */
+  int max;              /* max_connections */
+  pthread_mutex_t lock; /* conns and n_conns: the accepting thread and a metrics scrape both count them */
+  conn *conns;          /* the connections handed to gRPC, perhaps closed since; max entries */
   size_t n_conns;
   long refused; /* connections closed at once (over the limit), for the log */
 };
@@ -53,6 +54,7 @@ ts_acceptor *ts_acceptor_new(grpc_server *server, int max_connections) {
   ts_acceptor *a = calloc(1, sizeof *a);
   if (!a) return NULL;
   a->max = max_connections > 0 ? max_connections : 1;
+  pthread_mutex_init(&a->lock, NULL);
   a->conns = calloc((size_t)a->max, sizeof *a->conns);
   if (!a->conns || pipe2(a->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     free(a->conns);
@@ -156,22 +158,36 @@ static size_t live_connections(ts_acceptor *a) {
   return a->n_conns = k;
 }
 
-static void take(ts_acceptor *a, int fd, int tcp) {
+size_t ts_acceptor_connections(ts_acceptor *a) {
+  if (!a) return 0;
+  pthread_mutex_lock(&a->lock);
+  size_t n = live_connections(a);
+  pthread_mutex_unlock(&a->lock);
+  return n;
+}
+
+/* Counts FD (a new connection) unless the limit is reached; 0 when it is. */
+static int admit(ts_acceptor *a, int fd) {
   struct stat st;
-  if ((size_t)a->max <= a->n_conns && live_connections(a) >= (size_t)a->max) {
+  if ((size_t)a->max <= a->n_conns && live_connections(a) >= (size_t)a->max) return 0;
+  if (fstat(fd, &st) != 0) return 0;
+  for (size_t i = 0; i < a->n_conns; i++) /* the number was reused: that connection is gone */
+    if (a->conns[i].fd == fd) a->conns[i] = a->conns[--a->n_conns];
+  a->conns[a->n_conns++] = (conn){fd, st.st_ino};
+  return 1;
+}
+
+static void take(ts_acceptor *a, int fd, int tcp) {
+  pthread_mutex_lock(&a->lock);
+  int ok = admit(a, fd);
+  pthread_mutex_unlock(&a->lock);
+  if (!ok) {
     close(fd);
     if (a->refused++ % 1000 == 0)
       ts_log(TS_WARN, "connection_refused", TS_S("reason", "--max-connections"), TS_I("max", a->max),
              TS_I("refused", a->refused), NULL);
     return;
   }
-  if (fstat(fd, &st) != 0) {
-    close(fd);
-    return;
-  }
-  for (size_t i = 0; i < a->n_conns; i++) /* the number was reused: that connection is gone */
-    if (a->conns[i].fd == fd) a->conns[i] = a->conns[--a->n_conns];
-  a->conns[a->n_conns++] = (conn){fd, st.st_ino};
   if (tcp) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -261,5 +277,6 @@ void ts_acceptor_free(ts_acceptor *a) {
   if (a->reserve >= 0) close(a->reserve);
   grpc_server_credentials_release(a->creds);
   free(a->conns);
+  pthread_mutex_destroy(&a->lock);
   free(a);
 }

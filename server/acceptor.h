@@ -25,5 +25,7 @@ int ts_acceptor_start(ts_acceptor *a);
 /* Stops accepting and closes the listening sockets (removing Unix socket files). Idempotent. */
 void ts_acceptor_stop(ts_acceptor *a);
 void ts_acceptor_free(ts_acceptor *a);
+/* The connections handed to gRPC that are still open (any thread; NULL: 0). */
+size_t ts_acceptor_connections(ts_acceptor *a);
 
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grpc/grpc.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,7 +32,7 @@ typedef struct app {
   ts_cache *cache;
   ts_catalog *catalog;
   ts_perms *perms;
-  ts_server *server;
+  ts_server *_Atomic server; /* atomic: a metrics scrape (its own thread) reads it */
   ts_metrics_http *metrics;
   ts_remote *remote; /* when the data dir is s3://... */
 } app;
@@ -149,7 +150,7 @@ static void gauges(void *arg, ts_metrics_gauges *g) {
   app *a = arg;
   ts_cache_get_stats(a->cache, &g->cache);
   g->permutation_bytes = ts_perms_built_bytes(a->perms);
-  g->connections = ts_server_connections();
+  g->connections = a->server ? ts_server_connections(a->server) : 0;
 }
 
 static int start_metrics(app *a) {
@@ -223,6 +224,8 @@ int main(int argc, char **argv) {
   if (rc == 0) rc = start_server(&a);
   if (rc == 0) {
     uv_run(a.loop, UV_RUN_DEFAULT);
+    ts_metrics_http_stop(a.metrics); /* a scrape reads the server: no more of them */
+    a.metrics = NULL;
     ts_server_free(a.server);
     ts_log(TS_INFO, "stopped", NULL);
   } else {

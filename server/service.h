@@ -38,8 +38,9 @@ ts_server *ts_server_start(const ts_server_options *opt, char *err, size_t errle
 void ts_server_drain(ts_server *s);
 /* Cancels the calls still in flight (the drain deadline passed). Only after ts_server_drain. */
 void ts_server_cancel_all(ts_server *s);
-/* Client connections open on every listener (from gRPC's channelz), or -1 when unknown. Thread-safe. */
-long ts_server_connections(void);
+/* Client connections open on every listener: the acceptor's (acceptor.h) and those of gRPC's own listeners
+ * (from its channelz). Thread-safe. */
+long ts_server_connections(ts_server *s);
 /* Joins the threads and frees the server; only after on_stopped. */
 void ts_server_free(ts_server *s);
 
