@@ -132,10 +132,12 @@ static int start_server(app *a) {
       .arg = a,
   };
   char err[512];
-  if (!(a->server = ts_server_start(&o, err, sizeof err))) {
+  ts_server *s = ts_server_start(&o, err, sizeof err);
+  if (!s) {
     ts_log(TS_ERROR, "listen_failed", TS_S("error", err), NULL);
     return -1;
   }
+  a->server = s;
   for (size_t i = 0; i < a->cfg.n_listen; i++) {
     set_socket_mode(a->cfg.listen[i], a->cfg.socket_mode);
     ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.listen[i]), NULL);
@@ -150,7 +152,8 @@ static void gauges(void *arg, ts_metrics_gauges *g) {
   app *a = arg;
   ts_cache_get_stats(a->cache, &g->cache);
   g->permutation_bytes = ts_perms_built_bytes(a->perms);
-  g->connections = a->server ? ts_server_connections(a->server) : 0;
+  ts_server *s = a->server;
+  g->connections = s ? ts_server_connections(s) : 0;
 }
 
 static int start_metrics(app *a) {
