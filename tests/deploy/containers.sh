@@ -19,6 +19,9 @@ set -euo pipefail
 top=${TC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 cache=${TC_DEPLOY_CACHE-$HOME/.cache/tablecar}
 fail() { echo "deploy_containers: FAIL: $*" >&2; exit 1; }
+# has PATTERN TEXT. Not `cmd | grep -q`: under pipefail, grep's exit at the first match can fail the pipeline
+# through the writer's SIGPIPE (seen: a sidecar log that had the line, reported without it).
+has() { grep -q -- "$1" <<<"$2"; }
 step() { echo "== $(date -u +%T) $*"; }
 t0=$(date +%s)
 
@@ -107,9 +110,9 @@ pm run --rm --network none --no-healthcheck --entrypoint sh "$sidecar" -c '
   for c in cc gcc g++ c++ clang tcc ld as make cmake; do command -v $c && exit 1; done
   dpkg-query -W -f "\${Package}\n" | grep -- "-dev\$" && exit 1
   exit 0' || fail "the sidecar image holds a compiler or -dev packages (listed above)"
-pm image inspect --format '{{.Config.Healthcheck.Test}}' "$sidecar" | grep -q "tablecar" \
+has "tablecar" "$(pm image inspect --format '{{.Config.Healthcheck.Test}}' "$sidecar")" \
   || fail "the sidecar image has no HEALTHCHECK through the CLI"
-pm run --rm --network none --no-healthcheck --entrypoint tablecar-server "$sidecar" --version | grep -q "^tablecar-server " \
+has "^tablecar-server " "$(pm run --rm --network none --no-healthcheck --entrypoint tablecar-server "$sidecar" --version)" \
   || fail "tablecar-server does not run in its image"
 
 # ---- the pod --------------------------------------------------------------------------------------------
@@ -154,13 +157,13 @@ step "trainer: a fork DataLoader epoch over the socket"
 code=$(pm wait "$train")
 pm logs "$train" 2>&1 | tail -5
 [ "$code" = 0 ] || fail "the trainer exited $code"
-pm logs "$train" 2>&1 | grep -q "epoch rows=4500 unique=4500 expected=4500" || fail "the trainer did not see every row once"
+has "epoch rows=4500 unique=4500 expected=4500" "$(pm logs "$train" 2>&1)" || fail "the trainer did not see every row once"
 
 step "stop the pod: the sidecar drains on SIGTERM and exits 0"
 grace=$(awk '/terminationGracePeriodSeconds:/ {print $2; exit}' "$tmp/composed.yaml")
 pm pod stop -t "$grace" "$pod" >/dev/null
 code=$(pm inspect --format '{{.State.ExitCode}}' "$side")
-pm logs "$side" 2>&1 | grep -q '"draining".*SIGTERM' || { pm logs "$side" 2>&1 | tail; fail "no SIGTERM drain in the sidecar's log"; }
+has '"draining".*SIGTERM' "$(pm logs "$side" 2>&1)" || { pm logs "$side" 2>&1 | tail; fail "no SIGTERM drain in the sidecar's log"; }
 [ "$code" = 0 ] || fail "the sidecar exited $code after SIGTERM (137: killed at the end of the grace period)"
 echo "   sidecar exit code 0"
 echo "deploy_containers: OK"
