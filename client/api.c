@@ -51,11 +51,32 @@ int tc_describe_table(tc_client *cl, const char *table, const tc_call_opts *co, 
   return rc ? rc : tc__table_info_parse(m, out, cl->err, sizeof cl->err);
 }
 
-static int batch_call(tc_client *cl, const char *path, const ProtobufCMessage *req, const tc_call_opts *co,
-                      tc_batch **out) {
+/* A request's shared-memory slot, when it names one of an attached pool. */
+typedef struct shm_req {
+  Tablecar__V1__ShmTarget target;
+  uint8_t *data;
+} shm_req;
+
+static Tablecar__V1__ShmTarget *shm_target(tc_shm_pool *pool, uint32_t slot, shm_req *s) {
+  const uint8_t *token;
+  size_t offset, size;
+  tablecar__v1__shm_target__init(&s->target);
+  s->data = NULL;
+  if (!pool || !(s->target.pool.len = (size_t)tc__shm_target(pool, slot, &token, &offset, &size, &s->data)))
+    return NULL;
+  s->target.pool.data = (uint8_t *)token;
+  s->target.offset = (int64_t)offset;
+  s->target.size = (int64_t)size;
+  return &s->target;
+}
+
+static int batch_call(tc_client *cl, const char *path, const ProtobufCMessage *req, const shm_req *shm,
+                      const tc_call_opts *co, tc_batch **out) {
   tc__msg *m;
   int rc = call_msg(cl, path, req, co, &m);
-  return rc ? rc : tc__batch_parse(m, out, cl->err, sizeof cl->err);
+  if (rc) return rc;
+  if (shm->data) return tc__batch_parse_shm(m, shm->data, (size_t)shm->target.size, out, cl->err, sizeof cl->err);
+  return tc__batch_parse(m, out, cl->err, sizeof cl->err);
 }
 
 int tc_take_rows(tc_client *cl, const tc_take_rows_req *req, const tc_call_opts *co, tc_batch **out) {
@@ -71,7 +92,9 @@ int tc_take_rows(tc_client *cl, const tc_take_rows_req *req, const tc_call_opts 
   r.n_columns = req->n_columns;
   r.columns = STRV(req->columns);
   r.version = STR(req->version);
-  return batch_call(cl, SVC "TakeRows", &r.base, co, out);
+  shm_req shm;
+  r.shm = shm_target(req->shm, req->shm_slot, &shm);
+  return batch_call(cl, SVC "TakeRows", &r.base, &shm, co, out);
 }
 
 int tc_read_batch(tc_client *cl, const tc_read_batch_req *req, const tc_call_opts *co, tc_batch **out) {
@@ -87,7 +110,9 @@ int tc_read_batch(tc_client *cl, const tc_read_batch_req *req, const tc_call_opt
   r.batch_size = req->batch_size;
   r.n_columns = req->n_columns;
   r.columns = STRV(req->columns);
-  return batch_call(cl, SVC "ReadBatch", &r.base, co, out);
+  shm_req shm;
+  r.shm = shm_target(req->shm, req->shm_slot, &shm);
+  return batch_call(cl, SVC "ReadBatch", &r.base, &shm, co, out);
 }
 
 /* ---- permutations ---- */

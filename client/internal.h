@@ -106,8 +106,17 @@ int tc__pb_next(tc__pb *r, tc__pb_field *f); /* 1: a field, 0: end, -1: malforme
 
 /* Parses a Batch in m; on success the batch owns m, on failure m is freed. */
 int tc__batch_parse(tc__msg *m, tc_batch **out, char *err, size_t errlen);
+/* The same, for a response to a request naming a shared-memory slot: SLOT (SLOT_SIZE bytes) is where its
+   spans point (a span outside it, or spans without a slot, are malformed). */
+int tc__batch_parse_shm(tc__msg *m, const uint8_t *slot, size_t slot_size, tc_batch **out, char *err, size_t errlen);
 int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errlen); /* frees m */
 int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errlen); /* frees m */
+
+/* ---- shm.c ---- */
+/* The ShmTarget of slot SLOT of P (its token, returned length; offset and size in the pool) and the slot's
+   memory here; 0 when P is not attached. */
+int tc__shm_target(const tc_shm_pool *p, uint32_t slot, const uint8_t **token, size_t *offset, size_t *size,
+                   uint8_t **data);
 
 /* ---- h2.c: one HTTP/2 connection per handle, calls on it ---- */
 typedef struct tc_client tc_client;

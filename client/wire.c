@@ -64,7 +64,9 @@ typedef struct ctx {
   tc__arena *a;
   char *err;
   size_t errlen;
-  const char *msg; /* message type, for errors */
+  const char *msg;     /* message type, for errors */
+  const uint8_t *slot; /* a Batch written into a shared-memory slot: the slot, where its spans point */
+  size_t slot_size;
 } ctx;
 
 static int malformed(ctx *c, const char *what) {
@@ -116,6 +118,27 @@ static int get_view(ctx *c, const tc__pb_field *f, const uint8_t **p, size_t *n)
   if (want(c, f, 2)) return TC_EPROTO;
   *p = f->len ? f->data : NULL;
   *n = f->len;
+  return 0;
+}
+
+/* A Span {1: offset, 2: size} of the shared-memory slot: a view of those bytes, checked to lie in it. */
+static int get_span(ctx *c, const tc__pb_field *f, const uint8_t **p, size_t *n) {
+  if (want(c, f, 2)) return TC_EPROTO;
+  if (!c->slot) return malformed(c, "a shared-memory span, but the request named no slot");
+  tc__pb r = {f->data, f->data + f->len};
+  tc__pb_field g;
+  int64_t off = 0, size = 0;
+  int k, rc = 0;
+  while (!rc && (k = tc__pb_next(&r, &g)) > 0) {
+    if (g.num == 1) rc = get_i64(c, &g, &off);
+    if (g.num == 2) rc = get_i64(c, &g, &size);
+  }
+  if (rc) return rc;
+  if (k < 0) return malformed(c, "truncated span");
+  if (off < 0 || size < 0 || (uint64_t)off > c->slot_size || (uint64_t)size > c->slot_size - (uint64_t)off)
+    return malformed(c, "a span outside the shared-memory slot");
+  *p = size ? c->slot + off : NULL;
+  *n = (size_t)size;
   return 0;
 }
 
@@ -303,6 +326,9 @@ static int parse_array(ctx *c, const uint8_t *p, size_t n, tc_column *col, const
       rc = want(c, &f, 2) ? TC_EPROTO : parse_array(c, f.data, f.len, &children[nc++], cf, depth + 1);
       break;
     }
+    case 7: rc = get_span(c, &f, &col->validity, &col->validity_size); break;
+    case 8: rc = get_span(c, &f, &col->offsets, &col->offsets_size); break;
+    case 9: rc = get_span(c, &f, &col->values, &col->values_size); break;
     default: break;
     }
   }
@@ -429,10 +455,14 @@ static int batch_scalars(ctx *c, const uint8_t *p, size_t n, tc_batch *b) {
     case 3: rc = get_i64(c, &f, &b->num_rows); break;
     case 4: rc = get_view(c, &f, &b->row_ids, &b->row_ids_size); break;
     case 7: rc = get_i64(c, &f, &b->offset); break;
+    case 8: rc = get_int(c, &f, &b->shm); break;
+    case 9: rc = get_span(c, &f, &b->row_ids, &b->row_ids_size); break;
     default: break;
     }
   }
   if (rc) return rc;
+  b->shm = b->shm != 0;
+  if (b->shm && !c->slot) return malformed(c, "a batch in shared memory, but the request named no slot");
   if (k < 0) return malformed(c, "truncated or bad field");
   if (b->num_rows < 0 || b->row_ids_size % 8 || b->row_ids_size / 8 != (uint64_t)b->num_rows)
     return malformed(c, "row_ids do not match num_rows");
@@ -459,6 +489,10 @@ static int batch_columns(ctx *c, const uint8_t *p, size_t n, const tc_schema *s,
 }
 
 int tc__batch_parse(tc__msg *m, tc_batch **out, char *err, size_t errlen) {
+  return tc__batch_parse_shm(m, NULL, 0, out, err, errlen);
+}
+
+int tc__batch_parse_shm(tc__msg *m, const uint8_t *slot, size_t slot_size, tc_batch **out, char *err, size_t errlen) {
   tc__arena a = {NULL};
   batch_priv *bp = tc__arena_alloc(&a, sizeof *bp);
   if (!bp) {
@@ -470,7 +504,7 @@ int tc__batch_parse(tc__msg *m, tc_batch **out, char *err, size_t errlen) {
   bp->msg = m;
   tc_batch *b = &bp->pub;
   b->table = b->version = "";
-  ctx c = {&bp->arena, err, errlen, "Batch"};
+  ctx c = {&bp->arena, err, errlen, "Batch", slot, slot_size};
   tc_schema s = {0};
   int rc = batch_scalars(&c, m->data, m->len, b);
   if (!rc) rc = parse_fields(&c, m->data, m->len, 5, 0, &s);
@@ -543,7 +577,7 @@ int tc__table_info_parse(tc__msg *m, tc_table_info **out, char *err, size_t errl
     snprintf(err, errlen, "out of memory parsing TableInfo");
   } else {
     ip->arena = a;
-    ctx c = {&ip->arena, err, errlen, "TableInfo"};
+    ctx c = {.a = &ip->arena, .err = err, .errlen = errlen, .msg = "TableInfo"};
     rc = parse_table_info(&c, m->data, m->len, &ip->pub);
     if (rc)
       tc__arena_free(&ip->arena);
@@ -580,7 +614,7 @@ int tc__table_list_parse(tc__msg *m, tc_table_list **out, char *err, size_t errl
     snprintf(err, errlen, "out of memory parsing ListTablesResponse");
   } else {
     lp->arena = a;
-    ctx c = {&lp->arena, err, errlen, "ListTablesResponse"};
+    ctx c = {.a = &lp->arena, .err = err, .errlen = errlen, .msg = "ListTablesResponse"};
     rc = parse_table_list(&c, m->data, m->len, &lp->pub);
     if (rc)
       tc__arena_free(&lp->arena);

@@ -2,7 +2,7 @@
  *
  * Input: one selector byte, one chunking byte, then the bytes of an HTTP/2 stream's DATA (gRPC
  * length-prefixed messages). The bytes are fed to the deframer in chunks (as DATA frames would split
- * them), and every complete message is decoded as a Batch, TableInfo or TableList (by the selector); what
+ * them), and every complete message is decoded as a Batch, TableInfo, TableList or Batch in a shared-memory slot (by the selector); what
  * decodes is read in full, as a user of the public structs would. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,11 +44,16 @@ static void walk_column(const tc_column *c) {
   for (size_t i = 0; i < c->n_children; i++) walk_column(&c->children[i]);
 }
 
+/* Kind 3: a Batch answering a request that named a shared-memory slot, whose spans point into it. */
+static uint8_t slot[4096];
+
 static void decode(int kind, tc__msg *m) {
   char err[256];
-  if (kind == 0) {
+  if (kind == 0 || kind == 3) {
     tc_batch *b;
-    if (tc__batch_parse(m, &b, err, sizeof err) != TC_OK) return;
+    int rc = kind == 0 ? tc__batch_parse(m, &b, err, sizeof err)
+                       : tc__batch_parse_shm(m, slot, sizeof slot, &b, err, sizeof err);
+    if (rc != TC_OK) return;
     touch(b->table, strlen(b->table));
     touch(b->row_ids, b->row_ids_size);
     for (size_t i = 0; i < b->n_columns; i++) {
@@ -71,7 +76,7 @@ static void decode(int kind, tc__msg *m) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
-  int kind = data[0] % 3;
+  int kind = data[0] % 4;
   size_t chunk = (size_t)data[1] * 16 + 1;
   data += 2;
   size -= 2;

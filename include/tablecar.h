@@ -67,7 +67,7 @@ extern "C" {
 #endif
 
 #define TC_VERSION_MAJOR 0
-#define TC_VERSION_MINOR 1
+#define TC_VERSION_MINOR 2
 #define TC_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -303,6 +303,8 @@ typedef struct tc_batch {
   size_t row_ids_size;    /* bytes: 8 * num_rows */
   size_t n_columns;
   const tc_column *columns;
+  int shm; /* 1: the buffers (row_ids and every column's) are in the request's shared-memory slot, 64-byte
+              aligned, and valid while the caller holds the slot; 0: in the message, as usual */
 } tc_batch;
 
 /* Frees a batch and the message its buffers point into. NULL is fine. */
@@ -318,6 +320,61 @@ static inline int64_t tc_row_id(const tc_batch *batch, int64_t i) {
   for (int k = 7; k >= 0; k--) v = (v << 8) | p[k];
   return (int64_t)v;
 }
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Batches through shared memory
+ *
+ * On a Unix socket, a batch can be written by the server straight into memory this process (and its forked
+ * children) already has mapped, instead of travelling in the message: no copy after the server's gather,
+ * and no page faulted in per batch. A pool is a memfd of n_slots slots of slot_bytes, plus a header that
+ * records who holds each slot (a process id, so a slot held by a process that died is taken back). Make it
+ * before forking workers: they inherit the mapping, and no thread is involved.
+ *
+ *   tc_shm_pool *pool;  tc_shm_pool_new(4 << 20, 16, &pool);   // memfd, pre-faulted, sealed
+ *   tc_shm_attach(pool, client);                                // once: the fd goes to the server
+ *   ... fork ...
+ *   uint32_t slot; uint64_t ticket;
+ *   if (tc_shm_acquire(pool, &slot, &ticket) == TC_OK) {
+ *     tc_read_batch_req req = {..., .shm = pool, .shm_slot = slot};
+ *     tc_read_batch(client, &req, NULL, &b);   // b->shm: b's buffers are in the slot
+ *     ... use b, tc_batch_free(b) ...
+ *     tc_shm_release(pool, slot, ticket);
+ *   }
+ *
+ * A batch larger than a slot (or any batch, from a server without shared memory) comes in the message as
+ * usual: check b->shm. A slot's holder can hand it to another process of the tree (a DataLoader worker to
+ * the main process) with its ticket: the receiver calls tc_shm_adopt. The pool's memory is charged to the
+ * process that made it (its cgroup), never to the server.
+ */
+typedef struct tc_shm_pool tc_shm_pool;
+
+/* Makes a pool of N_SLOTS slots of SLOT_BYTES (rounded up to pages): TC_EINVAL for 0 or too many,
+ * TC_ENOMEM when the memory cannot be had. Free it with tc_shm_pool_free (in each process that has it). */
+TC_API int tc_shm_pool_new(size_t slot_bytes, size_t n_slots, tc_shm_pool **out);
+/* Unmaps the pool in this process and closes its side connection here; the server lets it go once no
+ * process of the tree holds that connection. NULL is fine. */
+TC_API void tc_shm_pool_free(tc_shm_pool *pool);
+/* Hands the pool to CLIENT's server, over the side socket PATH.shm next to unix:PATH (once per pool; a
+ * second call for the same server is a no-op). TC_EUNIMPLEMENTED for a target that is not a Unix socket
+ * path; the server's status (e.g. TC_ERESOURCE_EXHAUSTED past its --shm-bytes) or TC_EUNAVAILABLE (no side
+ * socket: an older server, or --shm-bytes 0) otherwise, with tc_last_error(client) saying why. */
+TC_API int tc_shm_attach(tc_shm_pool *pool, tc_client *client);
+/* 1 once the pool was attached (in this process or the one it was forked from). */
+TC_API int tc_shm_attached(const tc_shm_pool *pool);
+
+/* Takes a free slot for the calling process (or one whose holder died): *slot and the *ticket to release
+ * or hand it over with. TC_ERESOURCE_EXHAUSTED when every slot is held by a live process. */
+TC_API int tc_shm_acquire(tc_shm_pool *pool, uint32_t *slot, uint64_t *ticket);
+/* The calling process takes over SLOT from the holder of TICKET; *ticket becomes the new one.
+ * TC_EFAILED_PRECONDITION when the slot changed hands meanwhile (its holder died and it was taken back). */
+TC_API int tc_shm_adopt(tc_shm_pool *pool, uint32_t slot, uint64_t *ticket);
+/* Gives SLOT back if the calling process holds it under TICKET (else nothing happens: TC_EFAILED_PRECONDITION).
+ * Batches in it must not be used any more. */
+TC_API int tc_shm_release(tc_shm_pool *pool, uint32_t slot, uint64_t ticket);
+/* The slot's memory in this process, and its size. NULL for a slot out of range. */
+TC_API uint8_t *tc_shm_slot_data(const tc_shm_pool *pool, uint32_t slot, size_t *size);
+/* Slots, and how many are held right now (by anyone, dead holders included). */
+TC_API void tc_shm_pool_stats(const tc_shm_pool *pool, size_t *n_slots, size_t *held);
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Tables */
@@ -353,6 +410,9 @@ typedef struct tc_take_rows_req {
   const char *const *columns; /* NULL / 0: all columns */
   size_t n_columns;
   const char *version; /* NULL or "": any version; else FAILED_PRECONDITION unless it matches */
+  tc_shm_pool *shm;    /* optional, attached: write the batch into slot shm_slot (see "Batches through shared
+                          memory") */
+  uint32_t shm_slot;
 } tc_take_rows_req;
 
 /* *out: free with tc_batch_free. */
@@ -424,6 +484,9 @@ typedef struct tc_read_batch_req {
   int64_t batch_size;         /* 1 or more */
   const char *const *columns; /* NULL / 0: all columns */
   size_t n_columns;
+  tc_shm_pool *shm; /* optional, attached: write the batch into slot shm_slot (see "Batches through shared
+                       memory") */
+  uint32_t shm_slot;
 } tc_read_batch_req;
 
 /* *out: free with tc_batch_free. */

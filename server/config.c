@@ -12,11 +12,6 @@
 
 #include "tablecar.h"
 
-#define TS_STR_(x) #x
-#define TS_STR(x) TS_STR_(x)
-/* The version is the public header's. */
-#define TS_VERSION TS_STR(TC_VERSION_MAJOR) "." TS_STR(TC_VERSION_MINOR) "." TS_STR(TC_VERSION_PATCH)
-
 static const char usage[] =
     "usage: tablecar-server --data-dir DIR [options]\n"
     "Serves the Arrow tables of DIR, and permutations of them, over gRPC (tablecar.v1).\n"
@@ -45,6 +40,9 @@ static const char usage[] =
     "                            (default STATE_DIR/remote-cache, else /tmp/tablecar-remote-cache-UID)\n"
     "  --remote-cache-bytes N    objects no longer listed are dropped beyond this (default 10G)\n"
     "  --remote-timeout-seconds S  a listing or fetch, retries included, gives up after S (default 30)\n"
+    "  --shm-bytes N             clients' shared-memory pools mapped at once, in all (default 1G; 0: no\n"
+    "                            side socket, every batch in the message)\n"
+    "  --shm-pool-bytes N        the largest pool one client may hand over (default 512M)\n"
     "  --log-level L             debug, info, warn or error (default info)\n"
     "  --max-connections N       client connections at once; more are closed at once (default 512)\n"
     "  --max-streams N           calls at once on one connection; more wait for the client (default 100)\n"
@@ -132,6 +130,8 @@ static size_t *size_setting(ts_config *c, const char *name) {
   if (!strcmp(name, "max-request-bytes")) return &c->max_request_bytes;
   if (!strcmp(name, "permutation-bytes")) return &c->permutation_bytes;
   if (!strcmp(name, "remote-cache-bytes")) return &c->remote_cache_bytes;
+  if (!strcmp(name, "shm-bytes")) return &c->shm_bytes;
+  if (!strcmp(name, "shm-pool-bytes")) return &c->shm_pool_bytes;
   return NULL;
 }
 
@@ -256,6 +256,8 @@ static const char *const env_names[][2] = {
     {"idle-seconds", "TABLECAR_IDLE_SECONDS"},
     {"max-connections", "TABLECAR_MAX_CONNECTIONS"},
     {"stall-seconds", "TABLECAR_STALL_SECONDS"},
+    {"shm-bytes", "TABLECAR_SHM_BYTES"},
+    {"shm-pool-bytes", "TABLECAR_SHM_POOL_BYTES"},
 };
 
 static int apply_env(ts_config *c, const char *(*get)(const char *), char *err, size_t errlen) {
@@ -328,6 +330,8 @@ int ts_config_parse(ts_config *c, int argc, char **argv, const char *(*get)(cons
   c->idle_seconds = 600;
   c->stall_seconds = 300;
   c->remote_cache_bytes = (size_t)10 << 30;
+  c->shm_bytes = (size_t)1 << 30;
+  c->shm_pool_bytes = (size_t)512 << 20;
   c->remote_timeout_seconds = 30;
   if (apply_env(c, get, err, errlen) != 0) return TS_CONFIG_ERROR;
   int listen_from_flags = 0;

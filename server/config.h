@@ -4,7 +4,14 @@
 
 #include <stddef.h>
 
+#include "tablecar.h"
+
 #define TS_MAX_LISTEN 8
+
+#define TS_STR_(x) #x
+#define TS_STR(x) TS_STR_(x)
+/* The server's version: the public header's, kept there once. */
+#define TS_VERSION TS_STR(TC_VERSION_MAJOR) "." TS_STR(TC_VERSION_MINOR) "." TS_STR(TC_VERSION_PATCH)
 
 typedef struct ts_config {
   const char *data_dir;              /* --data-dir, TABLECAR_DATA_DIR (required) */
@@ -26,6 +33,8 @@ typedef struct ts_config {
   const char *health_listen;     /* --health-listen, TABLECAR_HEALTH_LISTEN: grpc.health.v1 only (or NULL) */
   const char *metrics_listen;    /* --metrics-listen, TABLECAR_METRICS_LISTEN: Prometheus [HOST:]PORT */
   int expose_data;               /* --expose-data-on-network, TABLECAR_EXPOSE_DATA_ON_NETWORK=1 */
+  size_t shm_bytes;              /* --shm-bytes: clients' shared-memory pools mapped at once (0: none) */
+  size_t shm_pool_bytes;         /* --shm-pool-bytes: the largest one pool */
   /* Limits a broken or hostile client cannot get around (config.c's apply_limit). */
   int max_connections;               /* --max-connections: more are accepted and closed at once */
   int max_streams;                   /* --max-streams: concurrent calls on one connection (HTTP/2 setting) */

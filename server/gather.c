@@ -24,11 +24,19 @@ typedef struct src {
 
 typedef struct budget {
   size_t used, max;
+  ts_gather_dest *dest; /* NULL: buffers are malloc'd; else carved out of dest, 64-byte aligned */
+  size_t dest_used;
 } budget;
+
+#define DEST_ALIGN 64 /* a cache line, and what any tensor library wants of a buffer it wraps */
 
 static void set_bit(uint8_t *bits, int64_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 static ts_status too_big(ts_error *err, const budget *b) {
+  if (b->dest) { /* not an error the client sees: the batch goes in the message instead */
+    b->dest->overflow = 1;
+    return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "the batch is larger than its shared-memory slot");
+  }
   return ts_error_set(err, TC_ERESOURCE_EXHAUSTED,
                       "the batch is larger than the server's --max-message-bytes (%zu): ask for fewer rows "
                       "or columns",
@@ -41,6 +49,17 @@ static uint8_t *take_buf(budget *b, size_t n, int zero, ts_error *err) {
   if (n > b->max - b->used || n > SIZE_MAX / 2) {
     too_big(err, b);
     return NULL;
+  }
+  if (b->dest) {
+    size_t at = (b->dest_used + DEST_ALIGN - 1) & ~(size_t)(DEST_ALIGN - 1);
+    if (at > b->dest->size || n > b->dest->size - at) {
+      too_big(err, b);
+      return NULL;
+    }
+    b->dest_used = at + n;
+    b->used += n;
+    if (zero) memset(b->dest->base + at, 0, n);
+    return b->dest->base + at;
   }
   uint8_t *p = zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
   if (!p)
@@ -376,9 +395,47 @@ static ts_status gather_columns(ts_table *t, const int64_t *rows, size_t n, cons
   return st;
 }
 
-ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc, size_t max_bytes,
-                    Tablecar__V1__Batch **out, ts_error *err) {
-  budget b = {.used = 0, .max = max_bytes};
+/* ---- batches in a shared-memory slot ---- */
+
+/* Buffer D, carved out of the slot, leaves the message (its bytes are not the message's to send or free);
+ * with SPAN its place goes to a new Span there (none for an empty buffer). -1 when out of memory. */
+static int to_span(const budget *b, ProtobufCBinaryData *d, Tablecar__V1__Span **span) {
+  if (span && d->data && d->len > 0) {
+    Tablecar__V1__Span *s = malloc(sizeof *s);
+    if (!s) return -1;
+    tablecar__v1__span__init(s);
+    s->offset = (int64_t)(d->data - b->dest->base);
+    s->size = (int64_t)d->len;
+    *span = s;
+  }
+  d->data = NULL;
+  d->len = 0;
+  return 0;
+}
+
+/* Every buffer of A (and its children) becomes a span; with SPANS 0 they are only dropped from the
+ * message (on an error path, so that freeing the message frees nothing of the slot). */
+static int array_to_spans(const budget *b, Tablecar__V1__Array *a, int spans) {
+  if (!a) return 0;
+  if (to_span(b, &a->validity, spans ? &a->validity_at : NULL) ||
+      to_span(b, &a->offsets, spans ? &a->offsets_at : NULL) || to_span(b, &a->values, spans ? &a->values_at : NULL))
+    return -1;
+  for (size_t i = 0; i < a->n_children; i++)
+    if (array_to_spans(b, a->children[i], spans)) return -1;
+  return 0;
+}
+
+static int batch_to_spans(const budget *b, Tablecar__V1__Batch *m, int spans) {
+  int rc = to_span(b, &m->row_ids, spans ? &m->row_ids_at : NULL);
+  for (size_t c = 0; !rc && c < m->n_columns; c++) rc = array_to_spans(b, m->columns[c], spans);
+  m->shm = spans && !rc;
+  return rc;
+}
+
+static ts_status gather(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc, budget *bp,
+                        Tablecar__V1__Batch **out, ts_error *err) {
+  budget b = *bp;
+  size_t max_bytes = b.max;
   Tablecar__V1__Batch *m = malloc(sizeof *m);
   if (!m) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   tablecar__v1__batch__init(m);
@@ -399,6 +456,10 @@ ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *co
   if (st == TC_OK) st = pinset_build(t, rows, n, &ps, err);
   if (st == TC_OK) st = gather_columns(t, rows, n, cols, nc, &ps, m, &b, err);
   pinset_release(t, &ps);
+  if (b.dest && batch_to_spans(&b, m, st == TC_OK) != 0) {
+    batch_to_spans(&b, m, 0);
+    st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  }
   if (st == TC_OK && protobuf_c_message_get_packed_size(&m->base) > max_bytes) st = too_big(err, &b);
   if (st != TC_OK) {
     ts_batch_msg_free(m);
@@ -406,6 +467,19 @@ ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *co
   }
   *out = m;
   return TC_OK;
+}
+
+ts_status ts_gather(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc, size_t max_bytes,
+                    Tablecar__V1__Batch **out, ts_error *err) {
+  budget b = {.used = 0, .max = max_bytes};
+  return gather(t, rows, n, cols, nc, &b, out, err);
+}
+
+ts_status ts_gather_into(ts_table *t, const int64_t *rows, size_t n, const size_t *cols, size_t nc,
+                         ts_gather_dest *dest, Tablecar__V1__Batch **out, ts_error *err) {
+  dest->overflow = 0;
+  budget b = {.used = 0, .max = dest->size, .dest = dest};
+  return gather(t, rows, n, cols, nc, &b, out, err);
 }
 
 void ts_batch_msg_free(Tablecar__V1__Batch *b) {

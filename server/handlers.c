@@ -73,13 +73,31 @@ ts_status ts_h_describe_table(ts_ctx *ctx, const ProtobufCMessage *req, Protobuf
   return TC_OK;
 }
 
-/* Gathers ROWS of T into *out, with the column selection COLUMNS. */
+/* Gathers into the client's slot SHM; *out NULL (and no error) when the batch does not fit there. */
+static ts_status gather_shm(ts_ctx *ctx, const Tablecar__V1__ShmTarget *shm, ts_table *t, const int64_t *rows, size_t n,
+                            const size_t *cols, size_t nc, Tablecar__V1__Batch **out, ts_error *err) {
+  ts_shm_slot slot;
+  *out = NULL;
+  if (ts_shm_slot_get(ctx->shm, shm->pool.data, shm->pool.len, shm->offset, shm->size, &slot, err) != TC_OK)
+    return err->code;
+  if (!slot.pool) return TC_OK; /* a pool that is gone: the message */
+  ts_gather_dest dest = {.base = slot.base, .size = slot.size};
+  ts_status st = ts_gather_into(t, rows, n, cols, nc, &dest, out, err);
+  ts_shm_slot_done(ctx->shm, &slot);
+  return st != TC_OK && dest.overflow ? TC_OK : st;
+}
+
+/* Gathers ROWS of T into *out, with the column selection COLUMNS: into the request's shared-memory slot
+ * SHM when there is one and the batch fits it, else into the message. */
 static ts_status gather_rows(ts_ctx *ctx, ts_table *t, const int64_t *rows, size_t n, char *const *columns,
-                             size_t n_columns, int64_t offset, ProtobufCMessage **out, ts_error *err) {
+                             size_t n_columns, int64_t offset, const Tablecar__V1__ShmTarget *shm,
+                             ProtobufCMessage **out, ts_error *err) {
   size_t *cols, nc;
   if (ts_select_columns(ts_table_schema(t), columns, n_columns, &cols, &nc, err) != TC_OK) return err->code;
-  Tablecar__V1__Batch *b;
-  ts_status st = ts_gather(t, rows, n, cols, nc, ctx->max_message_bytes, &b, err);
+  Tablecar__V1__Batch *b = NULL;
+  ts_status st = TC_OK;
+  if (shm && ctx->shm) st = gather_shm(ctx, shm, t, rows, n, cols, nc, &b, err);
+  if (st == TC_OK && !b) st = ts_gather(t, rows, n, cols, nc, ctx->max_message_bytes, &b, err);
   free(cols);
   if (st != TC_OK) return st;
   b->offset = offset;
@@ -100,7 +118,7 @@ ts_status ts_h_take_rows(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMess
     if (r->indices[i] < 0 || r->indices[i] >= n_rows)
       st = ts_error_set(err, TC_EOUT_OF_RANGE, "index %lld is out of range for table '%.200s' of %lld rows",
                         (long long)r->indices[i], r->table, (long long)n_rows);
-  if (st == TC_OK) st = gather_rows(ctx, t, r->indices, r->n_indices, r->columns, r->n_columns, 0, out, err);
+  if (st == TC_OK) st = gather_rows(ctx, t, r->indices, r->n_indices, r->columns, r->n_columns, 0, r->shm, out, err);
   ts_table_unref(t);
   return st;
 }
@@ -176,7 +194,8 @@ ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
     st = too_many_rows(ctx, err);
   } else {
     int64_t *rows = split_rows(e, s, r->offset, 1, (size_t)n);
-    st = rows ? gather_rows(ctx, ts_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset, out, err)
+    st = rows ? gather_rows(ctx, ts_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset, r->shm,
+                            out, err)
               : oom(err);
     free(rows);
   }

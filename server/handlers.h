@@ -12,12 +12,15 @@
 
 #include "catalog.h"
 #include "perms.h"
+#include "shm.h"
 #include "status.h"
 
 typedef struct ts_ctx {
   ts_catalog *catalog;
   ts_perms *perms;
   size_t max_message_bytes; /* largest Batch a handler may produce */
+  ts_shm *shm;              /* clients' shared-memory pools; NULL: requests naming a slot are answered in
+                               the message body */
 } ts_ctx;
 
 typedef ts_status (*ts_unary_fn)(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err);

@@ -20,6 +20,7 @@
 #include "remote.h"
 #include "s3_util.h"
 #include "service.h"
+#include "shm_socket.h"
 
 typedef struct app {
   ts_config cfg;
@@ -35,6 +36,8 @@ typedef struct app {
   ts_server *_Atomic server; /* atomic: a metrics scrape (its own thread) reads it */
   ts_metrics_http *metrics;
   ts_remote *remote; /* when the data dir is s3://... */
+  ts_shm *shm;       /* clients' shared-memory pools (NULL with --shm-bytes 0) */
+  ts_shm_socket *shm_socket[TS_MAX_LISTEN];
 } app;
 
 static const char *env(const char *name) { return getenv(name); }
@@ -67,6 +70,7 @@ static void server_stopped(void *arg) {
 
 static void on_stopped(uv_async_t *h) {
   app *a = h->data;
+  for (size_t i = 0; i < TS_MAX_LISTEN; i++) ts_shm_socket_stop(a->shm_socket[i]);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->drain_timer, NULL);
@@ -118,7 +122,7 @@ static void set_socket_mode(const char *addr, int mode) {
 
 static int start_server(app *a) {
   ts_server_options o = {
-      .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes},
+      .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes, .shm = a->shm},
       .listen = a->cfg.listen,
       .n_listen = a->cfg.n_listen,
       .health_listen = a->cfg.health_listen,
@@ -147,6 +151,25 @@ static int start_server(app *a) {
   return 0;
 }
 
+/* A side socket for shared-memory pools next to every Unix-socket address (shm_socket.h). */
+static int start_shm_sockets(app *a) {
+  for (size_t i = 0; a->shm && i < a->cfg.n_listen; i++) {
+    const char *addr = a->cfg.listen[i];
+    if (strncmp(addr, "unix:", 5) != 0) continue;
+    const char *path = addr + 5;
+    if (strncmp(path, "//", 2) == 0) path += 2;
+    char side[1100], err[512];
+    snprintf(side, sizeof side, "%s" TS_SHM_SOCKET_SUFFIX, path);
+    if (!(a->shm_socket[i] = ts_shm_socket_start(a->loop, a->shm, side, a->cfg.socket_mode, a->cfg.max_connections, err,
+                                                 sizeof err))) {
+      ts_log(TS_ERROR, "listen_failed", TS_S("error", err), NULL);
+      return -1;
+    }
+    ts_log(TS_INFO, "listening", TS_S("addr", side), TS_S("serves", "shared-memory pools"), NULL);
+  }
+  return 0;
+}
+
 /* Scrape time, on the HTTP thread: the cache and the permutations lock their own state. */
 static void gauges(void *arg, ts_metrics_gauges *g) {
   app *a = arg;
@@ -154,6 +177,7 @@ static void gauges(void *arg, ts_metrics_gauges *g) {
   g->permutation_bytes = ts_perms_built_bytes(a->perms);
   ts_server *s = a->server;
   g->connections = s ? ts_server_connections(s) : 0;
+  if (a->shm) ts_shm_stats(a->shm, &g->shm_pools, &g->shm_bytes);
 }
 
 static int start_metrics(app *a) {
@@ -218,12 +242,14 @@ int main(int argc, char **argv) {
   a.catalog = ts_catalog_new(a.remote ? ts_remote_dir(a.remote) : a.cfg.data_dir, a.cache);
   if (a.remote) ts_catalog_set_sync(a.catalog, remote_sync, a.remote);
   a.perms = ts_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
+  if (a.cfg.shm_bytes) a.shm = ts_shm_new(a.cfg.shm_bytes, a.cfg.shm_pool_bytes);
   ts_catalog_refresh(a.catalog);
   setup_loop(&a);
   ts_log(TS_INFO, "starting", TS_S("data_dir", a.cfg.data_dir),
          TS_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""), TS_I("cache_bytes", a.cfg.cache_bytes),
          TS_I("max_message_bytes", a.cfg.max_message_bytes), TS_I("threads", a.cfg.threads), NULL);
   rc = start_metrics(&a);
+  if (rc == 0) rc = start_shm_sockets(&a);
   if (rc == 0) rc = start_server(&a);
   if (rc == 0) {
     uv_run(a.loop, UV_RUN_DEFAULT);
@@ -241,6 +267,7 @@ int main(int argc, char **argv) {
   ts_catalog_free(a.catalog);
   ts_cache_free(a.cache);
   ts_remote_free(a.remote);
+  ts_shm_free(a.shm);
   /* No grpc_shutdown_blocking(): the server and its queue are gone, nothing is left to flush, and it would
    * join gRPC's executor threads, one of which may sit up to 10 s in the TCP backup poller (iomgr's
    * tcp_posix.cc polls with a 10 s deadline once a large response has filled a socket), so a SIGTERM after

@@ -1,13 +1,14 @@
 /* metrics.c: see metrics.h. */
 #include "metrics.h"
 
+#include "config.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TS_VERSION "0.1.0"
 #define N_METHODS (TS_METRICS_MAX_METHODS + 1)
 
 /* Latency buckets in seconds: from a cached unary call (tens of microseconds) to a slow stream. */
@@ -177,6 +178,10 @@ static void render_gauges(buf *b, const ts_metrics_gauges *g) {
     family(b, "tablecar_connections_open", "gauge", "Client connections open.");
     put(b, "tablecar_connections_open %ld\n", g->connections);
   }
+  family(b, "tablecar_shm_pools", "gauge", "Clients' shared-memory pools mapped (--shm-bytes).");
+  put(b, "tablecar_shm_pools %zu\n", g->shm_pools);
+  family(b, "tablecar_shm_bytes", "gauge", "Bytes of the clients' shared-memory pools mapped.");
+  put(b, "tablecar_shm_bytes %zu\n", g->shm_bytes);
   family(b, "tablecar_build_info", "gauge", "Version of tablecar-server; always 1.");
   put(b, "tablecar_build_info{version=\"%s\"} 1\n", TS_VERSION);
 }

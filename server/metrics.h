@@ -30,6 +30,8 @@ typedef struct ts_metrics_gauges {
   ts_cache_stats cache;
   size_t permutation_bytes; /* memory of the permutations held */
   long connections;         /* open client connections, -1 if unknown */
+  size_t shm_pools;         /* clients' shared-memory pools mapped */
+  size_t shm_bytes;         /* ... and their bytes */
 } ts_metrics_gauges;
 
 /* The whole exposition text (malloc'd, NUL-terminated, length in *len), or NULL when out of memory. */

@@ -86,7 +86,7 @@ class MetricsTest(unittest.TestCase):
         with S.Server(rows=10, prepare=lz4_table, args=("--metrics-listen", f"127.0.0.1:{port}")) as server:
             before_text = scrape(port)
             before = npm_parse(before_text)
-            self.assertEqual(before["tablecar_build_info"]["metrics"][0]["labels"], {"version": "0.1.0"})
+            self.assertEqual(before["tablecar_build_info"]["metrics"][0]["labels"], {"version": tablecar.__version__})
             db = tablecar.connect(server.address)
             perm = (tablecar.permutation_builder(db.open_table("packed"))
                     .split_random(ratios=[0.8, 0.2], seed=3, names=["train", "val"]).shuffle(seed=4).execute())

@@ -185,11 +185,12 @@ void spawn(server *s, int delay_ms) {
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
     char listen[260];
     snprintf(listen, sizeof listen, "unix:%s", s->sock);
-    const char *argv[20] = {TC_SERVER_BIN, "--data-dir",  s->data, "--state-dir",      s->state, "--listen",
+    const char *argv[24] = {TC_SERVER_BIN, "--data-dir",  s->data, "--state-dir",      s->state, "--listen",
                             listen,        "--log-level", "warn",  "--rescan-seconds", "0",      "--drain-seconds",
                             DRAIN_SECONDS, "--threads",   "4"};
     int n = 15;
     if (s->max_message_bytes) argv[n++] = "--max-message-bytes", argv[n++] = s->max_message_bytes;
+    for (int i = 0; i < 6 && s->extra_args[i]; i++) argv[n++] = s->extra_args[i];
     execv(TC_SERVER_BIN, (char **)argv);
     _exit(127);
   }

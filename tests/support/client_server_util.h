@@ -24,6 +24,7 @@ typedef struct server {
   char dir[200]; /* data/, state/, the socket and server.log */
   char data[240], state[240], sock[240], log[240], target[256];
   const char *max_message_bytes; /* --max-message-bytes, or NULL for the default */
+  const char *extra_args[6];     /* more flags for the server, NULL-terminated */
   pid_t pid;
   double stop_seconds; /* how long the last stop() took */
 } server;

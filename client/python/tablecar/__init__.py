@@ -24,7 +24,7 @@ from .permutation import Permutation, PermutationBuilder, SplitInfo, permutation
 from .schema import Field, Schema
 from .torch import IterablePermutation, RowBatch, collate
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "connect", "Connection", "Table", "Schema", "Field", "permutation_builder", "PermutationBuilder",

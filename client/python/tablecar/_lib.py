@@ -127,6 +127,7 @@ class Batch(Structure):
         ("row_ids_size", c_size_t),
         ("n_columns", c_size_t),
         ("columns", POINTER(Column)),
+        ("shm", c_int),
     ]
 
 
@@ -157,6 +158,8 @@ class TakeRowsReq(Structure):
         ("columns", POINTER(c_char_p)),
         ("n_columns", c_size_t),
         ("version", c_char_p),
+        ("shm", c_void_p),
+        ("shm_slot", c_uint32),
     ]
 
 
@@ -210,6 +213,8 @@ class ReadBatchReq(Structure):
         ("batch_size", c_int64),
         ("columns", POINTER(c_char_p)),
         ("n_columns", c_size_t),
+        ("shm", c_void_p),
+        ("shm_slot", c_uint32),
     ]
 
 
@@ -231,6 +236,7 @@ class StreamReq(Structure):
 # Opaque handles.
 ClientP = c_void_p
 StreamP = c_void_p
+PoolP = c_void_p
 
 # ---------------------------------------------------------------------------------------------------------
 # Loading
@@ -292,6 +298,15 @@ def _declare(lib: ctypes.CDLL) -> None:
         "tc_stream_next": (c_int, [StreamP, P(P(Batch))]),
         "tc_stream_free": (None, [StreamP]),
         "tc_health_check": (c_int, [ClientP, c_char_p, P(CallOpts), P(c_int)]),
+        "tc_shm_pool_new": (c_int, [c_size_t, c_size_t, P(PoolP)]),
+        "tc_shm_pool_free": (None, [PoolP]),
+        "tc_shm_attach": (c_int, [PoolP, ClientP]),
+        "tc_shm_attached": (c_int, [PoolP]),
+        "tc_shm_acquire": (c_int, [PoolP, P(c_uint32), P(c_uint64)]),
+        "tc_shm_adopt": (c_int, [PoolP, c_uint32, P(c_uint64)]),
+        "tc_shm_release": (c_int, [PoolP, c_uint32, c_uint64]),
+        "tc_shm_slot_data": (c_void_p, [PoolP, c_uint32, P(c_size_t)]),
+        "tc_shm_pool_stats": (None, [PoolP, P(c_size_t), P(c_size_t)]),
     }
     for name, (restype, argtypes) in sig.items():
         fn = getattr(lib, name)
@@ -300,7 +315,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 # The library version this package is written for: its major and minor must match the loaded library's.
-ABI_VERSION = (0, 1)
+ABI_VERSION = (0, 2)
 
 
 def _structures() -> list[type[Structure]]:
