@@ -67,7 +67,7 @@ static void test_counts_and_text(void **state) {
   has(t, "tablecar_permutation_bytes 40\n");
   has(t, "tablecar_streams_open 1\n");
   has(t, "tablecar_build_info{version=\"" TS_VERSION "\"} 1\n"); /* the public header's version */
-  assert_null(strstr(t, "tablecar_connections_open")); /* unknown: not made up */
+  assert_null(strstr(t, "tablecar_connections_open"));           /* unknown: not made up */
   assert_int_equal(t[strlen(t) - 1], '\n');
   free(t);
   ts_metrics_gauges g = {.connections = 3};
