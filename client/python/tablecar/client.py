@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _lib
+from . import _lib, shm
 from .errors import error_for
 from .formats import check_format, convert_batch
 from .schema import Schema
@@ -160,7 +160,7 @@ class Connection:
             lib.tc_table_info_free(out)
 
     def _take(self, table: str, indices, columns: Sequence[str] | None, version: str | None, fmt: str,
-              with_row_ids: bool = False):
+              with_row_ids: bool = False, defer: bool = False):
         lib, h = _lib.lib(), self._handle()
         idx = np.ascontiguousarray(indices, dtype=np.int64)
         if idx.ndim != 1:
@@ -171,9 +171,31 @@ class Connection:
         req.indices = idx.ctypes.data_as(POINTER(ctypes.c_int64))
         if cols is not None:
             req.columns = cols
+        return self._batch_call(lib.tc_take_rows, req, fmt, with_row_ids, defer)
+
+    def _batch_call(self, fn, req, fmt: str, with_row_ids: bool, defer: bool = False):
+        """A TakeRows/ReadBatch call (fn, req) into a shared-memory slot when one is free (shm.py), else
+        over the socket. Returns (columns, row ids, offset, lease, pending): with a lease, the columns are
+        over the slot; with DEFER, inside a DataLoader worker with fmt "torch", they are still in the numpy
+        format and pending is "torch" (collate hands them over as they are; formats.finish_format makes
+        tensors of them in the process that uses them), else pending is None."""
+        h = self._handle()
+        lease = shm.lease(self) if fmt != "python" else None  # python values are copies anyway
+        if lease is not None:
+            req.shm, req.shm_slot = lease.pool.ptr, lease.slot
         out = POINTER(_lib.Batch)()
-        h.check(lib.tc_take_rows(h.ptr, byref(req), None, byref(out)))
-        return convert_batch(out, fmt, with_row_ids)
+        try:
+            h.check(fn(h.ptr, byref(req), None, byref(out)))
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
+        if lease is not None and not out.contents.shm:  # too big for the slot: it came in the message
+            lease.release()
+            lease = None
+        defer = defer and lease is not None and fmt == "torch" and shm.in_worker()
+        cols, ids, offset = convert_batch(out, fmt, with_row_ids, lease, defer)
+        return cols, ids, offset, lease, fmt if defer else None
 
 
 def connect(target: str = "unix:/tmp/tablecar.sock", timeout: float | None = 30.0, *, retry: bool = True,
@@ -229,5 +251,4 @@ class Table:
         "_rowid" when with_row_ids. OutOfRangeError (an IndexError) for an index past the end.
         """
         check_format(format)
-        cols, _, _ = self._db._take(self.name, indices, columns, self.version, format, with_row_ids)
-        return cols
+        return self._db._take(self.name, indices, columns, self.version, format, with_row_ids)[0]

@@ -59,22 +59,25 @@ def check_format(fmt: str) -> str:
 
 
 class BatchOwner:
-    """Owns one tc_batch; frees it when the last numpy view over it is gone (or at interpreter exit)."""
+    """Owns one tc_batch; frees it when the last numpy view over it is gone (or at interpreter exit).
+    A batch in shared memory (shm.py) also holds its slot's lease, given back with it."""
 
-    __slots__ = ("ptr", "_free", "__weakref__")
+    __slots__ = ("ptr", "lease", "_free", "__weakref__")
 
-    def __init__(self, ptr):
+    def __init__(self, ptr, lease=None):
         self.ptr = ptr
+        self.lease = lease
         self._free = weakref.finalize(self, _lib.lib().tc_batch_free, ptr)
 
 
 class _View:
-    """What np.asarray turns into a zero-copy array; keeps `owner` alive as the array's base."""
+    """What np.asarray turns into a zero-copy array; keeps `owner` alive as the array's base. Read-only
+    unless WRITABLE (tensors over a shared-memory slot: the slot is this process's while they live)."""
 
     __slots__ = ("__array_interface__", "owner")
 
-    def __init__(self, address: int, dtype: np.dtype, shape: tuple[int, ...], owner: BatchOwner):
-        self.__array_interface__ = {"data": (address, True), "typestr": dtype.str, "shape": shape,
+    def __init__(self, address: int, dtype: np.dtype, shape: tuple[int, ...], owner, writable: bool = False):
+        self.__array_interface__ = {"data": (address, not writable), "typestr": dtype.str, "shape": shape,
                                     "version": 3}
         if dtype.descr[0][0]:  # datetime64 and other dtypes with a non-trivial descr
             self.__array_interface__["descr"] = dtype.descr
@@ -93,6 +96,23 @@ def _view(address: int | None, size: int, dtype, shape: tuple[int, ...], owner, 
         return np.empty(shape, dtype)
     _need("values", size, count * dtype.itemsize, name)
     return np.asarray(_View(address, dtype, shape, owner))
+
+
+def _view_at(address: int, dtype: np.dtype, shape: tuple[int, ...], owner) -> np.ndarray:
+    """A zero-copy array at a known-good address (shm.py's rebuilt batches)."""
+    if int(np.prod(shape, dtype=np.int64)) == 0:
+        return np.empty(shape, dtype)
+    return np.asarray(_View(address, dtype, tuple(shape), owner))
+
+
+def slot_owner(arr: np.ndarray):
+    """The owner of the shared-memory slot arr's memory is in (arr is a view made over it), or None."""
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, _View) and getattr(base.owner, "lease", None) is not None:
+        return base.owner
+    return None
 
 
 def _bits(address: int | None, size: int, n: int, name: str) -> np.ndarray:
@@ -295,6 +315,10 @@ def _tensor_copy(arr: np.ndarray):
     from torch.utils.data import get_worker_info
 
     arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
+    owner = slot_owner(arr) if arr.size and arr.flags.c_contiguous and arr.flags.aligned else None
+    if owner is not None:  # the slot's memory, kept by the tensor: no copy at all
+        return torch.from_numpy(np.asarray(_View(arr.__array_interface__["data"][0], arr.dtype, arr.shape, owner,
+                                                 writable=True)))
     proto = torch.from_numpy(np.empty(0, arr.dtype))
     if get_worker_info() is not None and arr.size:
         try:
@@ -348,9 +372,18 @@ def to_torch(value, name: str = ""):
 # batches
 
 
-def convert_batch(ptr, fmt: str, with_row_ids: bool = False) -> tuple[dict[str, Any], np.ndarray, int]:
-    """Takes ownership of a tc_batch * and returns (columns in format fmt, row ids (int64 copy), offset)."""
-    owner = BatchOwner(ptr)
+def finish_format(cols: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """numpy-format columns in format fmt ("numpy" or "torch": the formats a batch in shared memory takes)."""
+    return {k: to_torch(v, k) for k, v in cols.items()} if fmt == "torch" else cols
+
+
+def convert_batch(ptr, fmt: str, with_row_ids: bool = False, lease=None,
+                  defer: bool = False) -> tuple[dict[str, Any], np.ndarray, int]:
+    """Takes ownership of a tc_batch * and returns (columns in format fmt, row ids (int64 copy), offset).
+
+    lease: the shared-memory slot the batch is in (kept as long as the arrays over it). defer: leave the
+    columns in the numpy format (finish_format makes them fmt later, in the process that uses them)."""
+    owner = BatchOwner(ptr, lease)
     b = ptr.contents
     n = b.num_rows
     row_ids = _view(b.row_ids, b.row_ids_size, "<i8", (n,), owner, ROW_ID_COLUMN).astype(np.int64)
@@ -363,8 +396,8 @@ def convert_batch(ptr, fmt: str, with_row_ids: bool = False) -> tuple[dict[str, 
         cols[name] = python_column(c, owner, name) if fmt == "python" else numpy_column(c, owner, name)
     if fmt == "python" and with_row_ids:
         cols[ROW_ID_COLUMN] = row_ids.tolist()
-    elif fmt == "torch":
-        cols = {k: to_torch(v, k) for k, v in cols.items()}
+    elif fmt == "torch" and not defer:
+        cols = finish_format(cols, fmt)
     return cols, row_ids, b.offset
 
 

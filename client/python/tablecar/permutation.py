@@ -24,7 +24,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from . import _lib
+from . import _lib, shm
 from .client import Connection, Table
 from ._stream import Stream
 from .errors import InvalidArgumentError, NotFoundError, OutOfRangeError
@@ -170,6 +170,7 @@ class Permutation(_Dataset):
         self._format = check_format(format)
         self._with_row_ids = row_ids
         self._shared = _shared or _Shared()
+        shm.want(db)  # a dataset: its connection's shared-memory pool is made before workers are forked
 
     @classmethod
     def from_id(cls, db: Connection, id: str) -> "Permutation":
@@ -275,28 +276,26 @@ class Permutation(_Dataset):
         """Rows [offset, offset + batch_size) of the split (fewer at its end), as {column: values}."""
         return self._read_batch(offset, batch_size)[0]
 
-    def _read_batch(self, offset: int, batch_size: int):
-        lib, h = _lib.lib(), self._db._handle()
+    def _read_batch(self, offset: int, batch_size: int, defer: bool = False):
+        lib = _lib.lib()
         cols, n_cols = _lib.cstrs(self._columns)
         req = _lib.ReadBatchReq(permutation=self.id.encode(), split=self.split_name.encode(), offset=offset,
                                 batch_size=batch_size, n_columns=n_cols)
         if cols is not None:
             req.columns = cols
-        out = POINTER(_lib.Batch)()
-        h.check(lib.tc_read_batch(h.ptr, byref(req), None, byref(out)))
-        return convert_batch(out, self._format, self._with_row_ids)
+        return self._db._batch_call(lib.tc_read_batch, req, self._format, self._with_row_ids, defer)
 
     def _fetch(self, indices) -> RowBatch:
         pos = self._positions(indices)
         if pos.size == 0:
             return RowBatch({}, np.empty(0, np.int64))
         if pos.size == 1 or bool(np.all(np.diff(pos) == 1)):
-            cols, ids, offset = self._read_batch(int(pos[0]), int(pos.size))
-            return RowBatch(cols, ids, offset)
+            cols, ids, offset, lease, pending = self._read_batch(int(pos[0]), int(pos.size), defer=True)
+            return RowBatch(cols, ids, offset, lease, pending)
         ids = self.row_ids()[pos]
-        cols, got, _ = self._db._take(self.table_name, ids, self._columns, self.table_version, self._format,
-                                      self._with_row_ids)
-        return RowBatch(cols, got)
+        cols, got, _, lease, pending = self._db._take(self.table_name, ids, self._columns, self.table_version,
+                                                      self._format, self._with_row_ids, defer=True)
+        return RowBatch(cols, got, -1, lease, pending)
 
     def __getitem__(self, index):
         """perm[i]: row i of the split as {column: value}; perm[a:b] or perm[[i, j, ...]]: those rows as one

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from .errors import InvalidArgumentError
-from .formats import row
+from .formats import finish_format, row
+from .shm import ShmBatch, in_worker
 
 if TYPE_CHECKING:
     from .permutation import Permutation
@@ -29,14 +30,26 @@ class RowBatch(collections.abc.Sequence):
 
     torch's default collate sees a list of row dicts and stacks them (it works, row by row);
     tablecar.collate returns `.columns` as they are, which is the point of reading a batch in one call.
+    A batch in a shared-memory slot (shm.py) holds its lease; in a DataLoader worker its columns stay in the
+    numpy format (`pending` names the format they become) until the main process has them.
     """
 
-    __slots__ = ("columns", "row_ids", "offset")
+    __slots__ = ("_columns", "row_ids", "offset", "lease", "pending")
 
-    def __init__(self, columns: dict[str, Any], row_ids: np.ndarray, offset: int = -1):
-        self.columns = columns
+    def __init__(self, columns: dict[str, Any], row_ids: np.ndarray, offset: int = -1, lease=None,
+                 pending: str | None = None):
+        self._columns = columns
         self.row_ids = row_ids
         self.offset = offset
+        self.lease = lease
+        self.pending = pending
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """{column: batched values} in the permutation's format."""
+        if self.pending is not None:
+            self._columns, self.pending = finish_format(self._columns, self.pending), None
+        return self._columns
 
     def __len__(self) -> int:
         return len(self.row_ids)
@@ -59,10 +72,13 @@ def collate(batch):
     """collate_fn for DataLoader(perm, batch_size=B, collate_fn=tablecar.collate).
 
     A RowBatch (from __getitems__) becomes its columns, untouched: {column: batched values} in the
-    permutation's format (use .with_format("torch") for tensors). A dict of columns (perm[list_of_positions])
+    permutation's format (use .with_format("torch") for tensors). In a worker, a batch in shared memory
+    becomes a ShmBatch, which the main process unpickles into those same columns over its own mapping. A dict of columns (perm[list_of_positions])
     passes as it is. Anything else goes to torch's default_collate.
     """
     if isinstance(batch, RowBatch):
+        if batch.lease is not None and in_worker():  # the main process gets it over its own mapping
+            return ShmBatch(batch._columns, batch.lease, batch.pending or "numpy")
         return batch.columns
     if isinstance(batch, collections.abc.Mapping):
         return batch
