@@ -1,15 +1,20 @@
-"""The Python side of bench/run: torch DataLoader epochs over a tablecar permutation, a numpy memmap dataset
-and a grpcio dataset (bench/grpc_service.py), the same rows in the same order (DIR/raw/ids.i64, the
-permutation's order); fork to the first batch in a child; grpcio's own call rates. One JSON object a line.
+"""The Python side of bench/run: torch DataLoader epochs over a tablecar permutation (batches through the
+shared-memory pool, and over the socket with TABLECAR_SHM=0), a numpy memmap dataset and a grpcio dataset
+(bench/grpc_service.py), the same rows in the same order (DIR/raw/ids.i64, the permutation's order); minor
+page faults per batch in the main process, the workers and the server; fork to the first batch in a child;
+grpcio's own call rates. One JSON object a line.
 
     /usr/bin/python3 bench/loader.py DIR --tablecar unix:/a.sock --grpc unix:/b.sock [--workers 0,2,4]
-        [--batch 256] [--epoch-rows N] [--repeats N] [--forks N] [--calls N]
+        [--batch 256] [--epoch-rows N] [--repeats N] [--forks N] [--calls N] [--server-pid PID]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -86,6 +91,51 @@ def tablecar_dataset(target: str, root: Path):
     return perm.select_columns(COLUMNS).with_format("torch")
 
 
+@contextlib.contextmanager
+def shm_off(name: str):
+    """tablecar_socket: the same dataset with batches in the messages (the library reads TABLECAR_SHM at
+    every call, and forked workers inherit the environment)."""
+    old = os.environ.get("TABLECAR_SHM")
+    if name == "tablecar_socket":
+        os.environ["TABLECAR_SHM"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TABLECAR_SHM", None)
+        else:
+            os.environ["TABLECAR_SHM"] = old
+
+
+def minflt(pid: int) -> int:
+    """Minor page faults of a live process so far (/proc/PID/stat field 10)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
+def faults(ds, batch: int, rows: int, server_pid: int) -> dict:
+    """Minor page faults per batch in steady state: DataLoader(2 persistent workers), the second and third
+    epochs (the first one warms up: workers start, pools and caches fill)."""
+    loader = DataLoader(ds, batch_size=batch, sampler=range(rows), num_workers=2, collate_fn=tablecar.collate,
+                        persistent_workers=True, multiprocessing_context="fork")
+    for _ in loader:
+        pass
+    workers = [w.pid for w in loader._iterator._workers]
+    main0, work0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, sum(minflt(p) for p in workers)
+    srv0 = minflt(server_pid) if server_pid else 0
+    n = 0
+    for _ in range(2):
+        for b in loader:
+            n += 1
+            del b
+    main1, work1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, sum(minflt(p) for p in workers)
+    srv1 = minflt(server_pid) if server_pid else 0
+    del loader
+    gc.collect()
+    return {"batches": n, "main": (main1 - main0) / n, "workers": (work1 - work0) / n,
+            "server": (srv1 - srv0) / n if server_pid else None}
+
+
 def epoch(ds, batch: int, workers: int, rows: int) -> tuple[float, float, int]:
     """(seconds to the first batch, seconds for the epoch, rows): non-persistent workers, as an epoch pays."""
     kw = {"multiprocessing_context": "fork"} if workers else {}
@@ -149,20 +199,27 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--forks", type=int, default=20)
     ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--server-pid", type=int, default=0)
     a = ap.parse_args()
     memmap = MemmapDataset(a.dir)
     rows = min(a.epoch_rows or memmap.rows, memmap.rows)
-    sets = {"tablecar": tablecar_dataset(a.tablecar, a.dir), "memmap": memmap, "grpcio": GrpcDataset(a.dir, a.grpc)}
+    tc = tablecar_dataset(a.tablecar, a.dir)
+    sets = {"tablecar": tc, "tablecar_socket": tc, "memmap": memmap, "grpcio": GrpcDataset(a.dir, a.grpc)}
     for run in range(a.repeats):
         for batch in (1, 256):
             grpc_calls(sets["grpcio"], batch, a.calls if batch == 1 else max(20, a.calls // 20), run)
         for workers in [int(w) for w in a.workers.split(",")]:
             for name, ds in sets.items():
-                first, secs, got = epoch(ds, a.batch, workers, rows)
+                with shm_off(name):
+                    first, secs, got = epoch(ds, a.batch, workers, rows)
                 emit(method=f"dataloader_{name}", workers=workers, batch=a.batch, run=run, rows=got, seconds=secs,
                      first_batch_s=first)
+    for name in ("tablecar", "tablecar_socket", "memmap"):
+        with shm_off(name):
+            emit(method=f"faults_{name}", batch=a.batch, **faults(sets[name], a.batch, rows, a.server_pid))
     for name, ds in sets.items():
-        t = fork_first_batch(ds, a.batch, a.forks)
+        with shm_off(name):
+            t = fork_first_batch(ds, a.batch, a.forks)
         emit(method=f"fork_first_batch_{name}", batch=a.batch, samples=len(t), median_s=statistics.median(t),
              min_s=min(t), max_s=max(t))
 

@@ -128,6 +128,16 @@ def main() -> None:
             out.append(f"| {w} | {name} | {spread([r['rows'] / r['seconds'] for r in rs])} | "
                        f"{spread([r['first_batch_s'] * 1e3 for r in rs], '{:,.1f}')} |")
         out.append("")
+    flt = {r["method"][7:]: r for r in recs if r["method"].startswith("faults_")}
+    if flt:
+        out += ["## Minor page faults per batch (DataLoader, 2 persistent workers, epochs 2-3)", "",
+                "`tablecar`: batches through the shared-memory pool; `tablecar_socket`: the same with "
+                "TABLECAR_SHM=0 (batches in the messages).", "",
+                "| dataset | main process | workers (both) | server | batches |", "| --- | --- | --- | --- | --- |"]
+        for name, r in flt.items():
+            srv = "-" if r.get("server") is None else f"{r['server']:.1f}"
+            out.append(f"| {name} | {r['main']:.1f} | {r['workers']:.1f} | {srv} | {r['batches']} |")
+        out.append("")
     forks = {r["method"][17:]: r for r in recs if r["method"].startswith("fork_first_batch_")}
     if "c" in forks:
         forks["C client, no Python (tablecar-bench)"] = forks.pop("c")
@@ -183,8 +193,19 @@ def main() -> None:
         return med([r["rows"] / r["seconds"] for r in dl.get((w, name), [])])
 
     t2, m2, g2 = dl_rate(2, "tablecar"), dl_rate(2, "memmap"), dl_rate(2, "grpcio")
+    s2, t0, m0 = dl_rate(2, "tablecar_socket"), dl_rate(0, "tablecar"), dl_rate(0, "memmap")
     target("DataLoader(2 workers) tablecar / memmap", t2 / m2 if t2 and m2 else None, 1.0, "{:.2f}")
     target("DataLoader(2 workers) tablecar / grpcio", t2 / g2 if t2 and g2 else None, 3.0, "{:.2f}")
+    target("DataLoader(2 workers) tablecar with the pool / memmap (issue 11)", t2 / m2 if t2 and m2 else None, 2.0,
+           "{:.2f}")
+    target("DataLoader(2 workers) pool / socket (TABLECAR_SHM=0)", t2 / s2 if t2 and s2 else None, 1.0, "{:.2f}")
+    target("DataLoader(0 workers) tablecar with the pool / in-process memmap", t0 / m0 if t0 and m0 else None, 0.5,
+           "{:.2f}")
+    pf = flt.get("tablecar")
+    if pf:
+        total = pf["main"] + pf["workers"] + (pf["server"] or 0)
+        target("steady-state minor page faults per batch, pool (main + workers + server)", total, 10, "{:.1f}",
+               less=True)
     f = forks.get("tablecar")
     target("fork to first 256-row batch (Python child), median ms", f["median_s"] * 1e3 if f else None, 2.0, "{:.2f}",
            less=True)
@@ -202,7 +223,7 @@ def main() -> None:
             if cache:
                 target(f"server anon peak MiB, cache {r['cache_bytes']} batch {r['batch']} (cache + 256 perm + 64)",
                        r["anon_peak_kib"] / 1024, cache + 256 + 64, "{:.0f}", less=True)
-    out += ["## Targets (issue 10)", "",
+    out += ["## Targets (issues 10 and 11)", "",
             "Measured twice: from wall-clock rates, and from per-call p50 rates (robust to other jobs on the machine).", "",
             "| target | wall | | p50 | | goal |", "| --- | --- | --- | --- | --- | --- |"] + tgt
     print("\n".join(out))

@@ -3,8 +3,9 @@
 # of deploy/Dockerfile built with BASE set to it, the sidecar image checked (no compiler) and measured, then
 # the before-1.29 manifest run as a pod under `podman kube play`: the sidecar becomes healthy (gRPC health
 # Check on its health-only port, from inside the pod), its security settings hold, the trainer runs a fork
-# DataLoader epoch over the Unix socket and exits 0, and when the pod is stopped the sidecar drains on SIGTERM
-# and exits 0 within the grace period.
+# DataLoader epoch over the Unix socket (its batches through the shared-memory pool: the memfd crosses from
+# the trainer container to the sidecar's over that socket) and exits 0, and when the pod is stopped the
+# sidecar drains on SIGTERM and exits 0 within the grace period.
 #
 # The engine is podman (Debian's; installed if missing): it builds Dockerfiles (buildah) and runs Kubernetes
 # Pods, without a daemon. It runs on the test's own storage and run dirs, its own containers.conf (runc, and
@@ -153,11 +154,13 @@ if pm exec "$side" sh -c 'echo x > /tc-write-test' 2>/dev/null; then fail "the s
 if pm exec "$side" sh -c 'echo x > /tmp/tc-write-test' 2>/dev/null; then fail "the sidecar's root filesystem is writable"; fi
 echo "   uid $uid, CapEff $capeff, / and /tmp not writable (read-only root filesystem)"
 
-step "trainer: a fork DataLoader epoch over the socket"
+step "trainer: a fork DataLoader epoch over the socket, batches through shared memory"
 code=$(pm wait "$train")
 pm logs "$train" 2>&1 | tail -5
 [ "$code" = 0 ] || fail "the trainer exited $code"
 has "epoch rows=4500 unique=4500 expected=4500" "$(pm logs "$train" 2>&1)" || fail "the trainer did not see every row once"
+has "batches through shared memory: [1-9]" "$(pm logs "$train" 2>&1)" ||
+  fail "no batch came through the shared-memory pool across the pod's containers"
 
 step "stop the pod: the sidecar drains on SIGTERM and exits 0"
 grace=$(awk '/terminationGracePeriodSeconds:/ {print $2; exit}' "$tmp/composed.yaml")
