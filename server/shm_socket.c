@@ -15,17 +15,20 @@
 #include "log.h"
 
 #define MAGIC "TCSHM\0\0\1"
-#define MAX_FDS 8 /* room to receive (and close) a few stray fds sent with the header */
+#define MAX_FDS 8    /* room to receive (and close) a few stray fds sent with the header */
+#define PAUSE_MS 100 /* how long accepting stops when the process is out of descriptors */
 
 typedef struct side side;
 
 struct ts_shm_socket {
   uv_poll_t poll;
+  uv_timer_t pause; /* out of descriptors: accepting resumes when it fires */
   int fd;
   ts_shm *shm;
   char path[sizeof((struct sockaddr_un *)0)->sun_path];
   int max, n;
   side *conns;
+  int closed; /* handles closed, of 2 */
 };
 
 struct side {
@@ -136,6 +139,13 @@ static void on_side(uv_poll_t *p, int status, int events) {
   register_pool(c, buf, got, fd);
 }
 
+static void on_listen(uv_poll_t *p, int status, int events);
+
+static void on_resume(uv_timer_t *t) {
+  ts_shm_socket *s = t->data;
+  uv_poll_start(&s->poll, UV_READABLE, on_listen);
+}
+
 static void on_listen(uv_poll_t *p, int status, int events) {
   ts_shm_socket *s = p->data;
   (void)events;
@@ -157,8 +167,11 @@ static void on_listen(uv_poll_t *p, int status, int events) {
     s->n++;
     uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_side);
   }
-  /* EAGAIN: done for now. EMFILE and the like: the pending connection stays queued, and the listener fires
-   * again; the gRPC acceptor handles running out of descriptors for the connections that matter. */
+  if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    /* The pending connection stays queued and the socket readable: polling it now would spin. */
+    uv_poll_stop(&s->poll);
+    uv_timer_start(&s->pause, on_resume, PAUSE_MS, 0);
+  }
 }
 
 static int bind_unix(const char *path, int mode, char *err, size_t errlen) {
@@ -192,6 +205,8 @@ ts_shm_socket *ts_shm_socket_start(uv_loop_t *loop, ts_shm *shm, const char *pat
     free(s);
     return NULL;
   }
+  uv_timer_init(loop, &s->pause);
+  s->pause.data = s;
   snprintf(s->path, sizeof s->path, "%s", path);
   s->shm = shm;
   s->max = max_connections > 0 ? max_connections : 1;
@@ -200,7 +215,11 @@ ts_shm_socket *ts_shm_socket_start(uv_loop_t *loop, ts_shm *shm, const char *pat
   return s;
 }
 
-static void free_socket(uv_handle_t *h) { free(h->data); }
+/* Both handles live in the struct: it goes when the second has closed. */
+static void free_socket(uv_handle_t *h) {
+  ts_shm_socket *s = h->data;
+  if (++s->closed == 2) free(s);
+}
 
 void ts_shm_socket_stop(ts_shm_socket *s) {
   if (!s) return;
@@ -208,5 +227,6 @@ void ts_shm_socket_stop(ts_shm_socket *s) {
   uv_poll_stop(&s->poll);
   close(s->fd);
   unlink(s->path);
+  uv_close((uv_handle_t *)&s->pause, free_socket);
   uv_close((uv_handle_t *)&s->poll, free_socket);
 }

@@ -127,7 +127,10 @@ class Lease:
             self.pool.release(self.slot, self.ticket)
 
     def __del__(self):
-        self.release()  # a forked copy does nothing: the library checks the holder's pid
+        try:
+            self.release()  # a forked copy does nothing: the library checks the holder's pid
+        except Exception:  # at interpreter exit the library may be gone; the pid's slots are taken back
+            pass
 
 
 # The pools of this process by server target (None: shared memory unavailable there), and by key.
