@@ -141,6 +141,8 @@ def main() -> None:
     forks = {r["method"][17:]: r for r in recs if r["method"].startswith("fork_first_batch_")}
     if "c" in forks:
         forks["C client, no Python (tablecar-bench)"] = forks.pop("c")
+    if "c_shm" in forks:
+        forks["C client, batch into a shared-memory slot"] = forks.pop("c_shm")
     if forks:
         out += ["## fork() to the first 256-row batch in the child (the parent used the dataset first)", "",
                 "| dataset | median ms | min-max ms | samples |", "| --- | --- | --- | --- |"]
@@ -212,6 +214,9 @@ def main() -> None:
     f = forks.get("C client, no Python (tablecar-bench)")
     target("fork to first 256-row batch (C child), median ms", f["median_s"] * 1e3 if f else None, 2.0, "{:.2f}",
            less=True)
+    f = forks.get("C client, batch into a shared-memory slot")
+    target("fork to first 256-row batch (C child, shared memory), median ms", f["median_s"] * 1e3 if f else None,
+           2.0, "{:.2f}", less=True)
     clients = [r["client"] for r in rss if r.get("client")]
     if clients:
         # The batch a client holds is its data, not overhead: one message of BATCH rows at a time.

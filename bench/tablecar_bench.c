@@ -12,6 +12,7 @@
  *   take / read / stream   TakeRows of the ids, ReadBatch of the permutation, StreamBatches of it,
  *                 over each transport, with 1 and 4 calls in flight (one connection per thread)
  *   fork_first_batch_c   fork() to the first 256-row ReadBatch in a child using the parent's handle
+ *   fork_first_batch_c_shm  the same, the batch read into a slot of the parent's shared-memory pool
  *   health        (batch 1 only) grpc.health.v1 Check: an empty unary call, the floor of the transport
  * The first measurement is ReadBatch at 256 rows on the fresh server ("read_fresh"), before anything else
  * touched the server. Every record has the wall time, rows, image bytes and per-call latency percentiles.
@@ -334,10 +335,17 @@ static void measure(const opts *o, const data *d, const char *method, const char
 }
 
 /* fork() to the first BATCH-row ReadBatch in the child, with the parent's handle (used before the fork):
- * the library's part of a DataLoader worker's start, without Python's. */
-static void fork_first_batch(const opts *o, const data *d, int batch, int samples) {
+ * the library's part of a DataLoader worker's start, without Python's. With SHM, the parent made and
+ * attached a pool before, and the child reads into a slot of it (as a DataLoader worker does). */
+static void fork_first_batch(const opts *o, const data *d, int batch, int samples, int shm) {
   if (!wanted(o, "fork_first_batch") || batch > d->rows) return;
   tc_client *c = client(o->unix_target);
+  tc_shm_pool *pool = NULL;
+  if (shm) {
+    int rc = tc_shm_pool_new((size_t)batch * (size_t)(d->row_bytes + 64) + (1 << 20), 2, &pool);
+    if (!rc) rc = tc_shm_attach(pool, c);
+    if (rc) die("shared-memory pool", rc, c);
+  }
   tc_read_batch_req r = {.permutation = d->perm,
                          .split = "0",
                          .offset = 0,
@@ -359,10 +367,14 @@ static void fork_first_batch(const opts *o, const data *d, int batch, int sample
       close(fds[0]);
       double dt = -1;
       r.offset = (int64_t)(i + 1) * batch % (d->rows - batch + 1);
-      if (tc_read_batch(c, &r, NULL, &b) == TC_OK) {
+      uint32_t slot;
+      uint64_t ticket;
+      if (pool && tc_shm_acquire(pool, &slot, &ticket) == TC_OK) r.shm = pool, r.shm_slot = slot;
+      if (tc_read_batch(c, &r, NULL, &b) == TC_OK && (!pool || b->shm)) {
         dt = now() - t0;
         tc_batch_free(b);
       }
+      if (r.shm) tc_shm_release(pool, slot, ticket);
       if (write(fds[1], &dt, sizeof dt) != sizeof dt) _exit(1);
       _exit(0);
     }
@@ -372,12 +384,13 @@ static void fork_first_batch(const opts *o, const data *d, int batch, int sample
     close(fds[0]);
     if (pid > 0) waitpid(pid, NULL, 0);
   }
+  tc_shm_pool_free(pool);
   tc_client_free(c);
   if (got) {
     qsort(t, (size_t)got, sizeof *t, cmp_double);
-    printf("{\"tool\": \"c\", \"method\": \"fork_first_batch_c\", \"batch\": %d, \"samples\": %d, "
+    printf("{\"tool\": \"c\", \"method\": \"fork_first_batch_c%s\", \"batch\": %d, \"samples\": %d, "
            "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f}\n",
-           batch, got, t[got / 2], t[0], t[got - 1]);
+           shm ? "_shm" : "", batch, got, t[got / 2], t[0], t[got - 1]);
     fflush(stdout);
   }
   free(t);
@@ -451,7 +464,8 @@ static int cmd_run(int argc, char **argv) {
   make_ids(&o, &d);
   /* The fresh server's first calls, before any other method warmed it up. */
   if (d.rows >= 256) measure(&o, &d, "read_fresh", "unix", o.unix_target, 256, 1, 0, calls_for(&o, 256));
-  fork_first_batch(&o, &d, 256, 20);
+  fork_first_batch(&o, &d, 256, 20, 0);
+  fork_first_batch(&o, &d, 256, 20, 1);
   const char *transports[2][2] = {{"unix", o.unix_target}, {"tcp", o.tcp_target}};
   for (int r = 0; r < o.repeats; r++)
     for (int bi = 0; bi < o.n_batches; bi++) {
