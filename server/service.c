@@ -123,6 +123,7 @@ struct ts_server {
   pthread_t *threads;
   tag t_shutdown;
   atomic_int draining;
+  atomic_int shut_started; /* start_shutdown ran (once) */
   atomic_int shut;         /* grpc_server_shutdown_and_notify has been called */
   atomic_int shut_done;    /* ... and its tags have come back (every connection is gone) */
   atomic_int shut_pending; /* shutdown tags still to come back: one per grpc_server */
@@ -141,12 +142,31 @@ struct ts_server {
 
 static void request_next(ts_server *s, int health_only);
 
+static void cancel_calls(ts_server *s) {
+  grpc_server_cancel_all_calls(s->server);
+  if (s->health) grpc_server_cancel_all_calls(s->health);
+}
+
 /* Draining with no call left: only connections hold the shutdown up, and gRPC waits for every one of them
  * to close. A thread-free client (libtablecar: a DataLoader worker between epochs, say) never reads the
  * GOAWAY while idle, so it never closes, and SIGTERM took the whole --drain-seconds. Closing them now is
  * what the drain deadline does, without the wait; a client's next call reconnects (and retries). */
 static void close_if_idle(ts_server *s) {
-  if (atomic_load(&s->shut) && atomic_load(&s->active) == 0) ts_server_cancel_all(s);
+  if (atomic_load(&s->shut) && atomic_load(&s->active) == 0) cancel_calls(s);
+}
+
+/* gRPC's own shutdown: GOAWAY on every connection, requested calls fail, and the shutdown tag comes back
+ * once the connections are gone. It waits until the drain has no call left (or its deadline): until then a
+ * new call on an open connection is answered UNAVAILABLE by on_new, whereas after it gRPC core resets a
+ * call that crossed the GOAWAY on the wire with CANCEL, which a client sees as CANCELLED. */
+static void start_shutdown(ts_server *s) {
+  if (atomic_exchange(&s->shut_started, 1)) return;
+  atomic_store(&s->shut_pending, s->health ? 2 : 1);
+  HANDOFF_RELEASE(&s->t_shutdown);
+  grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+  if (s->health) grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
+  atomic_store(&s->shut, 1);
+  close_if_idle(s);
 }
 
 /* The server's shutdown tag comes back once every connection is gone, which can be before our handlers
@@ -197,6 +217,7 @@ static void call_unref(call *c) {
   ts_h_stream_close(c->stream);
   free(c);
   if (counted && atomic_fetch_sub(&s->active, 1) == 1) {
+    if (atomic_load(&s->draining)) start_shutdown(s);
     close_if_idle(s);
     stop_if_done(s);
   }
@@ -468,7 +489,7 @@ static void on_new(call *c, int ok) {
     call_unref(c);
     return;
   }
-  if (!atomic_load(&s->draining)) request_next(s, c->health_only);
+  if (!atomic_load(&s->shut)) request_next(s, c->health_only); /* draining too: to refuse the next call */
   c->counted = 1;
   c->status = TC_ECANCELLED;
   clock_gettime(CLOCK_MONOTONIC, &c->started);
@@ -482,6 +503,10 @@ static void on_new(call *c, int ok) {
   start(c, &close, 1, &c->t_close);
   if (!c->m) {
     finish(c, TC_EUNIMPLEMENTED, "unknown method", NULL);
+    return;
+  }
+  if (atomic_load(&s->draining) && c->m->kind != K_CHECK) { /* a health Check answers NOT_SERVING */
+    finish(c, TC_EUNAVAILABLE, "the server is shutting down", NULL);
     return;
   }
   grpc_op recv = {.op = GRPC_OP_RECV_MESSAGE};
@@ -683,16 +708,11 @@ ts_server *ts_server_start(const ts_server_options *o, char *err, size_t errlen)
 void ts_server_drain(ts_server *s) {
   if (atomic_exchange(&s->draining, 1)) return;
   /* No new call from here on, before anyone hears NOT_SERVING: a client that reacts to it at once (a new
-   * channel, a new call) must be refused, not slip in ahead of the shutdown. Calls in flight, the health
-   * watches among them, go on. */
+   * channel, a new call) must be refused, not slip in: on_new answers UNAVAILABLE from now on. Calls in
+   * flight, the health watches among them, go on. */
   ts_acceptor_stop(s->acceptor); /* new connections are refused by the kernel from now on */
-  atomic_store(&s->shut_pending, s->health ? 2 : 1);
-  HANDOFF_RELEASE(&s->t_shutdown);
-  grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
-  if (s->health) grpc_server_shutdown_and_notify(s->health, s->cq, &s->t_shutdown);
   set_serving(s, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING);
-  atomic_store(&s->shut, 1);
-  close_if_idle(s);
+  if (atomic_load(&s->active) == 0) start_shutdown(s); /* else the last call to end starts it */
 }
 
 /* The numbers N of the "KEY":"N" entries of a channelz JSON page, at most MAX of them; *end tells whether the
@@ -737,8 +757,8 @@ long ts_server_connections(ts_server *s) {
 }
 
 void ts_server_cancel_all(ts_server *s) {
-  grpc_server_cancel_all_calls(s->server);
-  if (s->health) grpc_server_cancel_all_calls(s->health);
+  start_shutdown(s); /* cancelling is for after gRPC's shutdown */
+  cancel_calls(s);
 }
 
 void ts_server_free(ts_server *s) {

@@ -33,8 +33,9 @@ typedef struct ts_server_options {
  * an address cannot be bound. */
 ts_server *ts_server_start(const ts_server_options *opt, char *err, size_t errlen);
 
-/* Stops taking calls: health turns NOT_SERVING (watchers are told, then their streams end), no new calls
- * are accepted, calls in flight run to their end. on_stopped runs when the last one has finished. */
+/* Stops taking calls: health turns NOT_SERVING (watchers are told, then their streams end), new connections
+ * are refused and new calls answered UNAVAILABLE (a health Check: NOT_SERVING), calls in flight run to
+ * their end; then gRPC's shutdown. on_stopped runs when the last call has finished. */
 void ts_server_drain(ts_server *s);
 /* Cancels the calls still in flight (the drain deadline passed). Only after ts_server_drain. */
 void ts_server_cancel_all(ts_server *s);
