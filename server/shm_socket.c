@@ -39,7 +39,13 @@ struct side {
   side *prev, *next;
 };
 
-static void free_side(uv_handle_t *h) { free(h->data); }
+/* libuv is done with the fd only once the handle is closed (uv_close still tells epoll to forget it): closing
+ * it before would let it be reused by another thread's open, and that fd be dropped from epoll by mistake. */
+static void free_side(uv_handle_t *h) {
+  side *c = h->data;
+  close(c->fd);
+  free(c);
+}
 
 static void close_side(side *c) {
   ts_shm_socket *s = c->owner;
@@ -50,8 +56,6 @@ static void close_side(side *c) {
   *(c->prev ? &c->prev->next : &s->conns) = c->next;
   if (c->next) c->next->prev = c->prev;
   s->n--;
-  uv_poll_stop(&c->poll);
-  close(c->fd);
   uv_close((uv_handle_t *)&c->poll, free_side);
 }
 
@@ -215,17 +219,17 @@ ts_shm_socket *ts_shm_socket_start(uv_loop_t *loop, ts_shm *shm, const char *pat
   return s;
 }
 
-/* Both handles live in the struct: it goes when the second has closed. */
+/* Both handles live in the struct: it goes when the second has closed (and the fd with it, see free_side). */
 static void free_socket(uv_handle_t *h) {
   ts_shm_socket *s = h->data;
-  if (++s->closed == 2) free(s);
+  if (++s->closed < 2) return;
+  close(s->fd);
+  free(s);
 }
 
 void ts_shm_socket_stop(ts_shm_socket *s) {
   if (!s) return;
   while (s->conns) close_side(s->conns);
-  uv_poll_stop(&s->poll);
-  close(s->fd);
   unlink(s->path);
   uv_close((uv_handle_t *)&s->pause, free_socket);
   uv_close((uv_handle_t *)&s->poll, free_socket);

@@ -253,22 +253,28 @@ static void test_dead_client_unmapped(void **state) {
   assert_int_equal(pipe(go), 0);
   pid_t pid = fork();
   if (pid == 0) {
-    tc_client *c;
+    close(go[0]);
+    tc_client *c = NULL;
     tc_shm_pool *p;
-    if (tc_client_new(s->target, NULL, &c) || tc_shm_pool_new(1 << 20, 2, &p) || tc_shm_attach(p, c)) _exit(1);
-    char b = 0;
-    if (write(go[1], &b, 1) != 1) _exit(1);
+    int rc = tc_client_new(s->target, NULL, &c);
+    if (!rc) rc = tc_shm_pool_new(1 << 20, 2, &p);
+    if (!rc) rc = tc_shm_attach(p, c);
+    if (rc) fprintf(stderr, "child: %s: %s\n", tc_strerror(rc), tc_last_error(c));
+    char b = rc ? 'E' : 'A';
+    if (write(go[1], &b, 1) != 1 || rc) _exit(1);
     for (;;) pause(); /* until SIGKILL */
   }
-  char b;
+  close(go[1]); /* so that a child dying before it writes gives an end, not a wait */
+  char b = 0;
   assert_int_equal(read(go[0], &b, 1), 1);
+  assert_int_equal(b, 'A');
   wait_mappings(s, 1);
   kill(pid, SIGKILL);
   assert_int_equal(wait_exit(pid), 128 + SIGKILL);
   wait_mappings(s, 0);
   for (double t0 = now_s(); open_fds(s->pid) > fds; sleep_ms(10))
     if (now_s() - t0 > 60) fail_msg("server fds: %d, %d before", open_fds(s->pid), fds);
-  close(go[0]), close(go[1]);
+  close(go[0]);
 }
 
 /* One side-socket exchange by hand: HDR (LEN bytes) with FD (or none); the server's status. */
