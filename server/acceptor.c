@@ -44,15 +44,17 @@ struct ts_acceptor {
   int started, stopped;
   pthread_t thread;
   int max;              /* max_connections */
+  int mode;             /* socket_mode */
   pthread_mutex_t lock; /* conns and n_conns: the accepting thread and a metrics scrape both count them */
   conn *conns;          /* the connections handed to gRPC, perhaps closed since; max entries */
   size_t n_conns;
   long refused; /* connections closed at once (over the limit), for the log */
 };
 
-ts_acceptor *ts_acceptor_new(grpc_server *server, int max_connections) {
+ts_acceptor *ts_acceptor_new(grpc_server *server, int max_connections, int socket_mode) {
   ts_acceptor *a = calloc(1, sizeof *a);
   if (!a) return NULL;
+  a->mode = socket_mode;
   a->max = max_connections > 0 ? max_connections : 1;
   pthread_mutex_init(&a->lock, NULL);
   a->conns = calloc((size_t)a->max, sizeof *a->conns);
@@ -95,6 +97,15 @@ static int listen_unix(ts_acceptor *a, const char *name, int abstract, char *err
   if (fd < 0 || bind(fd, (struct sockaddr *)&sa, salen) != 0) {
     snprintf(err, errlen, "bind: %s", strerror(errno));
     if (fd >= 0) close(fd);
+    return -1;
+  }
+  /* gRPC's sockets get the umask's mode; a client must be able to write it to connect, and the trainer next
+   * to us may run as another user of the same group (Kubernetes' fsGroup). Before listen: none can connect
+   * before it is right. */
+  if (!abstract && chmod(name, (mode_t)a->mode) != 0) {
+    snprintf(err, errlen, "chmod %o: %s", (unsigned)a->mode, strerror(errno));
+    close(fd);
+    unlink(name);
     return -1;
   }
   return add_listener(a, fd, 0, abstract ? NULL : name, err, errlen);

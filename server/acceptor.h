@@ -15,7 +15,9 @@
 
 typedef struct ts_acceptor ts_acceptor;
 
-ts_acceptor *ts_acceptor_new(grpc_server *server, int max_connections);
+/* SOCKET_MODE: the permissions a Unix socket file gets, set between bind and listen, so that no client can
+ * connect while it has the umask's. */
+ts_acceptor *ts_acceptor_new(grpc_server *server, int max_connections, int socket_mode);
 /* Binds and listens on ADDR: unix:/path (unix:///path), unix-abstract:NAME or HOST:PORT. 1: ADDR is not
  * one this file binds (port 0 and other gRPC address forms): leave it to grpc_server_add_http2_port.
  * 0 on success, -1 with a message in err. */

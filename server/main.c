@@ -110,16 +110,6 @@ static int check_dirs(const ts_config *c) {
   return 0;
 }
 
-/* gRPC creates a Unix socket with the process umask; a client must be able to write it to connect, and
- * the trainer next to us may run as another user of the same group (Kubernetes' fsGroup), so set it. */
-static void set_socket_mode(const char *addr, int mode) {
-  if (strncmp(addr, "unix:", 5) != 0) return; /* TCP, or unix-abstract: (no file) */
-  const char *path = addr + 5;
-  if (strncmp(path, "//", 2) == 0) path += 2; /* unix:///abs/path */
-  if (chmod(path, (mode_t)mode) != 0)
-    ts_log(TS_WARN, "socket_mode_not_set", TS_S("path", path), TS_S("error", strerror(errno)), NULL);
-}
-
 static int start_server(app *a) {
   ts_server_options o = {
       .ctx = {.catalog = a->catalog, .perms = a->perms, .max_message_bytes = a->cfg.max_message_bytes, .shm = a->shm},
@@ -132,6 +122,7 @@ static int start_server(app *a) {
       .max_streams = a->cfg.max_streams,
       .idle_seconds = a->cfg.idle_seconds,
       .stall_seconds = a->cfg.stall_seconds,
+      .socket_mode = a->cfg.socket_mode,
       .on_stopped = server_stopped,
       .arg = a,
   };
@@ -142,10 +133,7 @@ static int start_server(app *a) {
     return -1;
   }
   a->server = s;
-  for (size_t i = 0; i < a->cfg.n_listen; i++) {
-    set_socket_mode(a->cfg.listen[i], a->cfg.socket_mode);
-    ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.listen[i]), NULL);
-  }
+  for (size_t i = 0; i < a->cfg.n_listen; i++) ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.listen[i]), NULL);
   if (a->cfg.health_listen)
     ts_log(TS_INFO, "listening", TS_S("addr", a->cfg.health_listen), TS_S("serves", "grpc.health.v1 only"), NULL);
   return 0;

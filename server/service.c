@@ -634,7 +634,7 @@ static void keep_batch_memory(void) {
  * then the health-only address, on a second gRPC server on the same queue, so that a call knows which one
  * it came through. */
 static int listen_all(ts_server *s, const ts_server_options *o, char *err, size_t errlen) {
-  if (!(s->acceptor = ts_acceptor_new(s->server, o->max_connections))) {
+  if (!(s->acceptor = ts_acceptor_new(s->server, o->max_connections, o->socket_mode))) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }

@@ -24,6 +24,7 @@ typedef struct ts_server_options {
   int max_streams;           /* concurrent calls on one connection (0: gRPC's default) */
   double idle_seconds;       /* a connection without calls this long is closed (0: never) */
   double stall_seconds;      /* a stream whose message is not taken this long is cancelled (0: never) */
+  int socket_mode;           /* permissions of the Unix socket files (acceptor.h) */
   /* Called once, from a server thread, when the server has stopped after ts_server_drain. */
   void (*on_stopped)(void *arg);
   void *arg;
