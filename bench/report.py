@@ -181,6 +181,9 @@ def main() -> None:
         ("read_fresh", "unix", 256, 1)
     target("ReadBatch 256 (Unix) / in-process gather", ratio(mbs, R, I), 0.3, "{:.3f}", value50=ratio(mbs50, R, I))
     target("ReadBatch 256 (Unix) / LanceDB takeOffsets", ratio(mbs, R, L), 10, "{:.1f}", value50=ratio(mbs50, R, L))
+    RS = ("read_shm", "unix", 256, 1)
+    target("ReadBatch 256 into a shared-memory slot / in-process gather", ratio(mbs, RS, I), 0.3, "{:.3f}",
+           value50=ratio(mbs50, RS, I))
     target("fresh server / warm, ReadBatch 256", ratio(mbs, F, R), 0.8, "{:.2f}", value50=ratio(mbs50, F, R))
     T1, R1, G1 = ("take", "unix", 1, 1), ("read", "unix", 1, 1), ("grpcio", "unix", 1, 1)
     target("one-row TakeRows calls/s, one connection (Unix)", med(cps(T1)), 25000, "{:,.0f}", value50=med(cps50(T1)))

@@ -11,6 +11,7 @@
  *   inproc_fresh  the same into freshly mapped memory per batch (what a fresh calloc per batch costs)
  *   take / read / stream   TakeRows of the ids, ReadBatch of the permutation, StreamBatches of it,
  *                 over each transport, with 1 and 4 calls in flight (one connection per thread)
+ *   read_shm      ReadBatch into a slot of the thread's own shared-memory pool (Unix socket only)
  *   fork_first_batch_c   fork() to the first 256-row ReadBatch in a child using the parent's handle
  *   fork_first_batch_c_shm  the same, the batch read into a slot of the parent's shared-memory pool
  *   health        (batch 1 only) grpc.health.v1 Check: an empty unary call, the floor of the transport
@@ -226,6 +227,16 @@ static void *run_job(void *arg) {
     }
     tc_stream_free(s);
   } else {
+    /* read_shm: ReadBatch into a slot of this thread's own shared-memory pool, the same slot every call */
+    tc_shm_pool *pool = NULL;
+    uint32_t slot = 0;
+    uint64_t ticket;
+    if (!strcmp(j->method, "read_shm")) {
+      rc = tc_shm_pool_new((size_t)j->batch * (size_t)(d->row_bytes + 64) + (1 << 20), 1, &pool);
+      if (!rc) rc = tc_shm_attach(pool, c);
+      if (!rc) rc = tc_shm_acquire(pool, &slot, &ticket);
+      if (rc) die("shared-memory pool", rc, c);
+    }
     for (int64_t k = 0; k < j->calls; k++) {
       int64_t off = call_offset(j, j->first_call + k * j->inflight);
       double t0 = now();
@@ -252,8 +263,11 @@ static void *run_job(void *arg) {
                                  .offset = off,
                                  .batch_size = j->batch,
                                  .columns = columns,
-                                 .n_columns = N_COLUMNS};
+                                 .n_columns = N_COLUMNS,
+                                 .shm = pool,
+                                 .shm_slot = slot};
           rc = tc_read_batch(c, &r, NULL, &b);
+          if (!rc && pool && !b->shm) die("read_shm: the batch came in the message", TC_EINTERNAL, c);
         }
         if (rc) die(j->method, rc, c);
         count(j, b);
@@ -261,6 +275,7 @@ static void *run_job(void *arg) {
       }
       j->lat[k] = now() - t0;
     }
+    tc_shm_pool_free(pool);
   }
   free(j->buf);
   tc_client_free(c);
@@ -482,6 +497,7 @@ static int cmd_run(int argc, char **argv) {
           static const char *const methods[] = {"take", "read", "stream"};
           for (int m = 0; m < 3; m++)
             measure(&o, &d, methods[m], transports[t][0], transports[t][1], batch, o.inflight[ii], r, calls);
+          if (t == 0) measure(&o, &d, "read_shm", "unix", o.unix_target, batch, o.inflight[ii], r, calls);
         }
       }
     }
