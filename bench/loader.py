@@ -151,8 +151,10 @@ def epoch(ds, batch: int, workers: int, rows: int) -> tuple[float, float, int]:
 
 
 def fork_first_batch(ds, batch: int, forks: int) -> list[float]:
-    """Seconds from fork() to the first batch in the child, each child once (the parent used ds first)."""
-    ds.__getitems__(range(batch))
+    """Seconds from fork() to the first batch in the child, each child once (the parent used ds first).
+    ds None: to the child's first instruction (the floor: fork() of this process itself)."""
+    if ds is not None:
+        ds.__getitems__(range(batch))
     out = []
     for _ in range(forks):
         r, w = os.pipe()
@@ -160,7 +162,8 @@ def fork_first_batch(ds, batch: int, forks: int) -> list[float]:
         pid = os.fork()
         if pid == 0:
             try:
-                ds.__getitems__(range(batch))
+                if ds is not None:
+                    ds.__getitems__(range(batch))
                 os.write(w, repr(time.perf_counter() - t0).encode())
             finally:
                 os._exit(0)
@@ -217,7 +220,7 @@ def main() -> None:
     for name in ("tablecar", "tablecar_socket", "memmap"):
         with shm_off(name):
             emit(method=f"faults_{name}", batch=a.batch, **faults(sets[name], a.batch, rows, a.server_pid))
-    for name, ds in sets.items():
+    for name, ds in [("fork_alone", None), *sets.items()]:
         with shm_off(name):
             t = fork_first_batch(ds, a.batch, a.forks)
         emit(method=f"fork_first_batch_{name}", batch=a.batch, samples=len(t), median_s=statistics.median(t),

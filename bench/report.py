@@ -214,6 +214,10 @@ def main() -> None:
     f = forks.get("tablecar")
     target("fork to first 256-row batch (Python child), median ms", f["median_s"] * 1e3 if f else None, 2.0, "{:.2f}",
            less=True)
+    f0 = forks.get("fork_alone")
+    if f and f0:
+        tgt.append(f"| (the floor: fork() of the benchmark process alone, median ms; tablecar's part is the rest) | "
+                   f"{f0['median_s'] * 1e3:.2f} | | | | |")
     f = forks.get("C client, no Python (tablecar-bench)")
     target("fork to first 256-row batch (C child), median ms", f["median_s"] * 1e3 if f else None, 2.0, "{:.2f}",
            less=True)
