@@ -36,6 +36,7 @@ struct ts_catalog {
   atomic_ulong started, done; /* refreshes started; the number of the last one completed */
   entries current;            /* sorted by name */
   ts_catalog_sync_fn sync;    /* optional, see ts_catalog_set_sync */
+  const ts_table_io *io;      /* optional, see ts_catalog_set_io */
   void *sync_arg;
   ts_error sync_error; /* of the last sync (code TC_OK when it succeeded); under `lock` */
 };
@@ -202,6 +203,8 @@ void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg) {
   c->sync_arg = arg;
 }
 
+void ts_catalog_set_io(ts_catalog *c, const ts_table_io *io) { c->io = io; }
+
 static void run_sync(ts_catalog *c) {
   ts_error e = {0};
   if (!c->sync) return;
@@ -246,7 +249,7 @@ static const entry *find_entry(const entries *e, const char *name) {
 /* The entry for F in the new list: the old one when its files are unchanged, else a fresh open. */
 static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
   entry e = {.name = strdup(f->name)};
-  if (ts_table_files_version(c->data_dir, f->files, f->n_files, e.version) != 0)
+  if (ts_table_files_version_io(c->io, c->data_dir, f->files, f->n_files, e.version) != 0)
     snprintf(e.version, sizeof e.version, "unreadable");
   if (old && strcmp(old->version, e.version) == 0) {
     e.table = old->table;
@@ -254,8 +257,11 @@ static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
     if (e.table) ts_table_ref(e.table);
     return e;
   }
-  if (ts_table_open(f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
+  if (ts_table_open_io(c->io, f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
     e.table = NULL;
+    /* Its bytes could not be fetched (remote files): not broken for good, opened again at the next refresh. */
+    if (e.error.code == TC_EUNAVAILABLE || e.error.code == TC_EDEADLINE_EXCEEDED || e.error.code == TC_EABORTED)
+      snprintf(e.version, sizeof e.version, "unreadable");
     ts_log(TS_WARN, "table_broken", TS_S("table", f->name), TS_S("error", e.error.msg), NULL);
   } else {
     ts_log(TS_INFO, old ? "table_changed" : "table_added", TS_S("table", f->name),

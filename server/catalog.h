@@ -28,6 +28,9 @@ void ts_catalog_free(ts_catalog *c);
 typedef ts_status (*ts_catalog_sync_fn)(void *arg, ts_error *err);
 void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg);
 
+/* How the data dir's files are opened and versioned (table.h), when not as local files. IO must outlive C. */
+void ts_catalog_set_io(ts_catalog *c, const ts_table_io *io);
+
 /* Rescans the data dir: opens new and changed tables, forgets removed ones, logs each change. Cheap when
  * nothing changed (stat only). Safe to call from any thread; concurrent calls are serialized. */
 void ts_catalog_refresh(ts_catalog *c);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "table.h"
 
 typedef struct ts_remote ts_remote;
 
@@ -33,6 +34,14 @@ const char *ts_remote_dir(const ts_remote *r);
 /* Lists the store and brings the mirror up to date. On failure the mirror keeps what it had (objects that
  * could be fetched are updated) and the error names the bucket, and the key when one object failed. */
 ts_status ts_remote_sync(ts_remote *r, ts_error *err);
+
+/* How the catalog opens and versions the mirror's files: Arrow files read on demand (remote_blob.h),
+ * versioned by their objects' ETags and sizes. Valid until ts_remote_free, which must come after every
+ * table over them is closed. */
+const ts_table_io *ts_remote_io(const ts_remote *r);
+
+/* Bytes of Arrow objects fetched so far by this process. */
+uint64_t ts_remote_fetched_bytes(const ts_remote *r);
 
 /* Requests sent to the store so far (listings, GETs, retries). */
 uint64_t ts_remote_requests(const ts_remote *r);
