@@ -403,6 +403,13 @@ static void *prefetcher(void *arg) {
   return NULL;
 }
 
+/* Some of R is being fetched already: its prefetch would only wait for that fetch. */
+static int in_busy(const ts_ranges *busy, const at_range *r) {
+  for (size_t i = 0; i < busy->n; i++)
+    if (busy->v[i].start < r->off + r->len && r->off < busy->v[i].end) return 1;
+  return 0;
+}
+
 static void blob_prefetch(void *arg, const at_range *r, size_t n) {
   blob *b = arg;
   ts_rblobs *bs = b->owner;
@@ -410,7 +417,8 @@ static void blob_prefetch(void *arg, const at_range *r, size_t n) {
   size_t k = 0;
   at_range want[PREFETCH_BATCH];
   for (size_t i = 0; i < n && k < PREFETCH_BATCH; i++)
-    if (r[i].len > 0 && !ts_ranges_has(&b->have, r[i].off, r[i].off + r[i].len)) want[k++] = r[i];
+    if (r[i].len > 0 && !ts_ranges_has(&b->have, r[i].off, r[i].off + r[i].len) && !in_busy(&b->busy, &r[i]))
+      want[k++] = r[i];
   pthread_mutex_unlock(&b->lock);
   if (k == 0) return;
   pthread_mutex_lock(&bs->lock);

@@ -213,17 +213,27 @@ void ts_table_unpin(ts_table *t, ts_batch_pin *pin) {
   pin->batch = NULL;
 }
 
+int ts_table_is_remote(const ts_table *t) { return t->remote; }
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
 void ts_table_prefetch_rows(ts_table *t, const int64_t *rows, size_t n) {
-  if (!t->remote) return;
-  int64_t last = -1;
-  for (size_t i = 0; i < n; i++) {
-    if (rows[i] < 0 || rows[i] >= ts_table_num_rows(t)) continue;
-    int64_t b = ts_table_batch_of(t, rows[i]);
-    if (b == last || atomic_load(&t->views[b])) continue; /* the same as the row before, or decoded */
-    last = b;
+  int64_t *bs = t->remote && n ? malloc(n * sizeof *bs) : NULL;
+  if (!bs) return;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (rows[i] >= 0 && rows[i] < ts_table_num_rows(t)) bs[k++] = ts_table_batch_of(t, rows[i]);
+  qsort(bs, k, sizeof *bs, cmp_i64);
+  for (size_t i = 0; i < k; i++) {
+    int64_t b = bs[i];
+    if ((i > 0 && bs[i - 1] == b) || atomic_load(&t->views[b])) continue; /* asked already, or decoded */
     at_file *f = t->frags[t->batch_frag[b]];
     const at_source *src = at_file_source(f);
     at_range r;
     if (src && src->prefetch && at_file_batch_range(f, t->batch_local[b], &r) == 0) src->prefetch(src->arg, &r, 1);
   }
+  free(bs);
 }

@@ -66,6 +66,8 @@ ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err)
 /* Starts fetching, in the background, the batches that hold ROWS[0..n) (remote files, whose bytes are
  * fetched on demand; a no-op for local ones). Never blocks on the network. */
 void ts_table_prefetch_rows(ts_table *t, const int64_t *rows, size_t n);
+/* Nonzero when some files of T are read on demand (a remote data dir). */
+int ts_table_is_remote(const ts_table *t);
 void ts_table_unpin(ts_table *t, ts_batch_pin *pin);
 
 #endif

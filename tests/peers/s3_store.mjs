@@ -14,7 +14,9 @@
 // If-Match), DeleteObject, ListObjectsV2 (prefix, max-keys, continuation-token, start-after).
 //
 // Unsigned control endpoints for the tests, under /__admin/:
-//   GET  /__admin/stats                 {"requests", "list", "get", "get_bytes", "head", "put", "denied"}
+//   GET  /__admin/stats                 {"requests", "list", "get", "get_bytes", "head", "put", "denied",
+//                                        "gets": [[KEY, START, END], ...] (each GET's byte range, END inclusive;
+//                                        the first 10000)}
 //   POST /__admin/reset                 zeroes the counters
 //   POST /__admin/latency?ms=N          delays every S3 answer by N ms
 //   POST /__admin/fail?status=503&count=N   the next N S3 requests get STATUS (503: SlowDown)
@@ -42,7 +44,7 @@ let latencyMs = Number(arg('latency-ms', 0));
 const PAGE_SIZE = Number(arg('page-size', 1000));
 let failNext = { status: 0, count: 0 };
 const hidden = new Set();
-const zero = () => ({ requests: 0, list: 0, get: 0, get_bytes: 0, head: 0, put: 0, denied: 0 });
+const zero = () => ({ requests: 0, list: 0, get: 0, get_bytes: 0, head: 0, put: 0, denied: 0, gets: [] });
 let stats = zero();
 
 // ---- SigV4 ------------------------------------------------------------------------------------------
@@ -198,6 +200,7 @@ function getObject(req, res, file, head) {
   }
   stats.get++;
   stats.get_bytes += len;
+  if (stats.gets.length < 10000) stats.gets.push([path.basename(file), start, end]);
   res.writeHead(r ? 206 : 200, hdrs);
   if (len === 0) return res.end();
   fs.createReadStream(file, { start, end }).pipe(res);
