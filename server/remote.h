@@ -1,14 +1,15 @@
 /* remote.h: a data dir in S3-compatible object storage (--data-dir s3://BUCKET/PREFIX), served through a
- * local mirror so the catalog, the Arrow reader and everything above them work as for a local dir.
+ * local mirror so the catalog and everything above it work as for a local dir.
  *
  * A sync lists the prefix (ListObjectsV2, every page) and makes the mirror match it: each object the
- * catalog can use (Arrow files, and the JSON files of Hugging Face layouts) is fetched once into the cache
- * dir as a blob named by a hash of (bucket, key, ETag, size), in ranged GETs of up to 8 MiB, several in
- * flight, each checked with If-Match against the listed ETag; the mirror tree is symbolic links to blobs.
- * So a changed object (new ETag) is a new blob, a new file identity, and a new table version; an unchanged
- * one is never fetched again, across restarts too (blobs are immutable: their names say what they hold).
- * Blobs no object lists any more are deleted least recently used first once the cache holds more than
- * cache_bytes (the blobs of listed objects are kept: the server maps them).
+ * catalog can use gets a blob in the cache dir named by a hash of (bucket, key, ETag, size), and the mirror
+ * tree is symbolic links to blobs. Hugging Face's JSON files are fetched whole at the sync (ranged GETs of up
+ * to 8 MiB, several in flight, checked with If-Match). Arrow files are read on demand (remote_blob.h): the
+ * sync only makes their sparse blob, and the catalog opens them through ts_remote_io, which fetches the
+ * footer and metadata at open and a record batch when it is first read. A changed object (new ETag) is a new
+ * blob, a new link target, and so a new table version; an unchanged one is never fetched again, across
+ * restarts too. Blobs no object lists any more are deleted least recently used first once the cache holds
+ * more than cache_bytes (the blobs of listed objects are kept: the server maps them).
  * When the store cannot be reached the mirror stays as it was: what was fetched keeps being served.
  */
 #ifndef TS_REMOTE_H
