@@ -40,7 +40,7 @@ static Tablecar__V1__TableInfo *table_info(ts_table *t, int full) {
 }
 
 ts_status ts_h_list_tables(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
-  ts_catalog_refresh(ctx->catalog);
+  ts_catalog_refresh_nowait(ctx->catalog); /* a remote store down or slow: the last listing */
   ts_table **tables;
   size_t n;
   if (ts_catalog_list(ctx->catalog, &tables, &n, err) != TC_OK) return err->code;

@@ -344,3 +344,28 @@ test('the store stopped mid-epoch: a read of a batch not cached fails UNAVAILABL
   });
   await store.stop();
 });
+
+test('ListTables does not wait for a store that hangs: the last listing is served', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 10, batchRows: 4 });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  // A listing may take 10 minutes: a ListTables that waited for the rescan's would hit its deadline.
+  const remote = await startServer({ dataDir: 's3://tc-data/p', env: awsEnv(store),
+                                     args: ['--remote-cache-dir', tmpdir(), '--remote-timeout-seconds', '600',
+                                            '--rescan-seconds', '1'] });
+  try {
+    const c = remote.client();
+    assert.deepEqual((await unary(c, 'ListTables', {})).tables.map((t) => t.name), ['ex']);
+    await store.admin('latency', 'ms=600000');
+    await store.reset();
+    await until(async () => (await store.stats()).held >= 1, 'a rescan to be waiting for the store');
+    assert.deepEqual((await unary(c, 'ListTables', {})).tables.map((t) => t.name), ['ex']);
+    assert.equal((await unary(c, 'TakeRows', { table: 'ex', indices: [9] })).row_ids.length, 8);
+  } finally {
+    await store.stop(); // the held listing fails at once, and its retry gets an answer:
+    await store.start(); // the rescan ends, so the server stops promptly
+    await remote.stop();
+  }
+  await store.stop();
+});
