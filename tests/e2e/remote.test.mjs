@@ -369,3 +369,34 @@ test('ListTables does not wait for a store that hangs: the last listing is serve
   }
   await store.stop();
 });
+
+test('large stream-format and compressed files read on demand equal the same files local', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'stream.arrow'), { ...BIG, extra: ['--stream'] });
+  mkExample(path.join(data, 'zstd.arrow'), { ...BIG, extra: ['--codec', 'zstd'] });
+  const store = await startStore();
+  upload(store, 'tc-data', 'p', data);
+  await withServer({ dataDir: data }, async (local) => {
+    const remote = await startRemote(store, 's3://tc-data/p', tmpdir());
+    try {
+      const c = remote.client(), lc = local.client();
+      for (const table of ['stream', 'zstd']) {
+        const spec = { table, shuffle: { seed: '4' } };
+        const p = await unary(c, 'CreatePermutation', spec), lp = await unary(lc, 'CreatePermutation', spec);
+        for (let off = 0; off < BIG.rows; off += 4000) {
+          const q = { split: '0', offset: String(off), batch_size: '4000' };
+          const got = await unary(c, 'ReadBatch', { permutation: p.id, ...q });
+          const want = await unary(lc, 'ReadBatch', { permutation: lp.id, ...q });
+          delete got.version, delete want.version;
+          assert.deepEqual(got, want, `${table} rows ${off}..`);
+        }
+      }
+      const s = await store.stats();
+      const sizes = ['stream.arrow', 'zstd.arrow'].map((f) => fs.statSync(path.join(data, f)).size);
+      assert.ok(s.get_bytes <= sizes[0] + sizes[1], `no byte fetched twice: ${s.get_bytes} of ${sizes}`);
+    } finally {
+      await remote.stop();
+    }
+  });
+  await store.stop();
+});
