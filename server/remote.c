@@ -324,7 +324,7 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
       if (!g) break;
       v = g;
     }
-    snprintf(v[nv].name, sizeof v[nv].name, "%s", de->d_name);
+    memcpy(v[nv].name, de->d_name, 33); /* 32 characters (checked above) and the NUL */
     v[nv].size = (off_t)st.st_blocks * 512;
     v[nv++].atime = st.st_atim;
   }
