@@ -5,9 +5,9 @@ latency per request) against the same table served from a local dir. Prints figu
     bench/remote.py [--rows N] [--latency-ms MS] [--workers W] [--batch B]
 
 Run through bench/remote.sh (finds the build). For each latency it reports: how long the sidecar took to
-be ready (its listing and the fetch of every object into the remote cache: where all the store's requests
-go), rows/s of epochs 1 and 2, the store requests made during each epoch (GETs per batch), and the local
-table's rows/s for comparison.
+be ready (its listing, and each Arrow file's footer and blocks' metadata: record batches are fetched when
+first read, the ones a permutation reads next prefetched), rows/s of epochs 1 and 2 and their ratio to the
+local table's, the store requests made during each epoch (GETs per batch) and the bytes they fetched.
 """
 from __future__ import annotations
 
@@ -74,18 +74,22 @@ def run_remote(rows: int, latency: int, batch: int, workers: int) -> None:
             print(f"latency {latency:3d} ms/request, table {rows} rows, {size / 1e6:.1f} MB: sidecar ready in "
                   f"{ready:.2f} s ({s0['list'] - base['list']} listings, {s0['get'] - base['get']} GETs, "
                   f"{(s0['get_bytes'] - base['get_bytes']) / 1e6:.1f} MB)")
+            remote = []
             for e in (1, 2):
                 before = store.stats()
                 n, dt = epoch(f"unix:{sock}", batch, workers)
                 after = store.stats()
-                gets = after["get"] - before["get"]
-                print(f"  remote epoch {e}: {n / dt:10.0f} rows/s  GETs during the epoch {gets} "
-                      f"({gets / max(1, n // batch):.3f} per batch), listings {after['list'] - before['list']}")
+                remote.append((e, n / dt, after["get"] - before["get"], after["get_bytes"] - before["get_bytes"],
+                               after["list"] - before["list"], n))
             srv.terminate()
             srv.wait()
             with local:
                 n, dt = epoch(local.address, batch, workers)
-                print(f"  local  epoch  : {n / dt:10.0f} rows/s")
+            for e, rate, gets, nbytes, lists, n_rows in remote:
+                print(f"  remote epoch {e}: {rate:10.0f} rows/s ({rate / (n / dt):.2f}x local)  GETs {gets} "
+                      f"({gets / max(1, n_rows // batch):.3f} per batch of {batch}, {nbytes / 1e6:.1f} MB), "
+                      f"listings {lists}")
+            print(f"  local  epoch  : {n / dt:10.0f} rows/s")
         finally:
             store.stop()
 

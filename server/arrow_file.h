@@ -4,7 +4,10 @@
  * child count is checked before use, and a corrupt or truncated file gives an error message that names the
  * file (and the field, where there is one), never a crash.
  *
- * Uncompressed files are memory-mapped and their record batches are views into the mapping. Batches with
+ * Files are memory-mapped and uncompressed record batches are views into the mapping. A file whose bytes
+ * are not all local yet (a remote object cached on demand, remote.h) is opened with an at_source: the
+ * reader then asks the source for each range before it reads it (the footer and the blocks' metadata at
+ * open, a batch's body when the batch is read), per block, never per row. Batches with
  * LZ4_FRAME or ZSTD buffers, or with dictionary-encoded columns, are decoded into memory owned by the
  * returned at_batch (the caller caches them; see cache.h).
  */
@@ -79,9 +82,28 @@ typedef struct at_batch {
 
 typedef struct at_file at_file;
 
+typedef struct at_range {
+  int64_t off, len;
+} at_range;
+
+/* Where the bytes of a mapped file come from when they are not all there yet. */
+typedef struct at_source {
+  /* Makes the N ranges readable in the file's mapping (they are fetched together, several at once).
+   * Returns 0, or a status of tablecar.h (TC_EUNAVAILABLE...) with a message in err. Any thread. */
+  int (*need)(void *arg, const at_range *ranges, size_t n, char *err, size_t errlen);
+  void (*release)(void *arg); /* at at_file_close; may be NULL */
+  /* Starts fetching the N ranges in the background, for a `need` soon; may be NULL. Never blocks. */
+  void (*prefetch)(void *arg, const at_range *ranges, size_t n);
+  void *arg;
+} at_source;
+
 /* Opens and validates the metadata of PATH (schema, batch index, and for the stream format the position of
  * every message). On error returns -1 and writes a message naming PATH into err (errlen bytes). */
 int at_file_open(const char *path, at_file **out, char *err, size_t errlen);
+/* The same for a file (of its final size, maybe sparse) whose bytes SRC provides on demand; SRC is released
+ * by at_file_close, or here on failure. Returns 0, -1 when the file is not valid Arrow, or the source's
+ * status when bytes could not be had. */
+int at_file_open_source(const char *path, const at_source *src, at_file **out, char *err, size_t errlen);
 void at_file_close(at_file *f);
 
 const at_schema *at_file_schema(const at_file *f);
@@ -93,9 +115,14 @@ int at_file_batch_is_owned(const at_file *f, int i);
 
 /* Decodes record batch I: validates its nodes and buffers against the schema, decompresses what is
  * compressed. On success *out must be released with at_batch_free (it may outlive nothing: free it before
- * at_file_close). On error returns -1 with a message naming the file and the field. Thread-safe: several
+ * at_file_close). On error returns -1 with a message naming the file and the field, or the source's status
+ * when the body could not be fetched. Thread-safe: several
  * threads may read batches of one at_file at once. */
 int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_t errlen);
+/* The bytes batch I needs from the file besides its metadata (its body): what a prefetch asks for. */
+int at_file_batch_range(const at_file *f, int i, at_range *out);
+/* The source of F (NULL for a local file). */
+const at_source *at_file_source(const at_file *f);
 void at_batch_free(at_batch *b);
 
 /* Two schemas are the same table schema (names, types, nesting; metadata ignored). */

@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "hf.h"
 #include "log.h"
 #include "names.h"
 
 #define MAX_DEPTH 16
+/* ts_catalog_refresh_nowait asks a failing store again after this long. */
+#define NOWAIT_RETRY_MS 5000
 
 typedef struct entry {
   char *name;
@@ -36,8 +39,10 @@ struct ts_catalog {
   atomic_ulong started, done; /* refreshes started; the number of the last one completed */
   entries current;            /* sorted by name */
   ts_catalog_sync_fn sync;    /* optional, see ts_catalog_set_sync */
+  const ts_table_io *io;      /* optional, see ts_catalog_set_io */
   void *sync_arg;
-  ts_error sync_error; /* of the last sync (code TC_OK when it succeeded); under `lock` */
+  ts_error sync_error;   /* of the last sync (code TC_OK when it succeeded); under `lock` */
+  int64_t sync_ended_ms; /* CLOCK_MONOTONIC; under `lock` */
 };
 
 /* A scan result: a table name and its files (relative to the data dir). */
@@ -202,6 +207,14 @@ void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg) {
   c->sync_arg = arg;
 }
 
+void ts_catalog_set_io(ts_catalog *c, const ts_table_io *io) { c->io = io; }
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void run_sync(ts_catalog *c) {
   ts_error e = {0};
   if (!c->sync) return;
@@ -209,6 +222,7 @@ static void run_sync(ts_catalog *c) {
     ts_log(TS_WARN, "remote_sync_failed", TS_S("error", e.msg), TS_I("code", e.code), NULL);
   pthread_rwlock_wrlock(&c->lock);
   c->sync_error = e;
+  c->sync_ended_ms = now_ms();
   pthread_rwlock_unlock(&c->lock);
 }
 
@@ -246,7 +260,7 @@ static const entry *find_entry(const entries *e, const char *name) {
 /* The entry for F in the new list: the old one when its files are unchanged, else a fresh open. */
 static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
   entry e = {.name = strdup(f->name)};
-  if (ts_table_files_version(c->data_dir, f->files, f->n_files, e.version) != 0)
+  if (ts_table_files_version_io(c->io, c->data_dir, f->files, f->n_files, e.version) != 0)
     snprintf(e.version, sizeof e.version, "unreadable");
   if (old && strcmp(old->version, e.version) == 0) {
     e.table = old->table;
@@ -254,8 +268,11 @@ static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
     if (e.table) ts_table_ref(e.table);
     return e;
   }
-  if (ts_table_open(f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
+  if (ts_table_open_io(c->io, f->name, c->data_dir, f->files, f->n_files, c->cache, &e.table, &e.error) != TC_OK) {
     e.table = NULL;
+    /* Its bytes could not be fetched (remote files): not broken for good, opened again at the next refresh. */
+    if (e.error.code == TC_EUNAVAILABLE || e.error.code == TC_EDEADLINE_EXCEEDED || e.error.code == TC_EABORTED)
+      snprintf(e.version, sizeof e.version, "unreadable");
     ts_log(TS_WARN, "table_broken", TS_S("table", f->name), TS_S("error", e.error.msg), NULL);
   } else {
     ts_log(TS_INFO, old ? "table_changed" : "table_added", TS_S("table", f->name),
@@ -301,6 +318,20 @@ void ts_catalog_refresh(ts_catalog *c) {
   }
   atomic_store(&c->done, number);
   pthread_mutex_unlock(&c->refreshing);
+}
+
+void ts_catalog_refresh_nowait(ts_catalog *c) {
+  if (!c->sync) {
+    ts_catalog_refresh(c);
+    return;
+  }
+  pthread_rwlock_rdlock(&c->lock);
+  /* Failed lately: the store is down or slow, and asking it again would only wait as long. */
+  int failing = c->sync_error.code != TC_OK && now_ms() - c->sync_ended_ms < NOWAIT_RETRY_MS;
+  pthread_rwlock_unlock(&c->lock);
+  if (failing || pthread_mutex_trylock(&c->refreshing) != 0) return;
+  pthread_mutex_unlock(&c->refreshing); /* idle: a refresh now (it may wait if another one starts first) */
+  ts_catalog_refresh(c);
 }
 
 ts_status ts_catalog_get(ts_catalog *c, const char *name, ts_table **out, ts_error *err) {

@@ -28,9 +28,18 @@ void ts_catalog_free(ts_catalog *c);
 typedef ts_status (*ts_catalog_sync_fn)(void *arg, ts_error *err);
 void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg);
 
+/* How the data dir's files are opened and versioned (table.h), when not as local files. IO must outlive C. */
+void ts_catalog_set_io(ts_catalog *c, const ts_table_io *io);
+
 /* Rescans the data dir: opens new and changed tables, forgets removed ones, logs each change. Cheap when
  * nothing changed (stat only). Safe to call from any thread; concurrent calls are serialized. */
 void ts_catalog_refresh(ts_catalog *c);
+
+/* ts_catalog_refresh for a caller that must not wait on an object store: with a sync step (a remote data
+ * dir) it returns at once, the last listing standing, when a refresh is under way or the last sync failed
+ * a few seconds ago (the store is down or slow: the periodic rescan keeps trying); with a local dir it is
+ * ts_catalog_refresh. */
+void ts_catalog_refresh_nowait(ts_catalog *c);
 
 /* The table NAME, referenced (ts_table_unref it). INVALID_ARGUMENT for a bad name, NOT_FOUND, or the
  * table's own error (DATA_LOSS, FAILED_PRECONDITION) when its files are broken. */

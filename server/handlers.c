@@ -40,7 +40,7 @@ static Tablecar__V1__TableInfo *table_info(ts_table *t, int full) {
 }
 
 ts_status ts_h_list_tables(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
-  ts_catalog_refresh(ctx->catalog);
+  ts_catalog_refresh_nowait(ctx->catalog); /* a remote store down or slow: the last listing */
   ts_table **tables;
   size_t n;
   if (ts_catalog_list(ctx->catalog, &tables, &n, err) != TC_OK) return err->code;
@@ -176,6 +176,18 @@ static int64_t *split_rows(const ts_perm_entry *e, size_t s, int64_t first, int6
   return rows;
 }
 
+/* A remote table: the batches of this read's N rows (positions FIRST, FIRST + STEP, ... of split S) and of
+ * the next reads' are fetched in the background, several at once, so the reads after this one find them. */
+static void prefetch(const ts_perm_entry *e, size_t s, int64_t first, int64_t step, int64_t n) {
+  ts_table *t = ts_perm_entry_table(e);
+  if (!ts_table_is_remote(t)) return;
+  int64_t len = ts_perm_split_len(ts_perm_entry_perm(e), s), k = n * 5 < 4096 ? n * 5 : 4096;
+  if (step > 0 && (len - first + step - 1) / step < k) k = (len - first + step - 1) / step;
+  int64_t *rows = k > 0 ? split_rows(e, s, first, step, (size_t)k) : NULL;
+  if (rows) ts_table_prefetch_rows(t, rows, (size_t)k);
+  free(rows);
+}
+
 ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMessage **out, ts_error *err) {
   const Tablecar__V1__ReadBatchRequest *r = (const void *)req;
   if (r->batch_size < 1)
@@ -193,6 +205,7 @@ ts_status ts_h_read_batch(ts_ctx *ctx, const ProtobufCMessage *req, ProtobufCMes
   } else if ((uint64_t)n > ctx->max_message_bytes / sizeof(int64_t)) {
     st = too_many_rows(ctx, err);
   } else {
+    prefetch(e, s, r->offset, 1, n);
     int64_t *rows = split_rows(e, s, r->offset, 1, (size_t)n);
     st = rows ? gather_rows(ctx, ts_perm_entry_table(e), rows, (size_t)n, r->columns, r->n_columns, r->offset, r->shm,
                             out, err)
@@ -269,6 +282,7 @@ ts_status ts_h_stream_next(ts_stream *s, ProtobufCMessage **out, ts_error *err) 
   *out = NULL;
   if (s->next >= s->count) return TC_OK;
   int64_t n = s->batch_size < s->count - s->next ? s->batch_size : s->count - s->next;
+  prefetch(s->perm, s->split, s->first + s->next * s->step, s->step, n);
   int64_t *rows = split_rows(s->perm, s->split, s->first + s->next * s->step, s->step, (size_t)n);
   if (!rows) return oom(err);
   Tablecar__V1__Batch *b;

@@ -228,7 +228,8 @@ int main(int argc, char **argv) {
   grpc_init();
   a.cache = ts_cache_new(a.cfg.cache_bytes);
   a.catalog = ts_catalog_new(a.remote ? ts_remote_dir(a.remote) : a.cfg.data_dir, a.cache);
-  if (a.remote) ts_catalog_set_sync(a.catalog, remote_sync, a.remote);
+  if (a.remote)
+    ts_catalog_set_sync(a.catalog, remote_sync, a.remote), ts_catalog_set_io(a.catalog, ts_remote_io(a.remote));
   a.perms = ts_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
   if (a.cfg.shm_bytes) a.shm = ts_shm_new(a.cfg.shm_bytes, a.cfg.shm_pool_bytes);
   ts_catalog_refresh(a.catalog);

@@ -18,6 +18,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "remote_blob.h"
 #include "s3.h"
 #include "s3_util.h"
 
@@ -30,6 +31,8 @@ struct ts_remote {
   size_t cache_bytes;
   int64_t timeout_ms;
   ts_s3 *s3;
+  ts_rblobs *open; /* the Arrow blobs files are open over */
+  ts_table_io io;
   pthread_mutex_t lock; /* one sync at a time */
   atomic_uint counter;  /* unique temp names */
 };
@@ -38,8 +41,9 @@ typedef struct wanted {
   const ts_s3_object *o;
   const char *rel; /* key below the prefix */
   char blob[33];
-  int have; /* the blob is in the cache */
-  int fd;   /* while fetching */
+  int arrow; /* read on demand (remote_blob.h); other files are fetched whole */
+  int have;  /* the blob is in the cache */
+  int fd;    /* while fetching */
   char tmp[PATH_MAX];
 } wanted;
 
@@ -59,6 +63,21 @@ static int mkdirs(char *path) {
       if (rc != 0 && errno != EEXIST) return -1;
     }
   return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* A mirror entry is a link to a blob whose name hashes the bucket, key, ETag and size: the link's target
+ * is the version (the blob's own mtime moves as ranges are written into it). */
+static int facts(void *arg, const char *path, int64_t fact[5]) {
+  char target[PATH_MAX];
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n < 0) return -1;
+  uint64_t h = ts_fnv1a64(target, (size_t)n, TS_FNV64_OFFSET);
+  fact[0] = (int64_t)h, fact[1] = (int64_t)ts_mix64(h), fact[2] = fact[3] = fact[4] = 0;
+  return 0;
+}
+
+static int open_file(void *arg, const char *path, at_file **out, char *err, size_t errlen) {
+  return ts_rblobs_open(((ts_remote *)arg)->open, path, out, err, errlen);
 }
 
 ts_remote *ts_remote_new(const char *url, const char *cache_dir, size_t cache_bytes, int64_t timeout_ms,
@@ -91,11 +110,18 @@ ts_remote *ts_remote_new(const char *url, const char *cache_dir, size_t cache_by
     ts_remote_free(r);
     return NULL;
   }
+  if (!(r->open = ts_rblobs_new(r->s3, r->bucket, r->blobs, timeout_ms))) {
+    snprintf(err, errlen, "out of memory");
+    ts_remote_free(r);
+    return NULL;
+  }
+  r->io = (ts_table_io){.facts = facts, .open = open_file, .arg = r};
   return r;
 }
 
 void ts_remote_free(ts_remote *r) {
   if (!r) return;
+  ts_rblobs_free(r->open);
   ts_s3_free(r->s3);
   pthread_mutex_destroy(&r->lock);
   free(r->bucket), free(r->prefix), free(r->blobs), free(r->tree);
@@ -103,10 +129,17 @@ void ts_remote_free(ts_remote *r) {
 }
 
 const char *ts_remote_dir(const ts_remote *r) { return r->tree; }
+const ts_table_io *ts_remote_io(const ts_remote *r) { return &r->io; }
+uint64_t ts_remote_fetched_bytes(const ts_remote *r) { return ts_rblobs_fetched_bytes(r->open); }
 uint64_t ts_remote_requests(const ts_remote *r) { return ts_s3_requests(r->s3); }
 
 /* The objects the catalog can use: Arrow files and Hugging Face's JSON files, under names that stay
  * inside the mirror (no empty, ".", ".." or hidden components, no control bytes). */
+static int is_arrow(const char *rel) {
+  const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel, *dot = strrchr(base, '.');
+  return dot && dot != base && (!strcmp(dot, ".arrow") || !strcmp(dot, ".feather") || !strcmp(dot, ".ipc"));
+}
+
 static int usable(const char *rel) {
   size_t n = strlen(rel);
   if (n == 0 || n > 1024 || rel[n - 1] == '/') return 0;
@@ -118,9 +151,9 @@ static int usable(const char *rel) {
       if ((unsigned char)c[i] < 0x20 || c[i] == '\\') return 0;
     c += len + (slash ? 1 : 0);
   }
-  const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel, *dot = strrchr(base, '.');
-  return (dot && dot != base && (!strcmp(dot, ".arrow") || !strcmp(dot, ".feather") || !strcmp(dot, ".ipc"))) ||
-         !strcmp(base, "state.json") || !strcmp(base, "dataset_info.json") || !strcmp(base, "dataset_dict.json");
+  const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+  return is_arrow(rel) || !strcmp(base, "state.json") || !strcmp(base, "dataset_info.json") ||
+         !strcmp(base, "dataset_dict.json");
 }
 
 static void blob_name(const ts_remote *r, const ts_s3_object *o, char out[33]) {
@@ -161,7 +194,7 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
   size_t n_parts = 0;
   ts_status st = TC_OK;
   for (size_t i = 0; i < n; i++)
-    if (!ws[i].have) n_parts += (size_t)((ws[i].o->size + PART_BYTES - 1) / PART_BYTES);
+    if (!ws[i].have && !ws[i].arrow) n_parts += (size_t)((ws[i].o->size + PART_BYTES - 1) / PART_BYTES);
   ts_s3_part *parts = calloc(n_parts ? n_parts : 1, sizeof *parts);
   size_t *owner = calloc(n_parts ? n_parts : 1, sizeof *owner);
   if (!parts || !owner) {
@@ -172,7 +205,7 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
   for (size_t i = 0; i < n; i++) {
     wanted *w = &ws[i];
     w->fd = -1;
-    if (w->have) continue;
+    if (w->have || w->arrow) continue;
     if (open_tmp(r, w) != 0) {
       if (st == TC_OK) st = ts_error_set(err, TC_EUNAVAILABLE, "remote cache %s: %s", r->blobs, strerror(errno));
       continue;
@@ -282,22 +315,25 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     struct stat st;
-    if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof v->name ||
+    if (de->d_name[0] == '.' || strlen(de->d_name) != 32 || /* not a temporary file, nor a blob's .meta or .have */
         fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
       continue;
-    total += (unsigned long long)st.st_size;
+    total += (unsigned long long)st.st_blocks * 512; /* what is on disk: Arrow blobs are sparse */
     if (nv == cap) {
       blob_info *g = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
       if (!g) break;
       v = g;
     }
-    snprintf(v[nv].name, sizeof v[nv].name, "%s", de->d_name);
-    v[nv].size = st.st_size;
+    memcpy(v[nv].name, de->d_name, 33); /* 32 characters (checked above) and the NUL */
+    v[nv].size = (off_t)st.st_blocks * 512;
     v[nv++].atime = st.st_atim;
   }
   if (total > r->cache_bytes && nv) qsort(v, nv, sizeof *v, cmp_atime);
   for (size_t i = 0; i < nv && total > r->cache_bytes; i++)
     if (!in_use(ws, n, v[i].name) && unlinkat(dirfd(d), v[i].name, 0) == 0) {
+      char side[80];
+      snprintf(side, sizeof side, "%s.meta", v[i].name), unlinkat(dirfd(d), side, 0);
+      snprintf(side, sizeof side, "%s.have", v[i].name), unlinkat(dirfd(d), side, 0);
       total -= (unsigned long long)v[i].size;
       ts_log(TS_DEBUG, "remote_evicted", TS_S("blob", v[i].name), TS_I("bytes", v[i].size), NULL);
     }
@@ -322,14 +358,22 @@ static ts_status sync_locked(ts_remote *r, ts_error *err) {
     w->o = o;
     w->rel = o->key + plen;
     blob_name(r, o, w->blob);
+    w->arrow = is_arrow(w->rel);
     char *blob = fmt(r->blobs, w->blob);
     struct stat sb;
-    w->have = blob && stat(blob, &sb) == 0 && sb.st_size == o->size;
+    if (w->arrow) /* made now, its bytes fetched when read */
+      w->have = ts_rblob_create(r->blobs, w->blob, o->key, o->etag, o->size) == 0;
+    else
+      w->have = blob && stat(blob, &sb) == 0 && sb.st_size == o->size;
     if (w->have) touch(blob);
     free(blob);
   }
   /* S3 lists keys in UTF-8 byte order, which is strcmp's: the array is sorted by rel for bsearch. */
   st = fetch(r, ws, n, err);
+  for (size_t i = 0; i < n && st == TC_OK; i++)
+    if (ws[i].arrow && !ws[i].have)
+      st = ts_error_set(err, TC_EUNAVAILABLE, "remote cache %s: cannot make the blob of %s: %s", r->blobs, ws[i].rel,
+                        strerror(errno));
   for (size_t i = 0; i < n; i++)
     if (ws[i].have && link_one(r, &ws[i]) != 0 && st == TC_OK)
       st = ts_error_set(err, TC_EUNAVAILABLE, "remote cache %s: cannot link %s", r->tree, ws[i].rel);

@@ -1,14 +1,15 @@
 /* remote.h: a data dir in S3-compatible object storage (--data-dir s3://BUCKET/PREFIX), served through a
- * local mirror so the catalog, the Arrow reader and everything above them work as for a local dir.
+ * local mirror so the catalog and everything above it work as for a local dir.
  *
  * A sync lists the prefix (ListObjectsV2, every page) and makes the mirror match it: each object the
- * catalog can use (Arrow files, and the JSON files of Hugging Face layouts) is fetched once into the cache
- * dir as a blob named by a hash of (bucket, key, ETag, size), in ranged GETs of up to 8 MiB, several in
- * flight, each checked with If-Match against the listed ETag; the mirror tree is symbolic links to blobs.
- * So a changed object (new ETag) is a new blob, a new file identity, and a new table version; an unchanged
- * one is never fetched again, across restarts too (blobs are immutable: their names say what they hold).
- * Blobs no object lists any more are deleted least recently used first once the cache holds more than
- * cache_bytes (the blobs of listed objects are kept: the server maps them).
+ * catalog can use gets a blob in the cache dir named by a hash of (bucket, key, ETag, size), and the mirror
+ * tree is symbolic links to blobs. Hugging Face's JSON files are fetched whole at the sync (ranged GETs of up
+ * to 8 MiB, several in flight, checked with If-Match). Arrow files are read on demand (remote_blob.h): the
+ * sync only makes their sparse blob, and the catalog opens them through ts_remote_io, which fetches the
+ * footer and metadata at open and a record batch when it is first read. A changed object (new ETag) is a new
+ * blob, a new link target, and so a new table version; an unchanged one is never fetched again, across
+ * restarts too. Blobs no object lists any more are deleted least recently used first once the cache holds
+ * more than cache_bytes (the blobs of listed objects are kept: the server maps them).
  * When the store cannot be reached the mirror stays as it was: what was fetched keeps being served.
  */
 #ifndef TS_REMOTE_H
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "table.h"
 
 typedef struct ts_remote ts_remote;
 
@@ -33,6 +35,14 @@ const char *ts_remote_dir(const ts_remote *r);
 /* Lists the store and brings the mirror up to date. On failure the mirror keeps what it had (objects that
  * could be fetched are updated) and the error names the bucket, and the key when one object failed. */
 ts_status ts_remote_sync(ts_remote *r, ts_error *err);
+
+/* How the catalog opens and versions the mirror's files: Arrow files read on demand (remote_blob.h),
+ * versioned by their objects' ETags and sizes. Valid until ts_remote_free, which must come after every
+ * table over them is closed. */
+const ts_table_io *ts_remote_io(const ts_remote *r);
+
+/* Bytes of Arrow objects fetched so far by this process. */
+uint64_t ts_remote_fetched_bytes(const ts_remote *r);
 
 /* Requests sent to the store so far (listings, GETs, retries). */
 uint64_t ts_remote_requests(const ts_remote *r);

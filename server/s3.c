@@ -107,8 +107,11 @@ ts_s3 *ts_s3_new(const char *bucket, const char *(*get)(const char *), char *err
     curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
     curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
     curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
-    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    /* Not the connection cache: calls run in several threads at once (reads, prefetches, listings), and
+     * curl does not support sharing connections between concurrent threads (a listing was seen to hang).
+     * Each call's transfers share its multi handle's connections; TLS sessions are resumed across calls. */
     curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   }
   if (!s->bucket || !s->access || !s->secret || !s->region || !s->endpoint || !s->base_headers || !s->share) {
     snprintf(err, errlen, "s3://%s: cannot start the HTTP client", bucket);

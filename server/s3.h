@@ -4,7 +4,8 @@
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional), AWS_REGION (default us-east-1),
  *   AWS_ENDPOINT_URL (an S3-compatible store, addressed path-style: ENDPOINT/BUCKET/KEY).
  * Secrets are only handed to curl: no message or log line made here contains them.
- * Thread-safe: calls from several threads share one connection pool. */
+ * Thread-safe: calls may run in several threads at once, each over its own connections (curl cannot share a
+ * connection pool between concurrent threads); DNS and TLS sessions are shared. */
 #ifndef TS_S3_H
 #define TS_S3_H
 

@@ -24,6 +24,7 @@ struct ts_table {
   int32_t *batch_frag;        /* fragment of each batch */
   int32_t *batch_local;       /* index of each batch in its fragment */
   _Atomic(at_batch *) *views; /* batches that are views into a mapping, decoded once and kept */
+  int remote;                 /* some files are read on demand (ts_table_prefetch_rows) */
 };
 
 static char *join(const char *dir, const char *rel) {
@@ -33,16 +34,27 @@ static char *join(const char *dir, const char *rel) {
   return p;
 }
 
+static int stat_facts(const char *path, int64_t fact[5]) {
+  struct stat st;
+  if (stat(path, &st) != 0) return -1;
+  int64_t f[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec, (int64_t)st.st_ino,
+                  (int64_t)st.st_dev};
+  memcpy(fact, f, sizeof f);
+  return 0;
+}
+
 int ts_table_files_version(const char *data_dir, char *const *files, size_t n, char out[33]) {
+  return ts_table_files_version_io(NULL, data_dir, files, n, out);
+}
+
+int ts_table_files_version_io(const ts_table_io *io, const char *data_dir, char *const *files, size_t n, char out[33]) {
   uint64_t a = TS_FNV64_OFFSET, b = TS_FNV64_OFFSET ^ 0x9e3779b97f4a7c15ULL;
   for (size_t i = 0; i < n; i++) {
     char *path = join(data_dir, files[i]);
-    struct stat st;
-    int rc = path ? stat(path, &st) : -1;
+    int64_t fact[5] = {0};
+    int rc = !path ? -1 : io ? io->facts(io->arg, path, fact) : stat_facts(path, fact);
     free(path);
     if (rc != 0) return -1;
-    int64_t fact[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec, (int64_t)st.st_ino,
-                       (int64_t)st.st_dev};
     a = ts_fnv1a64(files[i], strlen(files[i]) + 1, a);
     a = ts_fnv1a64(fact, sizeof fact, a);
     b = ts_fnv1a64(fact, sizeof fact, b);
@@ -69,20 +81,22 @@ static void table_free(ts_table *t) {
 }
 
 /* Opens every fragment and checks it has the first one's schema. */
-static ts_status open_frags(ts_table *t, const char *data_dir, ts_error *err) {
+static ts_status open_frags(const ts_table_io *io, ts_table *t, const char *data_dir, ts_error *err) {
   for (size_t i = 0; i < t->n_files; i++) {
     char *path = join(data_dir, t->files[i]);
     char msg[400];
     if (!path) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
-    int rc = at_file_open(path, &t->frags[i], msg, sizeof msg);
+    int rc =
+        io ? io->open(io->arg, path, &t->frags[i], msg, sizeof msg) : at_file_open(path, &t->frags[i], msg, sizeof msg);
     struct stat st;
     if (rc == 0 && stat(path, &st) == 0) t->num_bytes += st.st_size;
     free(path);
-    if (rc != 0) return ts_error_set(err, TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
+    if (rc != 0) return ts_error_set(err, rc > 0 ? rc : TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
     if (i > 0 && !at_schema_equal(at_file_schema(t->frags[0]), at_file_schema(t->frags[i])))
       return ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%s': %s has a different schema than %s", t->name,
                           t->files[i], t->files[0]);
     t->n_batches += at_file_num_batches(t->frags[i]);
+    t->remote |= at_file_source(t->frags[i]) != NULL;
   }
   return TC_OK;
 }
@@ -107,6 +121,11 @@ static ts_status index_batches(ts_table *t, ts_error *err) {
 
 ts_status ts_table_open(const char *name, const char *data_dir, char *const *files, size_t n_files, ts_cache *cache,
                         ts_table **out, ts_error *err) {
+  return ts_table_open_io(NULL, name, data_dir, files, n_files, cache, out, err);
+}
+
+ts_status ts_table_open_io(const ts_table_io *io, const char *name, const char *data_dir, char *const *files,
+                           size_t n_files, ts_cache *cache, ts_table **out, ts_error *err) {
   ts_table *t = calloc(1, sizeof *t);
   if (!t) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
   atomic_init(&t->refs, 1);
@@ -121,9 +140,9 @@ ts_status ts_table_open(const char *name, const char *data_dir, char *const *fil
   if (st == TC_OK && n_files == 0) st = ts_error_set(err, TC_EFAILED_PRECONDITION, "table '%s' has no files", name);
   /* Version first: a file that changes while we read it then gives a stale version, which the catalog's
    * next check notices, never a new version over old contents. */
-  if (st == TC_OK && ts_table_files_version(data_dir, files, n_files, t->version) != 0)
+  if (st == TC_OK && ts_table_files_version_io(io, data_dir, files, n_files, t->version) != 0)
     st = ts_error_set(err, TC_EDATA_LOSS, "table '%s': cannot stat its files", name);
-  if (st == TC_OK) st = open_frags(t, data_dir, err);
+  if (st == TC_OK) st = open_frags(io, t, data_dir, err);
   if (st == TC_OK) st = index_batches(t, err);
   if (st != TC_OK) {
     table_free(t);
@@ -171,8 +190,8 @@ ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err)
   if (owned && (out->batch = ts_cache_get(t->cache, t, (uint64_t)b, &out->entry)) != NULL) return TC_OK;
   at_batch *fresh;
   char msg[400];
-  if (at_file_read_batch(f, local, &fresh, msg, sizeof msg) != 0)
-    return ts_error_set(err, TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
+  int rc = at_file_read_batch(f, local, &fresh, msg, sizeof msg);
+  if (rc != 0) return ts_error_set(err, rc > 0 ? rc : TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
   if (!owned) {
     at_batch *expected = NULL;
     if (!atomic_compare_exchange_strong(&t->views[b], &expected, fresh)) {
@@ -192,4 +211,29 @@ void ts_table_unpin(ts_table *t, ts_batch_pin *pin) {
   if (pin->entry) ts_cache_release(t->cache, pin->entry);
   pin->entry = NULL;
   pin->batch = NULL;
+}
+
+int ts_table_is_remote(const ts_table *t) { return t->remote; }
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+void ts_table_prefetch_rows(ts_table *t, const int64_t *rows, size_t n) {
+  int64_t *bs = t->remote && n ? malloc(n * sizeof *bs) : NULL;
+  if (!bs) return;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (rows[i] >= 0 && rows[i] < ts_table_num_rows(t)) bs[k++] = ts_table_batch_of(t, rows[i]);
+  qsort(bs, k, sizeof *bs, cmp_i64);
+  for (size_t i = 0; i < k; i++) {
+    int64_t b = bs[i];
+    if ((i > 0 && bs[i - 1] == b) || atomic_load(&t->views[b])) continue; /* asked already, or decoded */
+    at_file *f = t->frags[t->batch_frag[b]];
+    const at_source *src = at_file_source(f);
+    at_range r;
+    if (src && src->prefetch && at_file_batch_range(f, t->batch_local[b], &r) == 0) src->prefetch(src->arg, &r, 1);
+  }
+  free(bs);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for server/s3_util.c and server/s3_list.c: URLs, SigV4 query encoding, ranges, retry policy,
- * and the ListObjectsV2 parser on good and hostile input. */
+ * and the ListObjectsV2 parser on good and hostile input; server/remote_ranges.c (the ranges of an object in
+ * the cache) against a byte map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remote_ranges.h"
 #include "s3_list.h"
 #include "s3_util.h"
 
@@ -163,11 +165,54 @@ static void test_list_parse_hostile(void **state) {
   }
 }
 
+/* Random adds, checked after each against a map of bytes: has, missing, bytes, and the invariants (sorted,
+ * disjoint, never touching). */
+static void test_ranges(void **state) {
+  enum { N = 200 };
+  unsigned char model[N];
+  ts_ranges r = {0};
+  memset(model, 0, sizeof model);
+  uint64_t rng = 12345;
+  for (int step = 0; step < 400; step++) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int64_t a = (int64_t)(rng >> 33) % N, len = (int64_t)(rng >> 20) % 17;
+    int64_t b = a + len > N ? N : a + len;
+    assert_int_equal(ts_ranges_add(&r, a, b), 0);
+    memset(model + a, 1, (size_t)(b - a));
+    int64_t total = 0;
+    for (int i = 0; i < N; i++) total += model[i];
+    assert_int_equal(ts_ranges_bytes(&r), total);
+    for (size_t i = 0; i < r.n; i++) {
+      assert_true(r.v[i].start < r.v[i].end);
+      if (i) assert_true(r.v[i - 1].end < r.v[i].start);
+    }
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int64_t s = (int64_t)(rng >> 33) % N, e = s + (int64_t)(rng >> 20) % 40;
+    if (e > N) e = N;
+    int want = 1;
+    for (int64_t i = s; i < e; i++) want &= model[i];
+    assert_int_equal(ts_ranges_has(&r, s, e), want);
+    ts_ranges miss = {0};
+    assert_int_equal(ts_ranges_missing(&r, s, e, &miss), 0);
+    unsigned char seen[N] = {0};
+    for (size_t i = 0; i < miss.n; i++) {
+      assert_true(miss.v[i].start >= s && miss.v[i].end <= e && miss.v[i].start < miss.v[i].end);
+      if (i) assert_true(miss.v[i - 1].end < miss.v[i].start);
+      memset(seen + miss.v[i].start, 1, (size_t)(miss.v[i].end - miss.v[i].start));
+    }
+    for (int64_t i = s; i < e; i++) assert_int_equal(seen[i], !model[i]);
+    ts_ranges_free(&miss);
+  }
+  assert_true(ts_ranges_has(&r, 5, 5)); /* empty spans are always there */
+  ts_ranges_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_url),     cmocka_unit_test(test_encode_and_query),
       cmocka_unit_test(test_content_range), cmocka_unit_test(test_retry_policy),
       cmocka_unit_test(test_list_parse),    cmocka_unit_test(test_list_parse_hostile),
+      cmocka_unit_test(test_ranges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

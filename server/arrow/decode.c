@@ -345,6 +345,9 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
   *out = NULL;
   if (i < 0 || i >= f->n_batches) return ar_fail(&c, "no record batch %d", i);
   const batch_ix *bx = &f->batches[i];
+  at_range body = {bx->body - f->map, bx->body_len};
+  int rc = ar_need(&c, f, &body, 1);
+  if (rc != 0) return rc;
   batch_mem *bm = calloc(1, sizeof *bm);
   if (!bm) return ar_fail(&c, "out of memory");
   at_batch *b = &bm->b;

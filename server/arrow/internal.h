@@ -178,6 +178,7 @@ struct at_file {
   char *path;
   uint8_t *map;
   size_t size;
+  at_source src; /* need == NULL: a local file, all mapped */
   arena ar;
   at_schema schema;
   fdesc *cols;
@@ -223,6 +224,8 @@ int ar_check_batch(const ctx *c, const fb_table *rb, const fdesc *cols, size_t n
 /* A batch's reading cursor (decode.c). */
 void ar_rd_init(rd *r, const ctx *c, arena *ar, const fb_table *rb, const uint8_t *body, int64_t body_len,
                 at_array *const *dicts);
+/* Asks F's source for the ranges (a no-op for local files): 0 or the source's status (ipc.c). */
+int ar_need(const ctx *c, const at_file *f, const at_range *r, size_t n);
 /* Parsing a schema: the file it goes into, and a budget of fields and metadata entries (schema.c). */
 typedef struct pctx {
   ctx c;

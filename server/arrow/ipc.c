@@ -1,5 +1,5 @@
 /* arrow/ipc.c: Arrow IPC framing: messages, the batch index (file footer or a walk over the stream), dictionaries
- * in force per batch, and opening a file (mmap). */
+ * in force per batch, and opening a file (mmap), asking its source (if any) for each range before it is read. */
 #include "internal.h"
 
 #include <errno.h>
@@ -9,6 +9,16 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A file with a source is read ahead this much from the end (the footer, usually whole) and from each stream
+ * message (its metadata), so that most of them cost one request. */
+#define TAIL_BYTES ((int64_t)64 << 10)
+#define STREAM_AHEAD ((int64_t)16 << 10)
+
+int ar_need(const ctx *c, const at_file *f, const at_range *r, size_t n) {
+  if (!f->src.need || n == 0) return 0;
+  return f->src.need(f->src.arg, r, n, c->err, c->errlen);
+}
 
 /* ------------------------------------------------------------------------------------------------------ */
 /* Messages */
@@ -217,12 +227,26 @@ static int add_dictionary(const ctx *c, at_file *f, const msg *m) {
   return 0;
 }
 
+/* Makes the stream message at POS readable up to its body: its length prefix and metadata. */
+static int need_stream_message(const ctx *c, const at_file *f, size_t pos) {
+  int64_t left = (int64_t)(f->size - pos);
+  at_range r = {(int64_t)pos, left < STREAM_AHEAD ? left : STREAM_AHEAD};
+  int rc = ar_need(c, f, &r, 1);
+  if (rc != 0 || left < 8) return rc;
+  size_t hdr = fb_load_u32(f->map + pos) == 0xFFFFFFFFu ? 8 : 4;
+  int64_t want = (int64_t)hdr + fb_load_u32(f->map + pos + hdr - 4);
+  if (want <= r.len) return 0;
+  r.len = want < left ? want : left;
+  return ar_need(c, f, &r, 1);
+}
+
 static int open_stream(const ctx *c, at_file *f) {
   size_t pos = 0, next = 0;
-  int eos, seen_schema = 0;
+  int eos, seen_schema = 0, rc;
   pctx p = {*c, f, MAX_FIELDS};
   for (;;) {
     msg m;
+    if (pos < f->size && (rc = need_stream_message(c, f, pos)) != 0) return rc;
     if (read_stream_message(c, f->map, f->size, pos, &m, &next, &eos) != 0) return -1;
     if (eos) break;
     if (!seen_schema && m.type != HDR_SCHEMA) return ar_fail(c, "not an Arrow file (no schema message first)");
@@ -231,6 +255,8 @@ static int open_stream(const ctx *c, at_file *f) {
       if (ar_parse_schema(&p, &m.header) != 0) return -1;
       seen_schema = 1;
     } else if (m.type == HDR_DICTIONARY) {
+      at_range body = {m.body - f->map, m.body_len};
+      if ((rc = ar_need(c, f, &body, 1)) != 0) return rc;
       if (add_dictionary(c, f, &m) != 0) return -1;
     } else if (m.type == HDR_RECORD_BATCH) {
       if (add_batch(c, f, &m) != 0) return -1;
@@ -243,13 +269,43 @@ static int open_stream(const ctx *c, at_file *f) {
   return 0;
 }
 
+/* File-format BLOCK I of vector V, which must lie before the footer at END: its offset, metadata and body
+ * lengths. */
+static int block_at(const fb_vec *v, size_t i, size_t end, int64_t *off, int32_t *meta, int64_t *body_len) {
+  const uint8_t *b = fb_vec_elem(v, i, BLOCK_SIZE);
+  int64_t e;
+  *off = (int64_t)fb_load_u64(b), *body_len = (int64_t)fb_load_u64(b + 16);
+  *meta = (int32_t)fb_load_u32(b + 8);
+  return *off < 8 || *meta < 8 || *body_len < 0 || !add_ok(*off, *meta, &e) || !add_ok(e, *body_len, &e) ||
+                 e > (int64_t)end
+             ? -1
+             : 0;
+}
+
+/* Asks the source for what opening reads: each dictionary block whole, each batch block's metadata. */
+static int need_blocks(const ctx *c, at_file *f, const fb_vec *dicts, size_t nd, const fb_vec *batches, size_t nb,
+                       size_t end) {
+  if (!f->src.need || nd + nb == 0) return 0;
+  at_range *r = malloc((nd + nb) * sizeof *r);
+  if (!r) return ar_fail(c, "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < nd + nb; i++) {
+    int64_t off, body_len;
+    int32_t meta;
+    if (block_at(i < nd ? dicts : batches, i < nd ? i : i - nd, end, &off, &meta, &body_len) != 0)
+      continue; /* read_block says what is wrong with it */
+    r[n++] = (at_range){off, meta + (i < nd ? body_len : 0)};
+  }
+  int rc = ar_need(c, f, r, n);
+  free(r);
+  return rc;
+}
+
 /* Reads the message of file-format BLOCK I of vector V, all of which must lie before the footer at END. */
 static int read_block(const ctx *c, at_file *f, const fb_vec *v, size_t i, size_t end, int type, msg *m) {
-  const uint8_t *b = fb_vec_elem(v, i, BLOCK_SIZE);
-  int64_t off = (int64_t)fb_load_u64(b), body_len = (int64_t)fb_load_u64(b + 16), e;
-  int32_t meta = (int32_t)fb_load_u32(b + 8);
-  if (off < 8 || meta < 8 || body_len < 0 || !add_ok(off, meta, &e) || !add_ok(e, body_len, &e) || e > (int64_t)end)
-    return ar_fail(c, "block %zu lies outside the file", i);
+  int64_t off, body_len;
+  int32_t meta;
+  if (block_at(v, i, end, &off, &meta, &body_len) != 0) return ar_fail(c, "block %zu lies outside the file", i);
   const uint8_t *p = f->map + off;
   size_t hdr = fb_load_u32(p) == 0xFFFFFFFFu ? 8 : 4;
   uint32_t len = fb_load_u32(p + hdr - 4);
@@ -261,11 +317,17 @@ static int read_block(const ctx *c, at_file *f, const fb_vec *v, size_t i, size_
 
 static int open_file_format(const ctx *c, at_file *f) {
   static const char magic[6] = {'A', 'R', 'R', 'O', 'W', '1'};
+  int64_t tail = (int64_t)f->size < TAIL_BYTES ? (int64_t)f->size : TAIL_BYTES;
+  at_range r = {(int64_t)f->size - tail, tail};
+  int rc = ar_need(c, f, &r, 1);
+  if (rc != 0) return rc;
   if (f->size < 8 + 4 + 6 || memcmp(f->map + f->size - 6, magic, 6) != 0)
     return ar_fail(c, "truncated Arrow file (no footer magic)");
   uint32_t flen = fb_load_u32(f->map + f->size - 10);
   if (flen == 0 || flen > f->size - 18) return ar_fail(c, "bad footer length %u", flen);
   size_t foot = f->size - 10 - flen;
+  r = (at_range){(int64_t)foot, (int64_t)f->size - tail - (int64_t)foot};
+  if (r.len > 0 && (rc = ar_need(c, f, &r, 1)) != 0) return rc;
   fb_table ft, st;
   fb_vec dicts, batches;
   int bad = 0;
@@ -276,6 +338,7 @@ static int open_file_format(const ctx *c, at_file *f) {
   if (bad || !has_schema) return ar_fail(c, "corrupt footer");
   pctx p = {*c, f, MAX_FIELDS};
   if (ar_parse_schema(&p, &st) != 0) return -1;
+  if ((rc = need_blocks(c, f, &dicts, nd, &batches, nb, foot)) != 0) return rc;
   for (size_t i = 0; i < nd; i++) {
     msg m;
     if (read_block(c, f, &dicts, i, foot, HDR_DICTIONARY, &m) != 0 || add_dictionary(c, f, &m) != 0) return -1;
@@ -301,7 +364,8 @@ static int map_file(const ctx *c, at_file *f) {
   else if ((uint64_t)st.st_size > SIZE_MAX)
     ar_fail(c, "too large");
   else {
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* Shared: a source's bytes are written into the file after it is mapped. */
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, f->src.need ? MAP_SHARED : MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
       ar_fail(c, "mmap: %s", strerror(errno));
     else {
@@ -317,29 +381,46 @@ static int map_file(const ctx *c, at_file *f) {
 /* ------------------------------------------------------------------------------------------------------ */
 /* Public API */
 
-int at_file_open(const char *path, at_file **out, char *err, size_t errlen) {
+/* Whether the file (or stream) format: its first 6 bytes. */
+static int open_format(const ctx *c, at_file *f) {
+  at_range head = {0, 6};
+  int rc = ar_need(c, f, &head, 1);
+  if (rc != 0) return rc;
+  return memcmp(f->map, "ARROW1", 6) == 0 ? open_file_format(c, f) : open_stream(c, f);
+}
+
+int at_file_open_source(const char *path, const at_source *src, at_file **out, char *err, size_t errlen) {
   ctx c = {path, err, errlen};
   *out = NULL;
   at_file *f = calloc(1, sizeof *f);
-  if (!f) return ar_fail(&c, "out of memory");
+  if (!f) {
+    if (src && src->release) src->release(src->arg);
+    return ar_fail(&c, "out of memory");
+  }
+  if (src) f->src = *src;
   f->path = ar_strdup(&f->ar, path, strlen(path));
   if (!f->path) {
-    free(f);
+    at_file_close(f);
     return ar_fail(&c, "out of memory");
   }
   c.path = f->path;
   int rc = map_file(&c, f);
-  if (rc == 0) rc = memcmp(f->map, "ARROW1", 6) == 0 ? open_file_format(&c, f) : open_stream(&c, f);
+  if (rc == 0) rc = open_format(&c, f);
   if (rc != 0) {
     at_file_close(f);
-    return -1;
+    return rc;
   }
   *out = f;
   return 0;
 }
 
+int at_file_open(const char *path, at_file **out, char *err, size_t errlen) {
+  return at_file_open_source(path, NULL, out, err, errlen);
+}
+
 void at_file_close(at_file *f) {
   if (!f) return;
+  if (f->src.release) f->src.release(f->src.arg);
   if (f->map) munmap(f->map, f->size);
   free(f->batches);
   ar_free(&f->ar);
@@ -353,3 +434,11 @@ int at_file_num_batches(const at_file *f) { return f->n_batches; }
 int64_t at_file_batch_rows(const at_file *f, int i) { return i >= 0 && i < f->n_batches ? f->batches[i].rows : -1; }
 
 int at_file_batch_is_owned(const at_file *f, int i) { return i >= 0 && i < f->n_batches ? f->batches[i].owned : 0; }
+
+int at_file_batch_range(const at_file *f, int i, at_range *out) {
+  if (i < 0 || i >= f->n_batches) return -1;
+  *out = (at_range){f->batches[i].body - f->map, f->batches[i].body_len};
+  return 0;
+}
+
+const at_source *at_file_source(const at_file *f) { return f->src.need ? &f->src : NULL; }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 
-import { failure, mkExample, opts, SOURCE_DIR, startServer, Status, tmpdir, unary, withServer } from './harness.mjs';
+import { failure, mkExample, opts, SLOW, SOURCE_DIR, startServer, Status, tmpdir, unary, withServer } from './harness.mjs';
 import { awsEnv, s3SkipReason, SECRET, startStore, until, upload } from './s3.mjs';
 
 const o = () => opts(s3SkipReason ? { skip: s3SkipReason } : {});
@@ -248,4 +248,167 @@ test('temporary credentials: AWS_SESSION_TOKEN is sent and signed; without it, P
     await without.stop();
   }
   await store.stop();
+});
+
+// A table of 40 batches of about 108 KB: its footer and the blocks' metadata are a small part of it.
+const BIG = { rows: 20000, batchRows: 500 };
+const batchOf = (row) => Math.floor(Number(row) / BIG.batchRows);
+
+test('reads on demand: open fetches the footer and metadata, a row its batch only, a read prefetches what follows', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  const file = mkExample(path.join(data, 'big.arrow'), BIG);
+  const size = fs.statSync(file).size, nb = BIG.rows / BIG.batchRows;
+  const store = await startStore();
+  try {
+    upload(store, 'tc-data', 'p', data);
+    await withServer({ dataDir: data }, async (local) => {
+      const remote = await startRemote(store, 's3://tc-data/p', tmpdir());
+      try {
+        const c = remote.client();
+        assert.equal((await unary(c, 'DescribeTable', { table: 'big' })).num_rows, String(BIG.rows));
+        const opened = await store.stats();
+        const longest = Math.max(...opened.gets.map(([, a, b]) => b - a + 1));
+        assert.ok(opened.get_bytes < size / 10, `open fetched ${opened.get_bytes} of ${size} bytes`);
+        assert.ok(longest <= 65536, `open fetched no batch body (longest GET ${longest})`);
+        assert.ok(opened.get <= nb + 3, `open: ${opened.get} GETs`);
+        // One row: one GET, its batch's body (a 40th of the file, give or take).
+        await store.reset();
+        const one = await unary(c, 'TakeRows', { table: 'big', indices: [777] });
+        let s = await store.stats();
+        assert.equal(s.get, 1, JSON.stringify(s.gets));
+        assert.ok(s.get_bytes > 65536 && s.get_bytes < (2 * size) / nb, `one batch: ${s.get_bytes} bytes`);
+        delete one.version;
+        const want = await unary(local.client(), 'TakeRows', { table: 'big', indices: [777] });
+        delete want.version;
+        assert.deepEqual(one, want);
+        await store.reset();
+        await unary(c, 'TakeRows', { table: 'big', indices: [778, 999] });
+        assert.equal((await store.stats()).get, 0, 'the same batch again: no GET');
+        // A read of 4 rows fetches the batches of the next 16 positions too (prefetch), each once.
+        const spec = { table: 'big', shuffle: { seed: '7' } };
+        const lp = await unary(local.client(), 'CreatePermutation', spec);
+        const ahead = await unary(local.client(), 'ReadBatch', { permutation: lp.id, split: '0', offset: '0', batch_size: '20' });
+        const ids = Array.from({ length: ahead.row_ids.length / 8 }, (_, i) => ahead.row_ids.readBigInt64LE(8 * i));
+        const own = new Set(ids.slice(0, 4).map(batchOf)), all = new Set(ids.map(batchOf));
+        own.delete(1), all.delete(1); // batch 1 is cached already
+        assert.ok(all.size > own.size, `the next reads need other batches: ${ids}`);
+        const rp = await unary(c, 'CreatePermutation', spec);
+        await unary(c, 'ReadBatch', { permutation: rp.id, split: '0', offset: '0', batch_size: '4' });
+        s = await until(async () => ((s = await store.stats()).get >= all.size ? s : null), 'the prefetches');
+        assert.equal(s.get, all.size, `each batch fetched once: ${JSON.stringify(s.gets)}`);
+      } finally {
+        await remote.stop();
+      }
+    });
+  } finally {
+    await store.stop();
+  }
+});
+
+test('the store stopped mid-epoch: a read of a batch not cached fails UNAVAILABLE/DEADLINE_EXCEEDED, then resumes', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'big.arrow'), BIG);
+  const store = await startStore();
+  try {
+    upload(store, 'tc-data', 'p', data);
+    await withServer({ dataDir: data }, async (local) => {
+      const remote = await startRemote(store, 's3://tc-data/p', tmpdir());
+      try {
+        const c = remote.client(), spec = { table: 'big', shuffle: { seed: '11' } };
+        const p = await unary(c, 'CreatePermutation', spec);
+        const read = (off, n, ms) =>
+          unary(c, 'ReadBatch', { permutation: p.id, split: '0', offset: String(off), batch_size: String(n) }, ms);
+        await read(0, 1);
+        await read(1, 1);
+        await store.stop();
+        let failed = null, pos = 2;
+        for (; pos < BIG.rows && !failed; pos++) {
+          try {
+            await read(pos, 1, 60000 * SLOW);
+          } catch (e) {
+            failed = e;
+          }
+        }
+        assert.ok(failed, 'some read needed a batch that was not fetched');
+        assert.ok([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED].includes(failed.code), `${failed.code} ${failed.message}`);
+        assert.match(failed.message, /tc-data/);
+        await store.start();
+        await until(() => read(pos - 1, 1), 'reads to resume');
+        const lp = await unary(local.client(), 'CreatePermutation', spec);
+        for (let off = 0; off < BIG.rows; off += 2500) {
+          const q = { split: '0', offset: String(off), batch_size: '2500' };
+          const got = await unary(c, 'ReadBatch', { permutation: p.id, ...q });
+          const want = await unary(local.client(), 'ReadBatch', { permutation: lp.id, ...q });
+          delete got.version, delete want.version;
+          assert.deepEqual(got, want, `rows ${off}..`);
+        }
+      } finally {
+        await remote.stop();
+      }
+    });
+  } finally {
+    await store.stop();
+  }
+});
+
+test('ListTables does not wait for a store that hangs: the last listing is served', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'ex.arrow'), { rows: 10, batchRows: 4 });
+  const store = await startStore();
+  try {
+    upload(store, 'tc-data', 'p', data);
+    // A listing may take 10 minutes: a ListTables that waited for the rescan's would hit its deadline.
+    const remote = await startServer({ dataDir: 's3://tc-data/p', env: awsEnv(store),
+                                       args: ['--remote-cache-dir', tmpdir(), '--remote-timeout-seconds', '600',
+                                              '--rescan-seconds', '1'] });
+    try {
+      const c = remote.client();
+      assert.deepEqual((await unary(c, 'ListTables', {})).tables.map((t) => t.name), ['ex']);
+      await store.admin('latency', 'ms=600000');
+      await store.reset();
+      await until(async () => (await store.stats()).held >= 1, 'a rescan to be waiting for the store');
+      assert.deepEqual((await unary(c, 'ListTables', {})).tables.map((t) => t.name), ['ex']);
+      assert.equal((await unary(c, 'TakeRows', { table: 'ex', indices: [9] })).row_ids.length, 8);
+    } finally {
+      await store.stop(); // the held listing fails at once, and its retry gets an answer:
+      await store.start(); // the rescan ends, so the server stops promptly
+      await remote.stop();
+    }
+  } finally {
+    await store.stop();
+  }
+});
+
+test('large stream-format and compressed files read on demand equal the same files local', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'stream.arrow'), { ...BIG, extra: ['--stream'] });
+  mkExample(path.join(data, 'zstd.arrow'), { ...BIG, extra: ['--codec', 'zstd'] });
+  const store = await startStore();
+  try {
+    upload(store, 'tc-data', 'p', data);
+    await withServer({ dataDir: data }, async (local) => {
+      const remote = await startRemote(store, 's3://tc-data/p', tmpdir());
+      try {
+        const c = remote.client(), lc = local.client();
+        for (const table of ['stream', 'zstd']) {
+          const spec = { table, shuffle: { seed: '4' } };
+          const p = await unary(c, 'CreatePermutation', spec), lp = await unary(lc, 'CreatePermutation', spec);
+          for (let off = 0; off < BIG.rows; off += 4000) {
+            const q = { split: '0', offset: String(off), batch_size: '4000' };
+            const got = await unary(c, 'ReadBatch', { permutation: p.id, ...q });
+            const want = await unary(lc, 'ReadBatch', { permutation: lp.id, ...q });
+            delete got.version, delete want.version;
+            assert.deepEqual(got, want, `${table} rows ${off}..`);
+          }
+        }
+        const s = await store.stats();
+        const sizes = ['stream.arrow', 'zstd.arrow'].map((f) => fs.statSync(path.join(data, f)).size);
+        assert.ok(s.get_bytes <= sizes[0] + sizes[1], `no byte fetched twice: ${s.get_bytes} of ${sizes}`);
+      } finally {
+        await remote.stop();
+      }
+    });
+  } finally {
+    await store.stop();
+  }
 });

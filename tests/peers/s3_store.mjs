@@ -14,7 +14,10 @@
 // If-Match), DeleteObject, ListObjectsV2 (prefix, max-keys, continuation-token, start-after).
 //
 // Unsigned control endpoints for the tests, under /__admin/:
-//   GET  /__admin/stats                 {"requests", "list", "get", "get_bytes", "head", "put", "denied"}
+//   GET  /__admin/stats                 {"requests", "list", "get", "get_bytes", "head", "put", "denied",
+//                                        "gets": [[KEY, START, END], ...] (each GET's byte range, END inclusive;
+//                                        the first 10000), "held" (requests that arrived while a latency
+//                                        was set, counted on arrival)}
 //   POST /__admin/reset                 zeroes the counters
 //   POST /__admin/latency?ms=N          delays every S3 answer by N ms
 //   POST /__admin/fail?status=503&count=N   the next N S3 requests get STATUS (503: SlowDown)
@@ -42,7 +45,7 @@ let latencyMs = Number(arg('latency-ms', 0));
 const PAGE_SIZE = Number(arg('page-size', 1000));
 let failNext = { status: 0, count: 0 };
 const hidden = new Set();
-const zero = () => ({ requests: 0, list: 0, get: 0, get_bytes: 0, head: 0, put: 0, denied: 0 });
+const zero = () => ({ requests: 0, list: 0, get: 0, get_bytes: 0, head: 0, put: 0, denied: 0, gets: [], held: 0 });
 let stats = zero();
 
 // ---- SigV4 ------------------------------------------------------------------------------------------
@@ -198,6 +201,7 @@ function getObject(req, res, file, head) {
   }
   stats.get++;
   stats.get_bytes += len;
+  if (stats.gets.length < 10000) stats.gets.push([path.basename(file), start, end]);
   res.writeHead(r ? 206 : 200, hdrs);
   if (len === 0) return res.end();
   fs.createReadStream(file, { start, end }).pipe(res);
@@ -294,8 +298,12 @@ const server = http.createServer((req, res) => {
         error(res, 500, 'InternalError', String(e));
       }
     };
-    if (latencyMs > 0 && !req.url.startsWith('/__admin/')) setTimeout(run, latencyMs);
-    else run();
+    if (latencyMs > 0 && !req.url.startsWith('/__admin/')) {
+      stats.held++;
+      setTimeout(run, latencyMs);
+    } else {
+      run();
+    }
   });
 });
 server.keepAliveTimeout = 30000;
