@@ -72,6 +72,29 @@ static ts_status check_fd(int fd, uint64_t size, ts_error *err) {
   return TC_OK;
 }
 
+/* Every page of the pool must be in memory already: the client faults it in (tc_shm_pool_new does), so it is
+ * charged to the client. Were the server the first to touch a page, shared memory would be charged to the
+ * sidecar's cgroup: a client could move up to --shm-bytes of its memory onto us. Then our page tables are
+ * filled once, so that no batch write faults. */
+static ts_status check_resident(void *m, size_t size, ts_error *err) {
+  size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = (size + ps - 1) / ps;
+  unsigned char *vec = malloc(n ? n : 1);
+  if (!vec) return ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "out of memory");
+  size_t missing = 0;
+  if (mincore(m, size, vec) != 0) missing = n;
+  for (size_t i = 0; i < n && !missing; i++) missing += !(vec[i] & 1);
+  free(vec);
+  if (missing)
+    return ts_error_set(err, TC_EINVALID_ARGUMENT,
+                        "pool memfd is not faulted in (%zu of %zu pages missing): its owner must fault every page "
+                        "in before handing it over",
+                        missing, n);
+#ifdef MADV_POPULATE_WRITE
+  (void)madvise(m, size, MADV_POPULATE_WRITE); /* resident pages: only our page tables */
+#endif
+  return TC_OK;
+}
+
 /* Under the lock: room for SIZE more bytes within the caps. */
 static ts_status check_caps(ts_shm *s, uint64_t size, ts_error *err) {
   if (size > s->pool_max)
@@ -93,11 +116,12 @@ ts_status ts_shm_register(ts_shm *s, int fd, uint64_t size, ts_shm_pool **out, u
   pthread_mutex_unlock(&s->lock);
   if (st != TC_OK) return st;
   ts_shm_pool *p = calloc(1, sizeof *p);
-  /* MAP_POPULATE: the client faulted the pages in already; this fills our page tables once, so that no
-   * batch write faults. */
-  void *m = p ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0) : MAP_FAILED;
-  if (m == MAP_FAILED || getrandom(p->token, sizeof p->token, 0) != (ssize_t)sizeof p->token) {
+  void *m = p ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  if (m == MAP_FAILED || getrandom(p->token, sizeof p->token, 0) != (ssize_t)sizeof p->token)
     st = ts_error_set(err, TC_ERESOURCE_EXHAUSTED, "mapping the pool: %s", p ? strerror(errno) : "out of memory");
+  else
+    st = check_resident(m, (size_t)size, err);
+  if (st != TC_OK) {
     if (m != MAP_FAILED) munmap(m, (size_t)size);
     free(p);
     pthread_mutex_lock(&s->lock);

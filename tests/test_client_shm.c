@@ -350,6 +350,9 @@ static void test_hostile_pools(void **state) {
   fd = memfd(1 << 19, sealed); /* smaller than announced */
   REFUSED(s, hdr, 16, fd, TC_EINVALID_ARGUMENT, "not the 1048576 announced");
   close(fd);
+  fd = memfd(1 << 20, sealed); /* sealed, the right size, but its pages never touched by its owner */
+  REFUSED(s, hdr, 16, fd, TC_EINVALID_ARGUMENT, "not faulted in");
+  close(fd);
   fd = memfd(0, sealed);
   header(hdr, 0);
   REFUSED(s, hdr, 16, fd, TC_EINVALID_ARGUMENT, "empty");

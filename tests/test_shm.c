@@ -20,13 +20,22 @@
 
 #define POOL (1 << 20)
 
-static int sealed_memfd(size_t size) {
+/* A pool as a client makes it: its pages in memory (FAULT), sealed against shrinking and growing. */
+static int make_memfd(size_t size, int fault) {
   int fd = memfd_create("tablecar-pool", MFD_ALLOW_SEALING | MFD_CLOEXEC);
   assert_true(fd >= 0);
   assert_int_equal(ftruncate(fd, (off_t)size), 0);
+  if (fault) { /* written, as tc_shm_pool_new does (fallocate'd pages do not count: never written) */
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    memset(m, 0, size);
+    munmap(m, size);
+  }
   assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
   return fd;
 }
+
+static int sealed_memfd(size_t size) { return make_memfd(size, 1); }
 
 static void test_register_and_caps(void **state) {
   (void)state;
@@ -42,6 +51,15 @@ static void test_register_and_caps(void **state) {
   assert_int_equal(ts_shm_register(s, fb, 3 * POOL, &b, tb, &err), TC_EINVALID_ARGUMENT); /* not its size */
   assert_int_equal(ts_shm_register(s, fc, POOL, &c, tc, &err), TC_OK);
   assert_memory_not_equal(ta, tc, TS_SHM_TOKEN_BYTES);
+  /* Not faulted in by its owner: its memory would be charged to the server as it writes. */
+  int sparse = make_memfd(POOL, 0);
+  ts_shm_pool *d;
+  uint8_t td[TS_SHM_TOKEN_BYTES];
+  ts_shm_unregister(s, c);
+  assert_int_equal(ts_shm_register(s, sparse, POOL, &d, td, &err), TC_EINVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "not faulted in"));
+  close(sparse);
+  assert_int_equal(ts_shm_register(s, fc, POOL, &c, tc, &err), TC_OK); /* the same size, faulted in: fine */
   size_t pools, bytes;
   ts_shm_stats(s, &pools, &bytes);
   assert_int_equal(pools, 2);
