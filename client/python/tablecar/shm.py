@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _lib
-from .errors import FailedPreconditionError, error_for
+from .errors import FailedPreconditionError, TablecarError, UnavailableError, error_for
 from .formats import _View, _view_at, finish_format
 
 if TYPE_CHECKING:
@@ -147,16 +147,30 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-def _make(conn: Connection) -> Pool | None:
-    pool = Pool(_env_int("TABLECAR_SHM_SLOT_BYTES", DEFAULT_SLOT_BYTES), _env_int("TABLECAR_SHM_SLOTS", DEFAULT_SLOTS))
+def _make(conn: Connection) -> tuple[Pool | None, bool]:
+    """A new pool attached to conn's server, or None; and whether that answer is final. While there is no
+    side socket (the sidecar is not up yet; or it is older, or runs with --shm-bytes 0) the next read looks
+    again, for the price of a stat(); a pool the sidecar refuses or one we cannot make mean the socket path
+    for good."""
+    path = conn.target[len("unix:"):]
+    if path.startswith("//"):
+        path = path[2:]
+    if not os.path.exists(path + ".shm"):
+        return None, False
+    try:
+        pool = Pool(_env_int("TABLECAR_SHM_SLOT_BYTES", DEFAULT_SLOT_BYTES),
+                    _env_int("TABLECAR_SHM_SLOTS", DEFAULT_SLOTS))
+    except TablecarError as e:
+        log.info("tablecar: batches over the socket, not shared memory: %s", e)
+        return None, True
     try:
         pool.attach(conn)
-    except Exception as e:  # an older sidecar, --shm-bytes 0, over its caps: the socket path
+    except TablecarError as e:
         log.info("tablecar: batches over the socket, not shared memory: %s", e)
         _lib.lib().tc_shm_pool_free(pool.ptr)
-        return None
+        return None, not isinstance(e, UnavailableError)
     _by_key[pool.key] = pool
-    return pool
+    return pool, True
 
 
 def pool_for(conn: Connection) -> Pool | None:
@@ -167,7 +181,9 @@ def pool_for(conn: Connection) -> Pool | None:
         return _pools[conn.target]
     if in_worker():
         return None  # the main process made none before forking us (e.g. TABLECAR_SHM set later)
-    pool = _pools[conn.target] = _make(conn)
+    pool, final = _make(conn)
+    if final:
+        _pools[conn.target] = pool
     return pool
 
 
@@ -185,7 +201,8 @@ def _before_fork() -> None:
                 pool_for(conn)
             except Exception as e:  # never break a fork: the socket path still works
                 log.info("tablecar: no shared-memory pool: %s", e)
-        _wanted.pop(target, None)
+        if conn is None or target in _pools:  # else the sidecar was not up: try again at the next fork
+            _wanted.pop(target, None)
 
 
 os.register_at_fork(before=_before_fork)
