@@ -25,11 +25,12 @@ class ShmDataLoaderTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.stop()
 
-    def run_child(self, scenario: str, *args, env: dict | None = None) -> dict:
+    def run_child(self, scenario: str, *args, env: dict | None = None, address: str | None = None) -> dict:
         import shm_child
         ctx = multiprocessing.get_context("spawn")
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=shm_child.main, args=(scenario, self.server.address, send, args, env or {}))
+        proc = ctx.Process(target=shm_child.main,
+                           args=(scenario, address or self.server.address, send, args, env or {}))
         proc.start()
         send.close()
         if not recv.poll(HANG_SECONDS):
@@ -68,6 +69,15 @@ class ShmDataLoaderTest(unittest.TestCase):
         out = self.run_child("epochs", 2, False, env={"TABLECAR_SHM": "0"})
         self.assertEqual(out["bad"], [])
         self.assertEqual(out["in_pool"], 0)
+
+    def test_server_without_shared_memory(self):
+        """A sidecar with --shm-bytes 0 has no side socket: every batch over the socket, no pool made."""
+        with S.Server(rows=2000, batch_rows=256, args=("--shm-bytes", "0")) as server:
+            out = self.run_child("epochs", 2, False, address=server.address)
+        self.assertEqual(out["bad"], [])
+        for ids in out["ids"]:
+            self.assertEqual(sorted(ids), self.expected)
+        self.assertEqual((out["in_pool"], out["slots"]), (0, 0))
 
     def test_killed_worker(self):
         out = self.run_child("killed_worker")
