@@ -40,10 +40,14 @@ def _socket_mismatches(table, batch) -> list[str]:
 
 
 def _loader(perm, workers: int, **kw):
-    """DataLoader(fork) with tablecar.collate; its timeout is a hang guard only. (A process started with
-    multiprocessing's spawn, as this one, would spawn its workers too: they could not inherit the pool.)"""
+    """DataLoader(fork) with tablecar.collate. (A process started with multiprocessing's spawn, as this one,
+    would spawn its workers too: they could not inherit the pool.) No `timeout`: with one, torch waits for a
+    batch in a single blocking get instead of checking its workers every 5 s, and notices a killed worker only
+    through SIGCHLD, which Python runs in the main thread only once that get returns when the signal landed
+    on another thread: under load the killed-worker test waited out the whole timeout. The test's own guard
+    (HANG_SECONDS) catches real hangs."""
     import torch.utils.data as tud
-    return tud.DataLoader(perm, batch_size=BATCH, num_workers=workers, collate_fn=tablecar.collate, timeout=600,
+    return tud.DataLoader(perm, batch_size=BATCH, num_workers=workers, collate_fn=tablecar.collate,
                           multiprocessing_context="fork", **kw)
 
 
