@@ -24,7 +24,6 @@
 
 #define POOL_MAGIC 0x314c4f4f50435401ull /* "\x01TCPOOL1" */
 #define MAX_SLOTS 4096
-#define SIDE_SUFFIX ".shm" /* server/shm_socket.h: the side socket is PATH.shm next to unix:PATH */
 #define TOKEN_BYTES 16
 
 typedef struct pool_header {
@@ -39,7 +38,7 @@ struct tc_shm_pool {
   int fd;   /* the memfd */
   int side; /* the side connection holding the server's mapping, -1 before tc_shm_attach */
   uint8_t token[TOKEN_BYTES];
-  char side_path[sizeof(((tc__target *)0)->path) + sizeof SIDE_SUFFIX];
+  char side_path[sizeof(((tc__target *)0)->path) + sizeof TC_SHM_SIDE_SUFFIX];
   uint8_t *base;
   size_t size;
   pool_header *h;
@@ -141,7 +140,8 @@ static int side_connect(tc_shm_pool *p, tc_client *cl, int *fdp) {
 }
 
 static int send_pool(tc_shm_pool *p, int fd) {
-  uint8_t hdr[16] = {'T', 'C', 'S', 'H', 'M', 0, 0, 1};
+  uint8_t hdr[16];
+  memcpy(hdr, TC_SHM_MAGIC, 8);
   for (int i = 0; i < 8; i++) hdr[8 + i] = (uint8_t)((uint64_t)p->size >> (8 * i));
   union {
     struct cmsghdr h;
@@ -188,7 +188,7 @@ int tc_shm_attach(tc_shm_pool *p, tc_client *cl) {
   if (cl->target.kind != TC__TARGET_UNIX)
     return tc__seterr(cl, TC_EUNIMPLEMENTED, "shared memory needs a unix:PATH target (the fd travels over it)");
   char path[sizeof p->side_path];
-  snprintf(path, sizeof path, "%s" SIDE_SUFFIX, cl->target.path);
+  snprintf(path, sizeof path, "%s" TC_SHM_SIDE_SUFFIX, cl->target.path);
   if (p->side >= 0) {
     if (strcmp(path, p->side_path) == 0) return TC_OK;
     return tc__seterr(cl, TC_EINVAL, "the pool is attached to %s already", p->side_path);

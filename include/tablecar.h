@@ -348,6 +348,12 @@ static inline int64_t tc_row_id(const tc_batch *batch, int64_t i) {
  */
 typedef struct tc_shm_pool tc_shm_pool;
 
+/* The side socket's wire format, kept here once for the library and the server: the socket is PATH.shm
+ * next to unix:PATH, and the client's 16-byte header {magic, u64 little-endian pool size} starts with
+ * these 8 bytes (server/shm_socket.h has the whole exchange). */
+#define TC_SHM_SIDE_SUFFIX ".shm"
+#define TC_SHM_MAGIC "TCSHM\0\0\1"
+
 /* Makes a pool of N_SLOTS slots of SLOT_BYTES (rounded up to pages): TC_EINVAL for 0 or too many,
  * TC_ENOMEM when the memory cannot be had. Free it with tc_shm_pool_free (in each process that has it). */
 TC_API int tc_shm_pool_new(size_t slot_bytes, size_t n_slots, tc_shm_pool **out);

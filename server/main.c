@@ -147,7 +147,7 @@ static int start_shm_sockets(app *a) {
     const char *path = addr + 5;
     if (strncmp(path, "//", 2) == 0) path += 2;
     char side[1100], err[512];
-    snprintf(side, sizeof side, "%s" TS_SHM_SOCKET_SUFFIX, path);
+    snprintf(side, sizeof side, "%s" TC_SHM_SIDE_SUFFIX, path);
     if (!(a->shm_socket[i] = ts_shm_socket_start(a->loop, a->shm, side, a->cfg.socket_mode, a->cfg.max_connections, err,
                                                  sizeof err))) {
       ts_log(TS_ERROR, "listen_failed", TS_S("error", err), NULL);

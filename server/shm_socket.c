@@ -14,7 +14,6 @@
 
 #include "log.h"
 
-#define MAGIC "TCSHM\0\0\1"
 #define MAX_FDS 8    /* room to receive (and close) a few stray fds sent with the header */
 #define PAUSE_MS 100 /* how long accepting stops when the process is out of descriptors */
 
@@ -111,7 +110,7 @@ static ssize_t recv_with_fd(int sock, uint8_t *buf, size_t cap, int *fd) {
 static void register_pool(side *c, const uint8_t *hdr, ssize_t got, int fd) {
   ts_error err = {0};
   uint8_t token[TS_SHM_TOKEN_BYTES];
-  if (got != 16 || memcmp(hdr, MAGIC, 8) != 0)
+  if (got != 16 || memcmp(hdr, TC_SHM_MAGIC, 8) != 0)
     ts_error_set(&err, TC_EINVALID_ARGUMENT, "bad side-socket header: %zd bytes, want 16 starting with TCSHM", got);
   else if (fd < 0)
     ts_error_set(&err, TC_EINVALID_ARGUMENT, "no memfd came with the header (SCM_RIGHTS)");

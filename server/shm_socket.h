@@ -15,8 +15,6 @@
 
 #include "shm.h"
 
-#define TS_SHM_SOCKET_SUFFIX ".shm"
-
 typedef struct ts_shm_socket ts_shm_socket;
 
 /* Listens on PATH (a socket file: an old one there is replaced) with MODE permissions, on LOOP, for at
