@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 
 #define MAX_LISTENERS 16
@@ -147,11 +148,8 @@ static int listen_tcp(ts_acceptor *a, const char *addr, char *err, size_t errlen
 
 int ts_acceptor_listen(ts_acceptor *a, const char *addr, char *err, size_t errlen) {
   if (!strncmp(addr, "unix-abstract:", 14)) return listen_unix(a, addr + 14, 1, err, errlen);
-  if (!strncmp(addr, "unix:", 5)) {
-    const char *path = addr + 5;
-    if (!strncmp(path, "//", 2)) path += 2;
-    return listen_unix(a, path, 0, err, errlen);
-  }
+  const char *path = ts_listen_unix_path(addr);
+  if (path) return listen_unix(a, path, 0, err, errlen);
   if (strchr(addr, ':') && !strstr(addr, "://") && strncmp(addr, "ipv4:", 5) && strncmp(addr, "ipv6:", 5))
     return listen_tcp(a, addr, err, errlen);
   return 1;

@@ -115,6 +115,11 @@ static int add_listen(ts_config *c, const char *addr, char *err, size_t errlen) 
   return 0;
 }
 
+const char *ts_listen_unix_path(const char *addr) {
+  if (strncmp(addr, "unix:", 5) != 0) return NULL;
+  return strncmp(addr + 5, "//", 2) == 0 ? addr + 7 : addr + 5;
+}
+
 int ts_listen_is_local(const char *a) {
   if (!strncmp(a, "unix:", 5) || !strncmp(a, "unix-abstract:", 14)) return 1;
   if (!strncmp(a, "ipv4:", 5) || !strncmp(a, "ipv6:", 5)) a += 5;

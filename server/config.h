@@ -52,6 +52,9 @@ int ts_config_parse(ts_config *cfg, int argc, char **argv, const char *(*getenv_
                     size_t errlen, void *out_file);
 void ts_config_free(ts_config *cfg);
 
+/* The socket file of a unix:PATH (unix:///PATH) address; NULL for any other address. */
+const char *ts_listen_unix_path(const char *addr);
+
 /* 1 when a gRPC address can only be reached from this machine: a Unix socket or a loopback TCP address. */
 int ts_listen_is_local(const char *addr);
 

@@ -142,10 +142,8 @@ static int start_server(app *a) {
 /* A side socket for shared-memory pools next to every Unix-socket address (shm_socket.h). */
 static int start_shm_sockets(app *a) {
   for (size_t i = 0; a->shm && i < a->cfg.n_listen; i++) {
-    const char *addr = a->cfg.listen[i];
-    if (strncmp(addr, "unix:", 5) != 0) continue;
-    const char *path = addr + 5;
-    if (strncmp(path, "//", 2) == 0) path += 2;
+    const char *path = ts_listen_unix_path(a->cfg.listen[i]);
+    if (!path) continue;
     char side[1100], err[512];
     snprintf(side, sizeof side, "%s" TC_SHM_SIDE_SUFFIX, path);
     if (!(a->shm_socket[i] = ts_shm_socket_start(a->loop, a->shm, side, a->cfg.socket_mode, a->cfg.max_connections, err,
