@@ -98,13 +98,6 @@ def _view(address: int | None, size: int, dtype, shape: tuple[int, ...], owner, 
     return np.asarray(_View(address, dtype, shape, owner))
 
 
-def _view_at(address: int, dtype: np.dtype, shape: tuple[int, ...], owner) -> np.ndarray:
-    """A zero-copy array at a known-good address (shm.py's rebuilt batches)."""
-    if int(np.prod(shape, dtype=np.int64)) == 0:
-        return np.empty(shape, dtype)
-    return np.asarray(_View(address, dtype, tuple(shape), owner))
-
-
 def slot_owner(arr: np.ndarray):
     """The owner of the shared-memory slot arr's memory is in (arr is a view made over it), or None."""
     base = arr

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _lib
 from .errors import FailedPreconditionError, TablecarError, UnavailableError, error_for
-from .formats import _View, _view_at, finish_format
+from .formats import _view, finish_format, slot_owner
 
 if TYPE_CHECKING:
     from .client import Connection
@@ -231,10 +231,9 @@ def existing_pool(conn: Connection) -> Pool | None:
 
 
 def _slot_view(arr: np.ndarray, lease: Lease) -> bool:
-    """True when arr is a C-contiguous view made by formats._view over LEASE's slot."""
-    base = arr.base
-    return (isinstance(base, _View) and getattr(base.owner, "lease", None) is lease and
-            arr.flags.c_contiguous)
+    """True when arr is a C-contiguous view over LEASE's slot."""
+    owner = slot_owner(arr)
+    return owner is not None and owner.lease is lease and arr.flags.c_contiguous
 
 
 def _encode(value: Any, lease: Lease, start: int) -> tuple:
@@ -277,7 +276,9 @@ def _decode(item: tuple, start: int, owner: SlotOwner) -> Any:
         return np.ma.MaskedArray(_decode(item[1], start, owner), mask=item[2])
     if kind == "slot":
         _, offset, dtype, shape = item
-        return _view_at(start + offset, np.dtype(dtype), shape, owner)
+        dtype = np.dtype(dtype)
+        return _view(start + offset, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, dtype, tuple(shape), owner,
+                     "")
     return item[1]
 
 
