@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "call_deadline.h"
 #include "log.h"
 #include "remote_ranges.h"
 
@@ -321,9 +322,18 @@ static int missing(const blob *b, const at_range *r, size_t n, ts_ranges *out) {
   return 0;
 }
 
+/* DEADLINE_EXCEEDED for a fetch of B cut short by the remote timeout, or by the call's own deadline. */
+static int timed_out(const blob *b, int by_call, const char *why, char *err, size_t errlen) {
+  snprintf(err, errlen, "s3://%s/%s: %s%s%s", b->owner->bucket, b->key,
+           by_call ? "not fetched within the call's deadline" : "the store did not answer in time", *why ? ": " : "",
+           why);
+  return TC_EDEADLINE_EXCEEDED;
+}
+
 static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t errlen) {
   blob *b = arg;
-  int64_t deadline = now_ms() + b->owner->timeout_ms;
+  int by_call; /* the call being served ends first: its caller has given up by then */
+  int64_t deadline = ts_call_deadline_within(b->owner->timeout_ms, &by_call);
   int rc = TC_OK;
   pthread_mutex_lock(&b->lock);
   for (;;) {
@@ -336,8 +346,7 @@ static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t e
       int64_t at = deadline;
       struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000};
       if (pthread_cond_timedwait(&b->done, &b->lock, &ts) == ETIMEDOUT && now_ms() >= deadline)
-        rc = TC_EDEADLINE_EXCEEDED,
-        snprintf(err, errlen, "s3://%s/%s: the store did not answer in time", b->owner->bucket, b->key);
+        rc = timed_out(b, by_call, "", err, errlen);
       ts_ranges_free(&miss);
       if (rc == TC_OK) continue;
     } else {
@@ -345,9 +354,16 @@ static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t e
       for (; added < miss.n && rc == TC_OK; added++)
         if (busy_add(&b->busy, &miss.v[added]) != 0)
           rc = TC_ERESOURCE_EXHAUSTED, snprintf(err, errlen, "out of memory");
-      if (rc == TC_OK) {
+      if (rc == TC_OK && now_ms() >= deadline) {
+        rc = timed_out(b, by_call, "", err, errlen); /* not even one attempt: it could not end in time */
+      } else if (rc == TC_OK) {
         pthread_mutex_unlock(&b->lock);
         rc = fetch_spans(b, &miss, deadline, err, errlen); /* returns locked */
+        if (rc != TC_OK && by_call && now_ms() >= deadline) {
+          char why[256];
+          snprintf(why, sizeof why, "%s", err);
+          rc = timed_out(b, by_call, why, err, errlen);
+        }
       }
       for (size_t i = 0; i < added; i++) busy_remove(&b->busy, &miss.v[i]);
       pthread_cond_broadcast(&b->done);

@@ -5,7 +5,8 @@
  * they are fetched; BLOBS/NAME.meta holds the object's ETag and key, BLOBS/NAME.have a log of the ranges
  * fetched, each appended once its bytes are on disk, so a restart reads them from the cache again. Missing
  * ranges are fetched in ranged GETs checked against the ETag (If-Match), several in flight, within the
- * remote timeout; two threads that want the same bytes wait for one fetch. A blob's bytes never change once
+ * remote timeout or the deadline of the call that needs them (call_deadline.h), whichever ends first; two
+ * threads that want the same bytes wait for one fetch. A blob's bytes never change once
  * fetched: the name is a hash of the bucket, key, ETag and size, so a changed object is another blob.
  */
 #ifndef TS_REMOTE_BLOB_H

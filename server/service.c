@@ -16,6 +16,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "acceptor.h"
+#include "call_deadline.h"
 #include "log.h"
 #include "metrics.h"
 #include "pack.h"
@@ -309,10 +311,26 @@ static int send_message(call *c, const ProtobufCMessage *m) { return send_messag
 
 /* ---- StreamBatches ---------------------------------------------------------------------------------- */
 
+/* Makes C's deadline the thread's call deadline (call_deadline.h) while a handler of C runs on it. */
+static void deadline_enter(const call *c) {
+  gpr_timespec d = c->details.deadline;
+  if (gpr_time_cmp(d, gpr_inf_future(d.clock_type)) == 0) {
+    ts_call_deadline_set(0);
+    return;
+  }
+  int64_t left = gpr_time_to_millis(gpr_time_sub(d, gpr_now(d.clock_type)));
+  ts_call_deadline_set(ts_mono_ms() + (left > 0 ? left : -1)); /* -1: passed already */
+}
+
+static void deadline_leave(void) { ts_call_deadline_set(0); }
+
 static void stream_next(call *c) {
   ProtobufCMessage *batch;
   ts_error err = {0};
-  if (ts_h_stream_next(c->stream, &batch, &err) != TC_OK) {
+  deadline_enter(c);
+  ts_status st = ts_h_stream_next(c->stream, &batch, &err);
+  deadline_leave();
+  if (st != TC_OK) {
     finish(c, err.code, err.msg, NULL);
   } else if (!batch) {
     finish(c, TC_OK, NULL, NULL);
@@ -438,7 +456,7 @@ static ProtobufCMessage *unpack_request(call *c) {
   return m;
 }
 
-static void run(call *c, ProtobufCMessage *req) {
+static void run_method(call *c, ProtobufCMessage *req) {
   ts_error err = {0};
   switch (c->m->kind) {
   case K_UNARY: {
@@ -463,6 +481,12 @@ static void run(call *c, ProtobufCMessage *req) {
     watch_start(c, (const void *)req);
     break;
   }
+}
+
+static void run(call *c, ProtobufCMessage *req) {
+  deadline_enter(c);
+  run_method(c, req);
+  deadline_leave();
 }
 
 static void on_recv(call *c, int ok) {

@@ -351,6 +351,40 @@ test('the store stopped mid-epoch: a read of a batch not cached fails UNAVAILABL
   }
 });
 
+test("a fetch gives up with its call's deadline, not the remote timeout, and the next read fetches it", o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  mkExample(path.join(data, 'big.arrow'), BIG);
+  const store = await startStore();
+  try {
+    upload(store, 'tc-data', 'p', data);
+    // An hour for the remote timeout and the rescans: only the call's own deadline can end the fetch.
+    const remote = await startRemote(store, 's3://tc-data/p', tmpdir(),
+                                     { extra: ['--remote-timeout-seconds', '3600', '--rescan-seconds', '3600'] });
+    try {
+      const c = remote.client(), last = BIG.rows - 1;
+      assert.equal((await unary(c, 'TakeRows', { table: 'big', indices: [0] })).row_ids.length, 8);
+      await store.admin('latency', 'ms=3600000');
+      await store.reset();
+      const e = await failure(unary(c, 'TakeRows', { table: 'big', indices: [last] }, 1000 * SLOW));
+      assert.equal(e.code, Status.DEADLINE_EXCEEDED, e.message);
+      assert.equal((await store.stats()).held, 1, 'one GET of the batch, held by the store');
+      // The server ends the call itself at its deadline: had it waited for the fetch, the handler would hold
+      // its thread (and the GET) for the hour.
+      await until(() => /"call_failed".*TakeRows.*"status":4.*within the call's deadline/.test(remote.log),
+                  "the server to end the call at its deadline");
+      await store.stop(); // the held GET is gone; the store answers again
+      await store.start();
+      const b = await unary(c, 'TakeRows', { table: 'big', indices: [last] });
+      assert.equal(b.row_ids.length, 8);
+      assert.equal(b.row_ids.readBigInt64LE(0), BigInt(last));
+    } finally {
+      await remote.stop();
+    }
+  } finally {
+    await store.stop();
+  }
+});
+
 test('ListTables does not wait for a store that hangs: the last listing is served', o(), async () => {
   const data = path.join(tmpdir(), 'data');
   mkExample(path.join(data, 'ex.arrow'), { rows: 10, batchRows: 4 });
