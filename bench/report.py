@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
-ORDER = ["inproc", "inproc_fresh", "read_fresh", "health", "take", "read", "stream", "lance", "lance_raw", "grpcio"]
+ORDER = ["inproc", "inproc_fresh", "read_fresh", "read_warm", "health", "take", "read", "stream", "lance", "lance_raw", "grpcio"]
 
 
 def sh(*cmd: str) -> str:
@@ -184,7 +184,23 @@ def main() -> None:
     RS = ("read_shm", "unix", 256, 1)
     target("ReadBatch 256 into a shared-memory slot / in-process gather", ratio(mbs, RS, I), 0.3, "{:.3f}",
            value50=ratio(mbs50, RS, I))
-    target("fresh server / warm, ReadBatch 256", ratio(mbs, F, R), 0.8, "{:.2f}", value50=ratio(mbs50, F, R))
+    # Each fresh server's first calls against the same calls right after on that server (read_warm), the
+    # median over the servers: other load on the machine weighs on both sides of each pair alike.
+    pairs: dict[int, dict[str, dict]] = defaultdict(dict)
+    for r in recs:
+        if r.get("method") in ("read_fresh", "read_warm") and r.get("batch") == 256:
+            pairs[r.get("server", 0)][r["method"]] = r
+    done = [p for p in pairs.values() if len(p) == 2]
+
+    def pair_ratio(rate) -> float | None:
+        return statistics.median(rate(p["read_fresh"]) / rate(p["read_warm"]) for p in done) if done else None
+
+    if done:
+        target(f"fresh server / warm, ReadBatch 256 (median of {len(done)} fresh servers)",
+               pair_ratio(lambda r: r["image_bytes"] / r["seconds"]), 0.8, "{:.2f}",
+               value50=pair_ratio(lambda r: 1 / r["p50_us"]))
+    else:
+        target("fresh server / warm, ReadBatch 256", ratio(mbs, F, R), 0.8, "{:.2f}", value50=ratio(mbs50, F, R))
     T1, R1, G1 = ("take", "unix", 1, 1), ("read", "unix", 1, 1), ("grpcio", "unix", 1, 1)
     target("one-row TakeRows calls/s, one connection (Unix)", med(cps(T1)), 25000, "{:,.0f}", value50=med(cps50(T1)))
     target("one-row ReadBatch calls/s, one connection (Unix)", med(cps(R1)), 25000, "{:,.0f}", value50=med(cps50(R1)))

@@ -2,7 +2,7 @@
  *
  *   tablecar-bench run DIR --unix TARGET [--tcp TARGET] [--table NAME] [--batches 1,32,256,1024]
  *                      [--repeats N] [--rows-per-run N] [--max-calls N] [--inflight 1,4]
- *                      [--methods read,take,...]
+ *                      [--methods read,take,...] [--server N]
  *   tablecar-bench rss TARGET TABLE BATCH CALLS
  *
  * run: makes the permutation every method reads (shuffle seed 7), writes its row ids to DIR/raw/ids.i64 for
@@ -16,7 +16,8 @@
  *   fork_first_batch_c_shm  the same, the batch read into a slot of the parent's shared-memory pool
  *   health        (batch 1 only) grpc.health.v1 Check: an empty unary call, the floor of the transport
  * The first measurement is ReadBatch at 256 rows on the fresh server ("read_fresh"), before anything else
- * touched the server. Every record has the wall time, rows, image bytes and per-call latency percentiles.
+ * touched the server, then the same calls again ("read_warm"): the pair bench/run repeats on several fresh
+ * servers (--server numbers them in the output). Every record has the wall time, rows, image bytes and per-call latency percentiles.
  * rss: the client's own peak RSS before connecting and after CALLS ReadBatch calls of BATCH rows of TABLE
  * in table order (its image, label and caption columns).
  */
@@ -55,6 +56,7 @@ typedef struct opts {
   int repeats;
   int64_t rows_per_run, max_calls;
   const char *methods; /* comma-separated subset to run (profiling); NULL: all */
+  int server;          /* which of bench/run's servers this is (printed with every figure) */
 } opts;
 
 static double now(void) {
@@ -341,9 +343,9 @@ static void measure(const opts *o, const data *d, const char *method, const char
   calls = done ? done : 1;
   qsort(lat, (size_t)calls, sizeof *lat, cmp_double);
   printf("{\"tool\": \"c\", \"method\": \"%s\", \"transport\": \"%s\", \"batch\": %d, \"inflight\": %d, "
-         "\"run\": %d, \"calls\": %" PRId64 ", \"rows\": %" PRId64 ", \"image_bytes\": %" PRId64
+         "\"server\": %d, \"run\": %d, \"calls\": %" PRId64 ", \"rows\": %" PRId64 ", \"image_bytes\": %" PRId64
          ", \"seconds\": %.6f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"client_cpu_s\": %.4f, \"client_minflt\": %ld}\n",
-         method, transport, batch, inflight, run, calls, rows, bytes, secs, lat[calls / 2] * 1e6,
+         method, transport, batch, inflight, o->server, run, calls, rows, bytes, secs, lat[calls / 2] * 1e6,
          lat[(calls * 99) / 100 < calls ? (calls * 99) / 100 : calls - 1] * 1e6, cpu, u1.ru_minflt - u0.ru_minflt);
   fflush(stdout);
   free(lat);
@@ -465,6 +467,8 @@ static int cmd_run(int argc, char **argv) {
       o.max_calls = atoll(v);
     else if (!strcmp(k, "--methods"))
       o.methods = v;
+    else if (!strcmp(k, "--server"))
+      o.server = atoi(v);
     else {
       fprintf(stderr, "tablecar-bench: unknown option %s\n", k);
       return 2;
@@ -479,6 +483,9 @@ static int cmd_run(int argc, char **argv) {
   make_ids(&o, &d);
   /* The fresh server's first calls, before any other method warmed it up. */
   if (d.rows >= 256) measure(&o, &d, "read_fresh", "unix", o.unix_target, 256, 1, 0, calls_for(&o, 256));
+  /* The same calls again at once, warm: the figure the fresh one is compared with, measured next to it so
+   * that other load on the machine weighs on both alike (bench/run repeats the pair on fresh servers). */
+  if (d.rows >= 256) measure(&o, &d, "read_warm", "unix", o.unix_target, 256, 1, 0, calls_for(&o, 256));
   fork_first_batch(&o, &d, 256, 20, 0);
   fork_first_batch(&o, &d, 256, 20, 1);
   const char *transports[2][2] = {{"unix", o.unix_target}, {"tcp", o.tcp_target}};
