@@ -26,6 +26,7 @@ struct ts_shm_socket {
   ts_shm *shm;
   char path[sizeof((struct sockaddr_un *)0)->sun_path];
   int max, n;
+  int paused; /* pauses in a row without an accept in between: only the first is logged */
   side *conns;
   int closed; /* handles closed, of 2 */
 };
@@ -155,6 +156,7 @@ static void on_listen(uv_poll_t *p, int status, int events) {
   if (status < 0) return;
   int fd;
   while ((fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    s->paused = 0; /* the episode is over: the next one is logged */
     side *c = s->n < s->max ? calloc(1, sizeof *c) : NULL;
     if (!c || uv_poll_init(s->poll.loop, &c->poll, fd) != 0) {
       free(c);
@@ -172,6 +174,8 @@ static void on_listen(uv_poll_t *p, int status, int events) {
   }
   if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
     /* The pending connection stays queued and the socket readable: polling it now would spin. */
+    if (!s->paused++)
+      ts_log(TS_WARN, "shm_accept_paused", TS_S("error", strerror(errno)), TS_I("pause_ms", PAUSE_MS), NULL);
     uv_poll_stop(&s->poll);
     uv_timer_start(&s->pause, on_resume, PAUSE_MS, 0);
   }

@@ -282,6 +282,43 @@ static void test_out_of_fds(void **state) {
   stop_clean(t);
 }
 
+/* The same for the shared-memory side socket (PATH.shm), accepted on the loop's thread: out of descriptors
+ * it pauses (a log line) instead of spinning on a listening socket that stays readable, and attaches again
+ * once descriptors are back. */
+static void test_side_socket_out_of_fds(void **state) {
+  enum { HOGS = 32 }; /* within the side socket's backlog (64): a connect never blocks */
+  sp_server *s = serve(0, NULL);
+  int base = sp_count_fds(s->pid);
+  assert_int_equal(sp_stop(s), 0);
+  const char *argv[] = {"--log-level", "info", "--drain-seconds", "3600", NULL};
+  s->pid = -1;
+  if (sp_start(s, TC_SERVER_BIN, base + 8, argv)) {
+    sp_dump_log(s);
+    fail_msg("the server did not start with RLIMIT_NOFILE %ld", (long)base + 8);
+  }
+  char side[300];
+  snprintf(side, sizeof side, "%s%s", s->sock, TC_SHM_SIDE_SUFFIX);
+  int hogs[HOGS], n = 0;
+  for (int i = 0; i < HOGS; i++)
+    if ((hogs[i] = raw_connect(side)) >= 0) n++;
+  print_message("%d side connections held against RLIMIT_NOFILE %d\n", n, base + 8);
+  assert_true(wait_log(s, "shm_accept_paused"));
+  for (int i = 0; i < HOGS; i++)
+    if (hogs[i] >= 0) close(hogs[i]);
+  /* descriptors are back: a pool attaches (the server accepts on the side socket again) */
+  tc_client *c;
+  tc_shm_pool *pool;
+  assert_int_equal(tc_client_new(s->target, NULL, &c), TC_OK);
+  assert_int_equal(tc_shm_pool_new(1 << 20, 2, &pool), TC_OK);
+  CHECK(c, tc_shm_attach(pool, c), TC_OK);
+  int st;
+  CHECK(c, tc_health_check(c, NULL, &(tc_call_opts){.timeout_ms = GUARD * 1000}, &st), TC_OK);
+  assert_int_equal(st, TC_HEALTH_SERVING);
+  tc_shm_pool_free(pool);
+  tc_client_free(c);
+  stop_clean(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_max_streams),
@@ -289,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_idle_connection_closed),
       cmocka_unit_test(test_stalled_stream_cancelled),
       cmocka_unit_test(test_out_of_fds),
+      cmocka_unit_test(test_side_socket_out_of_fds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
