@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "call_deadline.h"
 #include "hf.h"
 #include "log.h"
 #include "names.h"
@@ -282,14 +283,28 @@ static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
   return e;
 }
 
-void ts_catalog_refresh(ts_catalog *c) {
+/* Waits for the refresh in progress, if any, until this thread's call deadline when it serves a call: a
+ * rescan waiting on a slow store must not hold every thread that asks for an unknown name. */
+static int lock_refreshing(ts_catalog *c) {
+  int64_t left = ts_call_deadline() ? ts_call_deadline() - ts_mono_ms() : -1;
+  if (left < 0 && ts_call_deadline()) return pthread_mutex_trylock(&c->refreshing);
+  if (left < 0) return pthread_mutex_lock(&c->refreshing);
+  struct timespec at; /* pthread_mutex_timedlock's clock is CLOCK_REALTIME */
+  clock_gettime(CLOCK_REALTIME, &at);
+  at.tv_sec += (time_t)(left / 1000);
+  at.tv_nsec += (long)(left % 1000) * 1000000;
+  if (at.tv_nsec >= 1000000000) at.tv_sec++, at.tv_nsec -= 1000000000;
+  return pthread_mutex_timedlock(&c->refreshing, &at);
+}
+
+int ts_catalog_refresh(ts_catalog *c) {
   unsigned long before = atomic_load(&c->started);
-  pthread_mutex_lock(&c->refreshing);
+  if (lock_refreshing(c) != 0) return -1;
   if (atomic_load(&c->done) > before) {
     /* One that started after we were called has completed while we waited: its view of the data dir is as
      * fresh as ours would be. So a burst of requests for unknown names costs one scan, not one each. */
     pthread_mutex_unlock(&c->refreshing);
-    return;
+    return 0;
   }
   unsigned long number = atomic_fetch_add(&c->started, 1) + 1;
   run_sync(c);
@@ -318,11 +333,12 @@ void ts_catalog_refresh(ts_catalog *c) {
   }
   atomic_store(&c->done, number);
   pthread_mutex_unlock(&c->refreshing);
+  return 0;
 }
 
 void ts_catalog_refresh_nowait(ts_catalog *c) {
   if (!c->sync) {
-    ts_catalog_refresh(c);
+    (void)ts_catalog_refresh(c);
     return;
   }
   pthread_rwlock_rdlock(&c->lock);
@@ -331,7 +347,7 @@ void ts_catalog_refresh_nowait(ts_catalog *c) {
   pthread_rwlock_unlock(&c->lock);
   if (failing || pthread_mutex_trylock(&c->refreshing) != 0) return;
   pthread_mutex_unlock(&c->refreshing); /* idle: a refresh now (it may wait if another one starts first) */
-  ts_catalog_refresh(c);
+  (void)ts_catalog_refresh(c);
 }
 
 ts_status ts_catalog_get(ts_catalog *c, const char *name, ts_table **out, ts_error *err) {

@@ -5,12 +5,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "call_deadline.h"
 #include "catalog.h"
 #include "hf.h"
 #include "fixtures.h"
@@ -263,6 +265,53 @@ static void test_json_escape_at_end(void **state) {
   free(copy);
 }
 
+/* A sync step (a remote data dir's listing) that waits until the test lets it go. */
+typedef struct gate {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int entered, open;
+} gate;
+
+static ts_status slow_sync(void *arg, ts_error *err) {
+  gate *g = arg;
+  (void)err;
+  pthread_mutex_lock(&g->lock);
+  g->entered = 1;
+  pthread_cond_broadcast(&g->cond);
+  while (!g->open) pthread_cond_wait(&g->cond, &g->lock);
+  pthread_mutex_unlock(&g->lock);
+  return TC_OK;
+}
+
+static void *refresher(void *arg) {
+  (void)ts_catalog_refresh(arg);
+  return NULL;
+}
+
+/* A thread serving a call waits for a rescan under way only until the call's deadline; one serving none
+ * (a rescan timer) waits for it to end. */
+static void test_refresh_wait_ends_at_the_call_deadline(void **state) {
+  fx *f = *state;
+  gate g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  ts_catalog_set_sync(f->cat, slow_sync, &g);
+  pthread_t bg;
+  assert_int_equal(pthread_create(&bg, NULL, refresher, f->cat), 0);
+  pthread_mutex_lock(&g.lock);
+  while (!g.entered) pthread_cond_wait(&g.cond, &g.lock);
+  pthread_mutex_unlock(&g.lock);
+  ts_call_deadline_set(ts_mono_ms() + 50); /* the rescan is held until we open the gate: it cannot end */
+  assert_int_equal(ts_catalog_refresh(f->cat), -1);
+  ts_call_deadline_set(ts_mono_ms() - 1); /* passed already: not even a wait */
+  assert_int_equal(ts_catalog_refresh(f->cat), -1);
+  ts_call_deadline_set(0);
+  pthread_mutex_lock(&g.lock);
+  g.open = 1;
+  pthread_cond_broadcast(&g.cond);
+  pthread_mutex_unlock(&g.lock);
+  assert_int_equal(ts_catalog_refresh(f->cat), 0); /* no call: waits for the one under way */
+  pthread_join(bg, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_layout_to_names, setup, teardown),
@@ -272,6 +321,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_hugging_face_layouts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_state_json_cannot_escape, setup, teardown),
       cmocka_unit_test(test_json_escape_at_end),
+      cmocka_unit_test_setup_teardown(test_refresh_wait_ends_at_the_call_deadline, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
