@@ -63,12 +63,13 @@ struct ts_rblobs {
   pthread_mutex_t lock; /* guards open, the queue and the threads */
   blob *open;
   atomic_uint_fast64_t fetched;
-  atomic_int_fast64_t held;     /* bytes of the open blobs' chunks */
-  atomic_int_fast64_t budget;   /* held is trimmed to this after a fetch; < 0: no limit */
-  atomic_uint_fast64_t clock;   /* LRU stamps */
-  atomic_uint_fast64_t evicted; /* bytes dropped by trims */
-  pthread_mutex_t trim_lock;    /* one trim at a time; taken before lock and any blob's */
-  int warned;                   /* over budget with only leased chunks: logged once (under trim_lock) */
+  atomic_int_fast64_t held;       /* bytes of the open blobs' chunks */
+  atomic_int_fast64_t budget;     /* held is trimmed to this after a fetch; < 0: no limit */
+  atomic_uint_fast64_t clock;     /* LRU stamps */
+  atomic_uint_fast64_t evicted;   /* bytes dropped by trims */
+  atomic_int_fast64_t trimmed_at; /* held after the last trim: a read that fetched nothing does not trim */
+  pthread_mutex_t trim_lock;      /* one trim at a time; taken before lock and any blob's */
+  int warned;                     /* over budget with only leased chunks: logged once (under trim_lock) */
   pthread_cond_t work;
   queued queue[PREFETCH_QUEUE]; /* a ring */
   size_t q_head, q_len;
@@ -418,7 +419,7 @@ static int missing(const blob *b, const at_range *r, size_t n, ts_ranges *out) {
 }
 
 static _Thread_local int in_prefetcher; /* a prefetch thread: its fetches are for later reads, not leased */
-static void trim(ts_rblobs *bs);
+static void trim(ts_rblobs *bs, int force);
 
 static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t errlen) {
   blob *b = arg;
@@ -459,7 +460,7 @@ static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t e
   }
   if (rc == TC_OK && !in_prefetcher) chunks_lease(b, r, n, 1); /* all there: held until `done` */
   pthread_mutex_unlock(&b->lock);
-  trim(b->owner);
+  trim(b->owner, 0);
   return rc;
 }
 
@@ -702,9 +703,12 @@ static int cmp_blob_then_start(const void *x, const void *y) {
   return (a->start > b->start) - (a->start < b->start);
 }
 
-static void trim(ts_rblobs *bs) {
-  int64_t budget = atomic_load(&bs->budget);
-  if (budget < 0 || atomic_load(&bs->held) <= budget || pthread_mutex_trylock(&bs->trim_lock) != 0) return;
+/* FORCE: even when nothing was fetched since the last trim (which may have left only leased chunks). */
+static void trim(ts_rblobs *bs, int force) {
+  int64_t budget = atomic_load(&bs->budget), held = atomic_load(&bs->held);
+  if (budget < 0 || held <= budget || (!force && held <= atomic_load(&bs->trimmed_at)) ||
+      pthread_mutex_trylock(&bs->trim_lock) != 0)
+    return;
   blob **blobs;
   victim *v;
   size_t nb, nv;
@@ -712,9 +716,9 @@ static void trim(ts_rblobs *bs) {
     /* Down to 7/8 of the budget, so that a cache at its budget is not trimmed at every fetch. */
     int64_t target = budget - budget / 8, over = atomic_load(&bs->held) - target, chosen = 0;
     size_t n = 0;
-    qsort(v, nv, sizeof *v, cmp_victim);
+    if (nv) qsort(v, nv, sizeof *v, cmp_victim);
     while (n < nv && chosen < over) chosen += v[n].end - v[n].start, n++;
-    qsort(v, n, sizeof *v, cmp_blob_then_start);
+    if (n) qsort(v, n, sizeof *v, cmp_blob_then_start);
     int64_t dropped = 0;
     for (size_t i = 0, j; i < n; i = j) {
       for (j = i + 1; j < n && v[j].b == v[i].b;) j++;
@@ -729,10 +733,11 @@ static void trim(ts_rblobs *bs) {
              NULL);
     }
   }
+  atomic_store(&bs->trimmed_at, atomic_load(&bs->held));
   pthread_mutex_unlock(&bs->trim_lock);
   for (size_t i = 0; i < nb; i++) blob_release(blobs[i]);
   free(blobs);
   free(v);
 }
 
-void ts_rblobs_trim(ts_rblobs *bs) { trim(bs); }
+void ts_rblobs_trim(ts_rblobs *bs) { trim(bs, 1); }
