@@ -647,7 +647,9 @@ static int64_t evict_chunks(const victim *v, size_t n) {
     memmove(c, c + 1, (b->n_chunks - at - 1) * sizeof *c);
     b->n_chunks--;
   }
-  if (k && rewrite_log(b) != 0) {
+  struct stat st; /* a blob deleted while open (its object no longer listed): its log is never read again */
+  int deleted = fstat(b->fd, &st) == 0 && st.st_nlink == 0;
+  if (k && !deleted && rewrite_log(b) != 0) {
     /* The old log may still list them: their bytes stay (they are right), fetched again if needed. */
     ts_log(TS_WARN, "remote_cache_log_failed", TS_S("blob", b->name), TS_S("error", strerror(errno)), NULL);
     k = 0;

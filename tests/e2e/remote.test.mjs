@@ -432,9 +432,9 @@ test('a table 4 times larger than --remote-cache-bytes: every epoch equals local
   assert.ok(size > 4 * budget, `${size} bytes`);
   // The budget counts fetched bytes; on disk a fetched piece (a batch body, a block's metadata, the footer)
   // can take a filesystem block more at each edge (st_blksize: 4 KiB here).
-  const blk = fs.statSync(data).blksize || 4096, slack = (2 * nb + 2) * 2 * blk;
-  const store = await startStore();
   const cache = tmpdir();
+  const blk = fs.statSync(cache).blksize || 4096, slack = (2 * nb + 2) * 2 * blk;
+  const store = await startStore();
   try {
     upload(store, 'tc-data', 'p', data);
     await withServer({ dataDir: data }, async (local) => {
