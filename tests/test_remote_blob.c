@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "fixtures.h"
 #include "remote_blob.h"
 
+static pthread_mutex_t gets_lock = PTHREAD_MUTEX_INITIALIZER; /* parts are fetched by several threads */
 static int gets;
 static int64_t got_bytes;
 
@@ -38,8 +40,10 @@ ts_status ts_s3_get_parts(ts_s3 *s, ts_s3_part *parts, size_t n, int max_infligh
     free(buf);
     close(fd);
     parts[i].status = TC_OK;
+    pthread_mutex_lock(&gets_lock);
     gets++;
     got_bytes += parts[i].len;
+    pthread_mutex_unlock(&gets_lock);
   }
   return TC_OK;
 }
@@ -72,9 +76,16 @@ static int teardown(void **state) {
 
 /* Reads batch I of F (a view: it leases its body until freed) and checks it against WHOLE; the GETs it
  * took. Keeps the batch in *KEEP when KEEP is given. */
+static int n_gets(void) {
+  pthread_mutex_lock(&gets_lock);
+  int n = gets;
+  pthread_mutex_unlock(&gets_lock);
+  return n;
+}
+
 static int read_batch(at_file *f, at_file *whole, int i, at_batch **keep) {
   char err[256];
-  int before = gets;
+  int before = n_gets();
   at_batch *a, *b;
   if (at_file_read_batch(f, i, &b, err, sizeof err) != 0) fail_msg("batch %d: %s", i, err);
   assert_int_equal(at_file_read_batch(whole, i, &a, err, sizeof err), 0);
@@ -84,7 +95,7 @@ static int read_batch(at_file *f, at_file *whole, int i, at_batch **keep) {
     *keep = b;
   else
     at_batch_free(b);
-  return gets - before;
+  return n_gets() - before;
 }
 
 static void test_trim(void **state) {
@@ -173,10 +184,78 @@ static void test_budget_pass(void **state) {
   at_file_close(whole);
 }
 
+/* Threads reading random batches, holding each a while, under a budget of about two bodies: every fetch
+ * trims what the others are not reading, and every batch read is right (a dropped byte under a live batch
+ * would read as zero). */
+typedef struct reader {
+  at_file *f, *whole;
+  uint64_t seed;
+  int bad; /* reads that failed or differed (cmocka asserts only on the test's thread) */
+} reader;
+
+/* Reads batch I of R->f into *OUT, checked against R->whole: 0, or 1 counted in R->bad. */
+static int read_checked(reader *r, int i, at_batch **out) {
+  char err[256];
+  at_batch *a;
+  *out = NULL;
+  if (at_file_read_batch(r->f, i, out, err, sizeof err) != 0) return r->bad++, 1;
+  if (at_file_read_batch(r->whole, i, &a, err, sizeof err) != 0) return r->bad++, 1;
+  int same = walk_batch(at_file_schema(r->f), *out) == walk_batch(at_file_schema(r->whole), a);
+  at_batch_free(a);
+  return same ? 0 : (r->bad++, 1);
+}
+
+static void *read_random(void *arg) {
+  reader *r = arg;
+  int n = at_file_num_batches(r->f);
+  for (int k = 0; k < 150; k++) {
+    r->seed = r->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    at_batch *held, *other;
+    int i = (int)((r->seed >> 33) % (uint64_t)n), j = (int)((r->seed >> 13) % (uint64_t)n);
+    read_checked(r, i, &held);
+    read_checked(r, j, &other); /* fetches, and trims, while one is held */
+    at_batch_free(other);
+    at_batch *again = NULL;
+    if (held && read_checked(r, i, &again) == 0 &&
+        walk_batch(at_file_schema(r->f), held) != walk_batch(at_file_schema(r->f), again))
+      r->bad++; /* the held batch changed under it */
+    at_batch_free(again);
+    at_batch_free(held);
+  }
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  char err[256];
+  at_file *whole, *f;
+  assert_int_equal(at_file_open(orig, &whole, err, sizeof err), 0);
+  ts_rblobs *bs = ts_rblobs_new(NULL, "bkt", blobs, 60000);
+  if (ts_rblobs_open(bs, blob, &f, err, sizeof err) != 0) fail_msg("%s", err);
+  at_range body;
+  assert_int_equal(at_file_batch_range(f, 0, &body), 0);
+  ts_rblobs_set_budget(bs, ts_rblobs_held_bytes(bs) + 2 * body.len);
+  enum { T = 4 };
+  pthread_t th[T];
+  reader rs[T];
+  for (int i = 0; i < T; i++) {
+    rs[i] = (reader){f, whole, (uint64_t)i * 7919 + 1, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, read_random, &rs[i]), 0);
+  }
+  for (int i = 0; i < T; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(rs[i].bad, 0);
+  }
+  assert_true(ts_rblobs_evicted_bytes(bs) > 0);
+  at_file_close(f);
+  ts_rblobs_free(bs);
+  at_file_close(whole);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_trim),
       cmocka_unit_test(test_budget_pass),
+      cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
