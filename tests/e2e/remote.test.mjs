@@ -4,6 +4,7 @@
 // statuses the README promises; a second epoch fetches nothing.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -422,6 +423,20 @@ function blobsOnDisk(cache) {
   return n;
 }
 
+// A TCP port free now, for --metrics-listen.
+const freePort = () => new Promise((resolve, reject) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  srv.on('error', reject);
+});
+
+// The value of the sample NAME (no labels) in the Prometheus text at PORT.
+async function metric(port, name) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  assert.ok(m, `${name} in /metrics`);
+  return Number(m[1]);
+}
+
 // 10 batches of about 430 KB.
 const FEW = { rows: 20000, batchRows: 2000 };
 
@@ -454,7 +469,9 @@ test('a table 4 times larger than --remote-cache-bytes: every epoch equals local
       // a read leases every batch it touches, here all of them.
       const withinBudget = (what) =>
         until(() => blobsOnDisk(cache) <= budget + slack, `${what}: blobs on disk ${blobsOnDisk(cache)} <= ${budget} + ${slack}`);
-      let remote = await startRemote(store, 's3://tc-data/p', cache, { extra: ['--remote-cache-bytes', String(budget)] });
+      const port = await freePort();
+      let remote = await startRemote(store, 's3://tc-data/p', cache,
+                                     { extra: ['--remote-cache-bytes', String(budget), '--metrics-listen', `127.0.0.1:${port}`] });
       try {
         const c = remote.client();
         await epoch(c, 'epoch 1');
@@ -464,6 +481,8 @@ test('a table 4 times larger than --remote-cache-bytes: every epoch equals local
         const s = await store.stats();
         assert.ok(s.get > 0, 'epoch 2 fetched again what was dropped');
         await withinBudget('epoch 2');
+        assert.ok(await metric(port, 'tablecar_remote_evicted_bytes_total') >= size - budget);
+        await until(async () => (await metric(port, 'tablecar_remote_cache_bytes')) <= budget, 'the metric within budget');
         const tl = await rows(lc, 'big', FEW.rows), tr = await rows(c, 'big', FEW.rows);
         assert.equal(tr.length, tl.length);
         for (let i = 0; i < tl.length; i++) assert.deepEqual(tr[i], tl[i], `TakeRows, call ${i}`);
