@@ -77,6 +77,9 @@ struct ts_rblobs {
   pthread_t threads[PREFETCH_THREADS];
 };
 
+static _Thread_local int in_prefetcher; /* a prefetch thread: its fetches are for later reads, not leased */
+static void trim(ts_rblobs *bs, int force);
+
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -417,9 +420,6 @@ static int missing(const blob *b, const at_range *r, size_t n, ts_ranges *out) {
   }
   return 0;
 }
-
-static _Thread_local int in_prefetcher; /* a prefetch thread: its fetches are for later reads, not leased */
-static void trim(ts_rblobs *bs, int force);
 
 static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t errlen) {
   blob *b = arg;
