@@ -7,7 +7,8 @@
  * Files are memory-mapped and uncompressed record batches are views into the mapping. A file whose bytes
  * are not all local yet (a remote object cached on demand, remote.h) is opened with an at_source: the
  * reader then asks the source for each range before it reads it (the footer and the blocks' metadata at
- * open, a batch's body when the batch is read), per block, never per row. Batches with
+ * open, a batch's body when the batch is read), per block, never per row, and tells it (at_source.done)
+ * when a batch body is no longer pointed into. Batches with
  * LZ4_FRAME or ZSTD buffers, or with dictionary-encoded columns, are decoded into memory owned by the
  * returned at_batch (the caller caches them; see cache.h).
  */
@@ -94,6 +95,12 @@ typedef struct at_source {
   void (*release)(void *arg); /* at at_file_close; may be NULL */
   /* Starts fetching the N ranges in the background, for a `need` soon; may be NULL. Never blocks. */
   void (*prefetch)(void *arg, const at_range *ranges, size_t n);
+  /* Ends the lease of a batch body's `need`: nothing points into those bytes any more, so the source may
+   * drop them (and fetch them again when needed). Each successful `need` for a batch body is matched by one
+   * `done` with the same ranges: at the end of at_file_read_batch for a batch that owns its memory (which
+   * then copies every buffer it keeps), at at_batch_free for a view. What opening needs (footer, metadata,
+   * dictionaries) is never done'd: it is held while the file is open. May be NULL. */
+  void (*done)(void *arg, const at_range *ranges, size_t n);
   void *arg;
 } at_source;
 

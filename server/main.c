@@ -164,6 +164,11 @@ static void gauges(void *arg, ts_metrics_gauges *g) {
   ts_server *s = a->server;
   g->connections = s ? ts_server_connections(s) : 0;
   if (a->shm) ts_shm_stats(a->shm, &g->shm_pools, &g->shm_bytes);
+  if (a->remote) {
+    g->remote = 1;
+    g->remote_cache_bytes = ts_remote_cache_bytes(a->remote);
+    g->remote_evicted_bytes = ts_remote_evicted_bytes(a->remote);
+  }
 }
 
 static int start_metrics(app *a) {

@@ -182,6 +182,15 @@ static void render_gauges(buf *b, const ts_metrics_gauges *g) {
   put(b, "tablecar_shm_pools %zu\n", g->shm_pools);
   family(b, "tablecar_shm_bytes", "gauge", "Bytes of the clients' shared-memory pools mapped.");
   put(b, "tablecar_shm_bytes %zu\n", g->shm_bytes);
+  if (g->remote) {
+    family(b, "tablecar_remote_cache_bytes", "gauge",
+           "Bytes of remote Arrow objects the open files hold in --remote-cache-dir (kept within "
+           "--remote-cache-bytes).");
+    put(b, "tablecar_remote_cache_bytes %llu\n", (unsigned long long)g->remote_cache_bytes);
+    family(b, "tablecar_remote_evicted_bytes_total", "counter",
+           "Bytes of remote Arrow objects dropped from the cache to keep --remote-cache-bytes.");
+    put(b, "tablecar_remote_evicted_bytes_total %llu\n", (unsigned long long)g->remote_evicted_bytes);
+  }
   family(b, "tablecar_build_info", "gauge", "Version of tablecar-server; always 1.");
   put(b, "tablecar_build_info{version=\"%s\"} 1\n", TS_VERSION);
 }

@@ -32,6 +32,9 @@ typedef struct ts_metrics_gauges {
   long connections;         /* open client connections, -1 if unknown */
   size_t shm_pools;         /* clients' shared-memory pools mapped */
   size_t shm_bytes;         /* ... and their bytes */
+  /* A remote data dir (remote != 0): the bytes its open files hold in the cache, and those dropped. */
+  int remote;
+  uint64_t remote_cache_bytes, remote_evicted_bytes;
 } ts_metrics_gauges;
 
 /* The whole exposition text (malloc'd, NUL-terminated, length in *len), or NULL when out of memory. */

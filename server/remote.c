@@ -116,6 +116,7 @@ ts_remote *ts_remote_new(const char *url, const char *cache_dir, size_t cache_by
     ts_remote_free(r);
     return NULL;
   }
+  ts_rblobs_set_budget(r->open, cache_bytes > INT64_MAX ? INT64_MAX : (int64_t)cache_bytes);
   r->io = (ts_table_io){.facts = facts, .open = open_file, .arg = r};
   return r;
 }
@@ -133,6 +134,11 @@ const char *ts_remote_dir(const ts_remote *r) { return r->tree; }
 const ts_table_io *ts_remote_io(const ts_remote *r) { return &r->io; }
 uint64_t ts_remote_fetched_bytes(const ts_remote *r) { return ts_rblobs_fetched_bytes(r->open); }
 uint64_t ts_remote_requests(const ts_remote *r) { return ts_s3_requests(r->s3); }
+uint64_t ts_remote_cache_bytes(const ts_remote *r) {
+  int64_t n = ts_rblobs_held_bytes(r->open);
+  return n > 0 ? (uint64_t)n : 0;
+}
+uint64_t ts_remote_evicted_bytes(const ts_remote *r) { return ts_rblobs_evicted_bytes(r->open); }
 
 /* The objects the catalog can use: Arrow files and Hugging Face's JSON files, under names that stay
  * inside the mirror (no empty, ".", ".." or hidden components, no control bytes). */
@@ -297,6 +303,7 @@ static int prune_one(const char *path, const struct stat *st, int type, struct F
 typedef struct blob_info {
   char name[64];
   off_t size;
+  int open; /* a file is open over it */
   struct timespec atime;
 } blob_info;
 
@@ -312,13 +319,14 @@ static int in_use(const wanted *ws, size_t n, const char *name) {
   return 0;
 }
 
-/* Deletes blobs no listed object uses, least recently used first, while the cache is over budget. */
+/* Deletes blobs no listed object uses, least recently used first, while the cache is over budget; then
+ * bounds the open blobs by what is left of it (remote.h). */
 static void evict(ts_remote *r, const wanted *ws, size_t n) {
   DIR *d = opendir(r->blobs);
   if (!d) return;
   blob_info *v = NULL;
   size_t nv = 0, cap = 0;
-  unsigned long long total = 0;
+  unsigned long long total = 0, outside = 0; /* outside: of the blobs no file has open */
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     struct stat st;
@@ -326,6 +334,8 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
         fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
       continue;
     total += (unsigned long long)st.st_blocks * 512; /* what is on disk: Arrow blobs are sparse */
+    int is_open = ts_rblobs_is_open(r->open, de->d_name);
+    if (!is_open) outside += (unsigned long long)st.st_blocks * 512;
     if (nv == cap) {
       blob_info *g = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
       if (!g) break;
@@ -333,6 +343,7 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
     }
     memcpy(v[nv].name, de->d_name, 33); /* 32 characters (checked above) and the NUL */
     v[nv].size = (off_t)st.st_blocks * 512;
+    v[nv].open = is_open;
     v[nv++].atime = st.st_atim;
   }
   if (total > r->cache_bytes && nv) qsort(v, nv, sizeof *v, cmp_atime);
@@ -342,10 +353,14 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
       snprintf(side, sizeof side, "%s.meta", v[i].name), unlinkat(dirfd(d), side, 0);
       snprintf(side, sizeof side, "%s.have", v[i].name), unlinkat(dirfd(d), side, 0);
       total -= (unsigned long long)v[i].size;
+      if (!v[i].open) outside -= (unsigned long long)v[i].size;
       ts_log(TS_DEBUG, "remote_evicted", TS_S("blob", v[i].name), TS_I("bytes", v[i].size), NULL);
     }
   closedir(d);
   free(v);
+  unsigned long long left = outside < r->cache_bytes ? r->cache_bytes - outside : 0;
+  ts_rblobs_set_budget(r->open, left > INT64_MAX ? INT64_MAX : (int64_t)left);
+  ts_rblobs_trim(r->open);
 }
 
 static ts_status sync_locked(ts_remote *r, ts_error *err) {

@@ -9,7 +9,10 @@
  * footer and metadata at open and a record batch when it is first read. A changed object (new ETag) is a new
  * blob, a new link target, and so a new table version; an unchanged one is never fetched again, across
  * restarts too. Blobs no object lists any more are deleted least recently used first once the cache holds
- * more than cache_bytes (the blobs of listed objects are kept: the server maps them).
+ * more than cache_bytes; what is left of cache_bytes then bounds the bytes of the open blobs, which drop
+ * their least recently used chunks that no read points into (remote_blob.h). Approximate: on-disk sizes of
+ * the blobs not open, chunk bytes of the open ones (a filesystem block more a chunk at most), the blobs of
+ * listed objects not open are kept whole, and bytes in use (leased) are never dropped.
  * When the store cannot be reached the mirror stays as it was: what was fetched keeps being served.
  */
 #ifndef TS_REMOTE_H
@@ -46,5 +49,9 @@ uint64_t ts_remote_fetched_bytes(const ts_remote *r);
 
 /* Requests sent to the store so far (listings, GETs, retries). */
 uint64_t ts_remote_requests(const ts_remote *r);
+
+/* Bytes of Arrow objects the open files hold in the cache, and the bytes dropped so far to keep the budget. */
+uint64_t ts_remote_cache_bytes(const ts_remote *r);
+uint64_t ts_remote_evicted_bytes(const ts_remote *r);
 
 #endif

@@ -1,9 +1,9 @@
 /* remote_blob.c: see remote_blob.h. */
-#define _XOPEN_SOURCE 700
 #include "remote_blob.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +26,15 @@
 #define PREFETCH_QUEUE 1024
 #define PREFETCH_BATCH 32
 
+/* A fetched piece of a blob: the unit of eviction. Chunks are as fetched (a part of a GET, or a record of
+ * the log at load), never merged, so that a lease taken on the chunks a range covers is given back on the
+ * same chunks. */
+typedef struct chunk {
+  int64_t start, end;
+  uint64_t stamp; /* last use: the owner's clock */
+  int leases;     /* reads pointing into it (at_source need without done yet) */
+} chunk;
+
 typedef struct blob {
   struct blob *next;
   ts_rblobs *owner;
@@ -34,10 +43,13 @@ typedef struct blob {
   char *key, *etag;
   int64_t size;
   int fd, log_fd;
-  pthread_mutex_t lock; /* guards have and busy */
+  pthread_mutex_t lock; /* guards have, busy, the chunks and log_fd */
   pthread_cond_t done;  /* a fetch ended: busy shrank */
   ts_ranges have;       /* merged: on disk, logged */
   ts_ranges busy;       /* not merged: each span one fetch in progress */
+  chunk *chunks;        /* sorted, disjoint, covering exactly `have` */
+  size_t n_chunks, cap_chunks;
+  int64_t held; /* bytes of the chunks, counted in owner->held while the blob is open */
 } blob;
 
 typedef struct queued {
@@ -52,12 +64,22 @@ struct ts_rblobs {
   pthread_mutex_t lock; /* guards open, the queue and the threads */
   blob *open;
   atomic_uint_fast64_t fetched;
+  atomic_int_fast64_t held;       /* bytes of the open blobs' chunks */
+  atomic_int_fast64_t budget;     /* held is trimmed to this after a fetch; < 0: no limit */
+  atomic_uint_fast64_t clock;     /* LRU stamps */
+  atomic_uint_fast64_t evicted;   /* bytes dropped by trims */
+  atomic_int_fast64_t trimmed_at; /* held after the last trim: a read that fetched nothing does not trim */
+  pthread_mutex_t trim_lock;      /* one trim at a time; taken before lock and any blob's */
+  int warned;                     /* over budget with only leased chunks: logged once (under trim_lock) */
   pthread_cond_t work;
   queued queue[PREFETCH_QUEUE]; /* a ring */
   size_t q_head, q_len;
   int stopping, n_threads;
   pthread_t threads[PREFETCH_THREADS];
 };
+
+static _Thread_local int in_prefetcher; /* a prefetch thread: its fetches are for later reads, not leased */
+static void trim(ts_rblobs *bs, int force);
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -81,7 +103,9 @@ ts_rblobs *ts_rblobs_new(ts_s3 *s3, const char *bucket, const char *blobs_dir, i
   }
   bs->s3 = s3;
   bs->timeout_ms = timeout_ms;
+  atomic_init(&bs->budget, -1);
   pthread_mutex_init(&bs->lock, NULL);
+  pthread_mutex_init(&bs->trim_lock, NULL);
   pthread_cond_init(&bs->work, NULL);
   return bs;
 }
@@ -98,12 +122,83 @@ void ts_rblobs_free(ts_rblobs *bs) {
   for (; bs->q_len; bs->q_len--, bs->q_head = (bs->q_head + 1) % PREFETCH_QUEUE) blob_release(bs->queue[bs->q_head].b);
   pthread_cond_destroy(&bs->work);
   pthread_mutex_destroy(&bs->lock);
+  pthread_mutex_destroy(&bs->trim_lock);
   free(bs->dir);
   free(bs->bucket);
   free(bs);
 }
 
 uint64_t ts_rblobs_fetched_bytes(const ts_rblobs *bs) { return atomic_load(&((ts_rblobs *)bs)->fetched); }
+int64_t ts_rblobs_held_bytes(const ts_rblobs *bs) { return atomic_load(&((ts_rblobs *)bs)->held); }
+uint64_t ts_rblobs_evicted_bytes(const ts_rblobs *bs) { return atomic_load(&((ts_rblobs *)bs)->evicted); }
+void ts_rblobs_set_budget(ts_rblobs *bs, int64_t bytes) { atomic_store(&bs->budget, bytes); }
+
+int ts_rblobs_is_open(ts_rblobs *bs, const char *name) {
+  pthread_mutex_lock(&bs->lock);
+  blob *b = bs->open;
+  while (b && strcmp(b->name, name) != 0) b = b->next;
+  pthread_mutex_unlock(&bs->lock);
+  return b != NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Chunks (under the blob's lock) */
+
+/* Index of the first chunk that ends after X. */
+static size_t chunk_at(const blob *b, int64_t x) {
+  size_t lo = 0, hi = b->n_chunks;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (b->chunks[mid].end <= x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Records [start, end) as on disk: the parts of it `have` lacks become chunks. -1 when out of memory. */
+static int chunk_add(blob *b, int64_t start, int64_t end) {
+  ts_ranges fresh = {0};
+  if (ts_ranges_missing(&b->have, start, end, &fresh) != 0) return -1;
+  int rc = 0;
+  for (size_t i = 0; i < fresh.n && rc == 0; i++) {
+    if (b->n_chunks == b->cap_chunks) {
+      size_t cap = b->cap_chunks ? b->cap_chunks * 2 : 16;
+      chunk *v = realloc(b->chunks, cap * sizeof *v);
+      if (!v) {
+        rc = -1;
+        break;
+      }
+      b->chunks = v, b->cap_chunks = cap;
+    }
+    if ((rc = ts_ranges_add(&b->have, fresh.v[i].start, fresh.v[i].end)) != 0) break;
+    size_t at = chunk_at(b, fresh.v[i].start);
+    memmove(b->chunks + at + 1, b->chunks + at, (b->n_chunks - at) * sizeof *b->chunks);
+    b->chunks[at] = (chunk){fresh.v[i].start, fresh.v[i].end, atomic_fetch_add(&b->owner->clock, 1), 0};
+    b->n_chunks++;
+    b->held += fresh.v[i].end - fresh.v[i].start;
+  }
+  ts_ranges_free(&fresh);
+  return rc;
+}
+
+/* Adds DELTA leases to the chunks the N ranges cover (clipped to the blob), and stamps them used now. */
+static void chunks_lease(blob *b, const at_range *r, size_t n, int delta) {
+  uint64_t now = atomic_fetch_add(&b->owner->clock, 1);
+  for (size_t i = 0; i < n; i++) {
+    int64_t s = r[i].off < 0 ? 0 : r[i].off, e = r[i].len > b->size - s ? b->size : s + r[i].len;
+    for (size_t k = chunk_at(b, s); s < e && k < b->n_chunks && b->chunks[k].start < e; k++) {
+      chunk *c = &b->chunks[k];
+      if (delta < 0 && c->leases == 0) { /* a done without its need: a bug, never a negative count */
+        ts_log(TS_ERROR, "remote_lease_unbalanced", TS_S("blob", b->name), TS_I("start", c->start), NULL);
+        continue;
+      }
+      c->leases += delta;
+      c->stamp = now;
+    }
+  }
+}
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Making blobs */
@@ -158,6 +253,8 @@ static void blob_free(blob *b) {
   pthread_cond_destroy(&b->done);
   ts_ranges_free(&b->have);
   ts_ranges_free(&b->busy);
+  free(b->chunks);
+  atomic_fetch_sub(&b->owner->held, b->held);
   free(b->key);
   free(b->etag);
   free(b);
@@ -187,7 +284,7 @@ static int read_log(blob *b) {
   while (pread(b->log_fd, rec, sizeof rec, at) == (ssize_t)sizeof rec) {
     at += (off_t)sizeof rec;
     if (rec[0] >= 0 && rec[1] > 0 && rec[0] <= b->size && rec[1] <= b->size - rec[0] &&
-        ts_ranges_add(&b->have, rec[0], rec[0] + rec[1]) != 0)
+        chunk_add(b, rec[0], rec[0] + rec[1]) != 0)
       return -1;
   }
   return 0;
@@ -213,6 +310,7 @@ static blob *blob_load(ts_rblobs *bs, const char *name) {
            (b->log_fd = open(log, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) >= 0 && read_log(b) == 0;
   free(data);
   free(log);
+  atomic_fetch_add(&bs->held, b->held); /* blob_free takes it back */
   if (!ok) {
     blob_free(b);
     return NULL;
@@ -296,9 +394,11 @@ static int fetch_spans(blob *b, const ts_ranges *miss, int64_t deadline, char *e
     rec[2 * nrec] = parts[i].start, rec[2 * nrec + 1] = parts[i].len, nrec++;
   }
   pthread_mutex_lock(&b->lock);
+  int64_t held = b->held;
   for (size_t i = 0; i < nrec; i++)
-    if (ts_ranges_add(&b->have, rec[2 * i], rec[2 * i] + rec[2 * i + 1]) != 0 && rc == TC_OK)
+    if (chunk_add(b, rec[2 * i], rec[2 * i] + rec[2 * i + 1]) != 0 && rc == TC_OK)
       rc = TC_ERESOURCE_EXHAUSTED, snprintf(err, errlen, "out of memory");
+  atomic_fetch_add(&b->owner->held, b->held - held);
   /* Logged only once on disk: a restart must not trust bytes a crash lost. Not logged: fetched again. */
   if (synced && nrec) {
     ssize_t w = write(b->log_fd, rec, nrec * 2 * sizeof *rec);
@@ -374,8 +474,17 @@ static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t e
     ts_ranges_free(&miss);
     break;
   }
+  if (rc == TC_OK && !in_prefetcher) chunks_lease(b, r, n, 1); /* all there: held until `done` */
   pthread_mutex_unlock(&b->lock);
+  trim(b->owner, 0);
   return rc;
+}
+
+static void blob_done(void *arg, const at_range *r, size_t n) {
+  blob *b = arg;
+  pthread_mutex_lock(&b->lock);
+  chunks_lease(b, r, n, -1);
+  pthread_mutex_unlock(&b->lock);
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -402,6 +511,7 @@ static size_t dequeue(ts_rblobs *bs, blob **b, at_range *out) {
 static void *prefetcher(void *arg) {
   ts_rblobs *bs = arg;
   at_range r[PREFETCH_BATCH];
+  in_prefetcher = 1;
   pthread_mutex_lock(&bs->lock);
   for (;;) {
     while (!bs->stopping && bs->q_len == 0) pthread_cond_wait(&bs->work, &bs->lock);
@@ -483,6 +593,169 @@ int ts_rblobs_open(ts_rblobs *bs, const char *path, at_file **out, char *err, si
     snprintf(err, errlen, "%s: the cached blob %s is unreadable: %s", path, name, strerror(errno));
     return TC_EUNAVAILABLE;
   }
-  at_source src = {.need = blob_need, .release = blob_release, .prefetch = blob_prefetch, .arg = b};
+  at_source src = {.need = blob_need, .release = blob_release, .prefetch = blob_prefetch, .done = blob_done, .arg = b};
   return at_file_open_source(path, &src, out, err, errlen);
 }
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Trimming: the open blobs' chunks are kept within the budget, least recently used first, never a leased
+ * one (a batch points into it). Per blob, under its lock (so no read leases or refetches the chunk
+ * meanwhile): the chunks leave `have`, the log is rewritten without them, and only then are their bytes
+ * punched out of the file, so that a crash at any point never leaves the log listing zeros. */
+
+typedef struct victim {
+  blob *b;
+  int64_t start, end;
+  uint64_t stamp;
+} victim;
+
+static int cmp_victim(const void *x, const void *y) {
+  const victim *a = x, *b = y;
+  return (a->stamp > b->stamp) - (a->stamp < b->stamp);
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+/* Replaces B's log by one record per chunk, durably, and reopens it for appending. */
+static int rewrite_log(blob *b) {
+  ts_rblobs *bs = b->owner;
+  char tmp[PATH_MAX], *log = path_of(bs->dir, b->name, ".have");
+  static atomic_uint counter;
+  snprintf(tmp, sizeof tmp, "%s/.tmp-%s.have-%ld-%u", bs->dir, b->name, (long)getpid(), atomic_fetch_add(&counter, 1));
+  int fd = log ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1, ok = fd >= 0;
+  for (size_t i = 0; ok && i < b->n_chunks; i++) {
+    int64_t rec[2] = {b->chunks[i].start, b->chunks[i].end - b->chunks[i].start};
+    ok = write(fd, rec, sizeof rec) == (ssize_t)sizeof rec;
+  }
+  if (fd >= 0) ok = fdatasync(fd) == 0 && close(fd) == 0 && ok;
+  ok = ok && rename(tmp, log) == 0;
+  if (!ok && fd >= 0) unlink(tmp);
+  int nfd = ok && fsync_dir(bs->dir) == 0 ? open(log, O_RDWR | O_APPEND | O_CLOEXEC) : -1;
+  free(log);
+  if (nfd < 0) return -1;
+  close(b->log_fd);
+  b->log_fd = nfd;
+  return 0;
+}
+
+/* Evicts V[0..n) of blob V[0].b that are still there, unleased and unused since chosen: bytes dropped. */
+static int64_t evict_chunks(const victim *v, size_t n) {
+  blob *b = v[0].b;
+  int64_t dropped = 0;
+  size_t k = 0;
+  victim *gone = malloc(n * sizeof *gone);
+  if (!gone) return 0;
+  pthread_mutex_lock(&b->lock);
+  for (size_t i = 0; i < n; i++) {
+    size_t at = chunk_at(b, v[i].start);
+    chunk *c = at < b->n_chunks ? &b->chunks[at] : NULL;
+    if (!c || c->start != v[i].start || c->end != v[i].end || c->leases || c->stamp != v[i].stamp ||
+        ts_ranges_remove(&b->have, c->start, c->end) != 0)
+      continue;
+    gone[k++] = v[i];
+    dropped += c->end - c->start;
+    memmove(c, c + 1, (b->n_chunks - at - 1) * sizeof *c);
+    b->n_chunks--;
+  }
+  struct stat st; /* a blob deleted while open (its object no longer listed): its log is never read again */
+  int deleted = fstat(b->fd, &st) == 0 && st.st_nlink == 0;
+  if (k && !deleted && rewrite_log(b) != 0) {
+    /* The old log may still list them: their bytes stay (they are right), fetched again if needed. */
+    ts_log(TS_WARN, "remote_cache_log_failed", TS_S("blob", b->name), TS_S("error", strerror(errno)), NULL);
+    k = 0;
+  }
+  for (size_t i = 0; i < k; i++)
+    if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, gone[i].start, gone[i].end - gone[i].start) != 0) {
+      ts_log(TS_WARN, "remote_cache_punch_failed", TS_S("blob", b->name), TS_S("error", strerror(errno)), NULL);
+      break;
+    }
+  b->held -= dropped;
+  atomic_fetch_sub(&b->owner->held, dropped);
+  pthread_mutex_unlock(&b->lock);
+  free(gone);
+  return dropped;
+}
+
+/* Collects the unleased chunks of the open blobs (each blob referenced in BLOBS); -1 when out of memory. */
+static int collect(ts_rblobs *bs, blob ***blobs, size_t *nb, victim **v, size_t *nv) {
+  size_t cap = 0;
+  *blobs = NULL, *nb = 0, *v = NULL, *nv = 0;
+  pthread_mutex_lock(&bs->lock);
+  for (blob *b = bs->open; b; b = b->next) (*nb)++;
+  *blobs = malloc((*nb ? *nb : 1) * sizeof **blobs);
+  size_t k = 0;
+  for (blob *b = bs->open; b && *blobs; b = b->next) b->refs++, (*blobs)[k++] = b;
+  pthread_mutex_unlock(&bs->lock);
+  *nb = k;
+  int rc = *blobs ? 0 : -1;
+  for (size_t i = 0; i < k && rc == 0; i++) {
+    blob *b = (*blobs)[i];
+    pthread_mutex_lock(&b->lock);
+    for (size_t j = 0; j < b->n_chunks && rc == 0; j++) {
+      const chunk *c = &b->chunks[j];
+      if (c->leases) continue;
+      if (*nv == cap) {
+        victim *g = realloc(*v, (cap = cap ? cap * 2 : 256) * sizeof *g);
+        if (!g) {
+          rc = -1;
+          break;
+        }
+        *v = g;
+      }
+      (*v)[(*nv)++] = (victim){b, c->start, c->end, c->stamp};
+    }
+    pthread_mutex_unlock(&b->lock);
+  }
+  return rc;
+}
+
+static int cmp_blob_then_start(const void *x, const void *y) {
+  const victim *a = x, *b = y;
+  if (a->b != b->b) return (uintptr_t)a->b < (uintptr_t)b->b ? -1 : 1;
+  return (a->start > b->start) - (a->start < b->start);
+}
+
+/* FORCE: even when nothing was fetched since the last trim (which may have left only leased chunks). */
+static void trim(ts_rblobs *bs, int force) {
+  int64_t budget = atomic_load(&bs->budget), held = atomic_load(&bs->held);
+  if (budget < 0 || held <= budget || (!force && held <= atomic_load(&bs->trimmed_at)) ||
+      pthread_mutex_trylock(&bs->trim_lock) != 0)
+    return;
+  blob **blobs;
+  victim *v;
+  size_t nb, nv;
+  if (collect(bs, &blobs, &nb, &v, &nv) == 0) {
+    /* Down to 7/8 of the budget, so that a cache at its budget is not trimmed at every fetch. */
+    int64_t target = budget - budget / 8, over = atomic_load(&bs->held) - target, chosen = 0;
+    size_t n = 0;
+    if (nv) qsort(v, nv, sizeof *v, cmp_victim);
+    while (n < nv && chosen < over) chosen += v[n].end - v[n].start, n++;
+    if (n) qsort(v, n, sizeof *v, cmp_blob_then_start);
+    int64_t dropped = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+      for (j = i + 1; j < n && v[j].b == v[i].b;) j++;
+      dropped += evict_chunks(v + i, j - i);
+    }
+    atomic_fetch_add(&bs->evicted, (uint64_t)dropped);
+    if (dropped) ts_log(TS_DEBUG, "remote_cache_trimmed", TS_I("bytes", dropped), NULL);
+    if (atomic_load(&bs->held) > budget && !bs->warned) {
+      bs->warned = 1;
+      ts_log(TS_WARN, "remote_cache_over_budget", TS_I("held_bytes", atomic_load(&bs->held)),
+             TS_I("budget_bytes", budget), TS_S("reason", "the rest is in use (leased by reads or file metadata)"),
+             NULL);
+    }
+  }
+  atomic_store(&bs->trimmed_at, atomic_load(&bs->held));
+  pthread_mutex_unlock(&bs->trim_lock);
+  for (size_t i = 0; i < nb; i++) blob_release(blobs[i]);
+  free(blobs);
+  free(v);
+}
+
+void ts_rblobs_trim(ts_rblobs *bs) { trim(bs, 1); }

@@ -74,6 +74,21 @@ int ts_ranges_missing(const ts_ranges *r, int64_t start, int64_t end, ts_ranges 
   return 0;
 }
 
+int ts_ranges_remove(ts_ranges *r, int64_t start, int64_t end) {
+  if (start >= end) return 0;
+  size_t i = first_touching(r, start + 1), j = i; /* spans i..j-1 overlap [start, end) */
+  while (j < r->n && r->v[j].start < end) j++;
+  if (i == j) return 0;
+  ts_span head = {r->v[i].start, start}, tail = {end, r->v[j - 1].end};
+  size_t keep = (head.start < head.end) + (tail.start < tail.end);
+  if (keep > j - i && reserve(r, r->n + keep - (j - i)) != 0) return -1;
+  memmove(r->v + i + keep, r->v + j, (r->n - j) * sizeof *r->v);
+  r->n = r->n - (j - i) + keep;
+  if (head.start < head.end) r->v[i++] = head;
+  if (tail.start < tail.end) r->v[i] = tail;
+  return 0;
+}
+
 int64_t ts_ranges_bytes(const ts_ranges *r) {
   int64_t n = 0;
   for (size_t i = 0; i < r->n; i++) n += r->v[i].end - r->v[i].start;

@@ -22,6 +22,8 @@ int ts_ranges_add(ts_ranges *r, int64_t start, int64_t end);
 int ts_ranges_has(const ts_ranges *r, int64_t start, int64_t end);
 /* Appends to OUT the parts of [start, end) that R lacks, in order. -1 when out of memory. */
 int ts_ranges_missing(const ts_ranges *r, int64_t start, int64_t end, ts_ranges *out);
+/* Removes [start, end) from R, splitting the span it falls inside. -1 when out of memory (R unchanged). */
+int ts_ranges_remove(ts_ranges *r, int64_t start, int64_t end);
 /* Total bytes in R. */
 int64_t ts_ranges_bytes(const ts_ranges *r);
 

@@ -23,7 +23,7 @@ struct ts_table {
   int64_t *batch_start;       /* n_batches + 1 global row positions */
   int32_t *batch_frag;        /* fragment of each batch */
   int32_t *batch_local;       /* index of each batch in its fragment */
-  _Atomic(at_batch *) *views; /* batches that are views into a mapping, decoded once and kept */
+  _Atomic(at_batch *) *views; /* batches that are views into a local file's mapping, decoded once and kept */
   int remote;                 /* some files are read on demand (ts_table_prefetch_rows) */
 };
 
@@ -192,6 +192,12 @@ ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err)
   char msg[400];
   int rc = at_file_read_batch(f, local, &fresh, msg, sizeof msg);
   if (rc != 0) return ts_error_set(err, rc > 0 ? rc : TC_EDATA_LOSS, "table '%s': %s", t->name, msg);
+  if (!owned && at_file_source(f)) {
+    /* A view of a remote file leases its bytes from the cache (remote_blob.h): kept only while pinned, so
+     * that the cache may drop them afterwards. Reading it again is only its metadata's decoding. */
+    out->batch = out->view = fresh;
+    return TC_OK;
+  }
   if (!owned) {
     at_batch *expected = NULL;
     if (!atomic_compare_exchange_strong(&t->views[b], &expected, fresh)) {
@@ -209,7 +215,9 @@ ts_status ts_table_pin(ts_table *t, int64_t b, ts_batch_pin *out, ts_error *err)
 
 void ts_table_unpin(ts_table *t, ts_batch_pin *pin) {
   if (pin->entry) ts_cache_release(t->cache, pin->entry);
+  at_batch_free(pin->view);
   pin->entry = NULL;
+  pin->view = NULL;
   pin->batch = NULL;
 }
 

@@ -56,6 +56,7 @@ typedef struct ts_batch_pin {
   const at_batch *batch;
   int64_t first_row, end_row;
   ts_cache_entry *entry; /* NULL for batches that are views into the file mapping */
+  at_batch *view;        /* a view of a remote file, read for this pin and freed by unpin (its lease) */
 } ts_batch_pin;
 
 int64_t ts_table_num_batches(const ts_table *t);

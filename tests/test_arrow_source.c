@@ -27,6 +27,8 @@ typedef struct fake {
   size_t n_asked;
   at_range asked[4096];
   int64_t bytes;
+  size_t n_done; /* leases ended (at_source.done), the last one's range */
+  at_range last_done;
 } fake;
 
 static int fake_need(void *arg, const at_range *r, size_t n, char *err, size_t errlen) {
@@ -45,6 +47,13 @@ static int fake_need(void *arg, const at_range *r, size_t n, char *err, size_t e
 }
 
 static void fake_release(void *arg) { ((fake *)arg)->releases++; }
+
+static void fake_done(void *arg, const at_range *r, size_t n) {
+  fake *f = arg;
+  assert_int_equal(n, 1);
+  f->n_done++;
+  f->last_done = r[0];
+}
 
 static char dir[64];
 
@@ -161,12 +170,60 @@ static void test_source_fails(void **state) {
   finish(&f);
 }
 
+/* The lease of a batch body: a view keeps it until at_batch_free, a decoded batch ends it before it is
+ * returned and keeps no pointer into the body, whose bytes the source may then drop (here: zeroed). */
+static void check_leases(const char *name, aw_options opt, int owned) {
+  fake f;
+  char path[256], copy[256], err[256];
+  prepare(name, opt, 2000, &f, path, copy);
+  at_file *whole, *src;
+  if (at_file_open(path, &whole, err, sizeof err) != 0) fail_msg("%s", err);
+  at_source s = {.need = fake_need, .release = fake_release, .done = fake_done, .arg = &f};
+  if (at_file_open_source(copy, &s, &src, err, sizeof err) != 0) fail_msg("%s", err);
+  assert_int_equal(f.n_done, 0); /* what opening read is held while the file is open */
+  for (int i = 0; i < at_file_num_batches(src); i++) {
+    at_batch *a, *b;
+    at_range body;
+    assert_int_equal(at_file_batch_range(src, i, &body), 0);
+    assert_int_equal(at_file_batch_is_owned(src, i), owned);
+    assert_int_equal(at_file_read_batch(whole, i, &a, err, sizeof err), 0);
+    if (at_file_read_batch(src, i, &b, err, sizeof err) != 0) fail_msg("batch %d: %s", i, err);
+    assert_int_equal(f.n_done, (size_t)i + (size_t)owned);
+    if (owned) { /* dropped: nothing of it may be read any more */
+      assert_int_equal(f.last_done.off, body.off);
+      assert_int_equal(f.last_done.len, body.len);
+      uint8_t *zeros = calloc(1, (size_t)body.len + 1);
+      assert_int_equal(pwrite(f.fd, zeros, (size_t)body.len, body.off), body.len);
+      free(zeros);
+    }
+    assert_int_equal(walk_batch(at_file_schema(src), b), walk_batch(at_file_schema(whole), a));
+    at_batch_free(b);
+    at_batch_free(a);
+    assert_int_equal(f.n_done, (size_t)i + 1);
+    assert_int_equal(f.last_done.off, body.off);
+    assert_int_equal(f.last_done.len, body.len);
+  }
+  f.fail = 1; /* a failed need is not leased: no done */
+  at_batch *b = NULL;
+  size_t before = f.n_done;
+  assert_int_equal(at_file_read_batch(src, 0, &b, err, sizeof err), TC_EUNAVAILABLE);
+  assert_int_equal(f.n_done, before);
+  at_file_close(src);
+  at_file_close(whole);
+  finish(&f);
+}
+
+static void test_leases_view(void **state) { check_leases("lv.arrow", (aw_options){.format = AW_FILE}, 0); }
+/* ZSTD with every buffer stored uncompressed (length prefix -1): decoded batches whose buffers would point
+ * into the body unless copied. */
+static void test_leases_owned(void **state) {
+  check_leases("lo.arrow", (aw_options){.format = AW_FILE, .codec = AW_ZSTD, .min_compress_bytes = 1 << 30}, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_file_format),
-      cmocka_unit_test(test_file_zstd),
-      cmocka_unit_test(test_stream_format),
-      cmocka_unit_test(test_source_fails),
+      cmocka_unit_test(test_file_format),  cmocka_unit_test(test_file_zstd),   cmocka_unit_test(test_stream_format),
+      cmocka_unit_test(test_source_fails), cmocka_unit_test(test_leases_view), cmocka_unit_test(test_leases_owned),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

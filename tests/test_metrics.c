@@ -99,10 +99,28 @@ static void test_threads(void **state) {
   free(t);
 }
 
+/* The remote cache's gauge and counter: rendered for a remote data dir only. */
+static void test_remote(void **state) {
+  ts_metrics_gauges g = {.connections = -1, .remote = 1, .remote_cache_bytes = 4096, .remote_evicted_bytes = 77};
+  size_t len;
+  char *text = ts_metrics_render(&g, &len);
+  assert_non_null(text);
+  has(text, "# TYPE tablecar_remote_cache_bytes gauge\n");
+  has(text, "\ntablecar_remote_cache_bytes 4096\n");
+  has(text, "# TYPE tablecar_remote_evicted_bytes_total counter\n");
+  has(text, "\ntablecar_remote_evicted_bytes_total 77\n");
+  free(text);
+  g.remote = 0;
+  text = ts_metrics_render(&g, &len);
+  assert_null(strstr(text, "tablecar_remote_"));
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_counts_and_text),
       cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_remote),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

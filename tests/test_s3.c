@@ -207,12 +207,48 @@ static void test_ranges(void **state) {
   ts_ranges_free(&r);
 }
 
+/* Random adds and removes against a map of bytes: the bytes, the invariants, and what is left at each byte. */
+static void test_ranges_remove(void **state) {
+  enum { N = 300 };
+  unsigned char model[N] = {0};
+  ts_ranges r = {0};
+  uint64_t rng = 777;
+  for (int step = 0; step < 2000; step++) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int64_t a = (int64_t)(rng >> 33) % N, len = (int64_t)(rng >> 20) % 31;
+    int64_t b = a + len > N ? N : a + len;
+    int add = (rng >> 10) % 5 < 3;
+    assert_int_equal(add ? ts_ranges_add(&r, a, b) : ts_ranges_remove(&r, a, b), 0);
+    memset(model + a, add, (size_t)(b - a));
+    int64_t total = 0;
+    for (int i = 0; i < N; i++) total += model[i];
+    assert_int_equal(ts_ranges_bytes(&r), total);
+    for (size_t i = 0; i < r.n; i++) {
+      assert_true(r.v[i].start < r.v[i].end);
+      if (i) assert_true(r.v[i - 1].end < r.v[i].start);
+    }
+    for (int64_t i = 0; i < N; i++) assert_int_equal(ts_ranges_has(&r, i, i + 1), model[i]);
+  }
+  /* A span split in two, an empty removal, a removal of what is not there. */
+  ts_ranges_free(&r);
+  assert_int_equal(ts_ranges_add(&r, 10, 20), 0);
+  assert_int_equal(ts_ranges_remove(&r, 12, 15), 0);
+  assert_int_equal(r.n, 2);
+  assert_true(r.v[0].start == 10 && r.v[0].end == 12 && r.v[1].start == 15 && r.v[1].end == 20);
+  assert_int_equal(ts_ranges_remove(&r, 13, 13), 0);
+  assert_int_equal(ts_ranges_remove(&r, 12, 15), 0);
+  assert_int_equal(ts_ranges_bytes(&r), 7);
+  assert_int_equal(ts_ranges_remove(&r, 0, 100), 0);
+  assert_int_equal(r.n, 0);
+  ts_ranges_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_url),     cmocka_unit_test(test_encode_and_query),
       cmocka_unit_test(test_content_range), cmocka_unit_test(test_retry_policy),
       cmocka_unit_test(test_list_parse),    cmocka_unit_test(test_list_parse_hostile),
-      cmocka_unit_test(test_ranges),
+      cmocka_unit_test(test_ranges),        cmocka_unit_test(test_ranges_remove),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,7 +110,7 @@ int ar_rd_buffer(rd *r, const fdesc *d, int64_t need, const uint8_t **out, int64
   }
   if (need >= 0 && len < need)
     return ar_ffail(&r->c, d->path, "buffer %zu has %lld bytes, needs %lld", idx, (long long)len, (long long)need);
-  if (len > 0 && ((uintptr_t)p & 7)) {
+  if (len > 0 && (r->copy_all || ((uintptr_t)p & 7))) {
     uint8_t *copy = ar_buffer(r->ar, len);
     if (!copy) return ar_ffail(&r->c, d->path, "out of memory");
     memcpy(copy, p, (size_t)len);
@@ -334,11 +334,17 @@ void ar_rd_init(rd *r, const ctx *c, arena *ar, const fb_table *rb, const uint8_
 /* ------------------------------------------------------------------------------------------------------ */
 /* Reading a batch */
 
-/* An at_batch and the arena behind it, freed together. */
+/* An at_batch and the arena behind it, freed together; a view over a source's bytes ends its lease then. */
 typedef struct batch_mem {
   at_batch b;
   arena ar;
+  const at_source *lease; /* non-NULL: `body` is leased until at_batch_free */
+  at_range body;
 } batch_mem;
+
+static void end_lease(const at_file *f, const at_range *body) {
+  if (f->src.need && f->src.done) f->src.done(f->src.arg, body, 1);
+}
 
 int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_t errlen) {
   ctx c = {f->path, err, errlen};
@@ -349,7 +355,13 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
   int rc = ar_need(&c, f, &body, 1);
   if (rc != 0) return rc;
   batch_mem *bm = calloc(1, sizeof *bm);
-  if (!bm) return ar_fail(&c, "out of memory");
+  if (!bm) {
+    end_lease(f, &body);
+    return ar_fail(&c, "out of memory");
+  }
+  /* With a source, an owned batch copies all it keeps and ends the lease below; a view keeps it. */
+  int copy_all = f->src.need && bx->owned;
+  if (f->src.need && !bx->owned) bm->lease = &f->src, bm->body = body;
   at_batch *b = &bm->b;
   b->priv = bm;
   b->length = bx->rows;
@@ -361,12 +373,15 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
   }
   rd r;
   ar_rd_init(&r, &c, &bm->ar, &bx->rb, bx->body, bx->body_len, bx->dicts);
+  r.copy_all = copy_all;
   for (size_t k = 0; k < b->n_columns; k++) {
     if (ar_rd_array(&r, &f->cols[k], &b->columns[k], 0) != 0) {
       at_batch_free(b);
+      if (copy_all) end_lease(f, &body);
       return -1;
     }
   }
+  if (copy_all) end_lease(f, &body);
   b->owned_bytes = bm->ar.data_bytes;
   *out = b;
   return 0;
@@ -376,5 +391,6 @@ void at_batch_free(at_batch *b) {
   if (!b) return;
   batch_mem *bm = b->priv;
   ar_free(&bm->ar);
+  if (bm->lease && bm->lease->done) bm->lease->done(bm->lease->arg, &bm->body, 1);
   free(bm);
 }

@@ -202,6 +202,7 @@ typedef struct rd {
   fb_vec nodes, bufs, var;
   size_t node_i, buf_i, var_i;
   int codec;
+  int copy_all; /* copy every buffer kept out of the body (a source may drop the body once read) */
   at_array *const *dicts;
 } rd;
 

@@ -4,6 +4,7 @@
 // statuses the README promises; a second epoch fetches nothing.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -438,6 +439,98 @@ test('large stream-format and compressed files read on demand equal the same fil
         const s = await store.stats();
         const sizes = ['stream.arrow', 'zstd.arrow'].map((f) => fs.statSync(path.join(data, f)).size);
         assert.ok(s.get_bytes <= sizes[0] + sizes[1], `no byte fetched twice: ${s.get_bytes} of ${sizes}`);
+      } finally {
+        await remote.stop();
+      }
+    });
+  } finally {
+    await store.stop();
+  }
+});
+
+// The blobs' bytes on disk (what du counts: they are sparse) in the cache dir CACHE.
+function blobsOnDisk(cache) {
+  const dir = path.join(cache, 'blobs');
+  let n = 0;
+  for (const f of fs.readdirSync(dir))
+    if (/^[0-9a-f]{32}$/.test(f)) n += fs.statSync(path.join(dir, f)).blocks * 512;
+  return n;
+}
+
+// A TCP port free now, for --metrics-listen.
+const freePort = () => new Promise((resolve, reject) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  srv.on('error', reject);
+});
+
+// The value of the sample NAME (no labels) in the Prometheus text at PORT.
+async function metric(port, name) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  assert.ok(m, `${name} in /metrics`);
+  return Number(m[1]);
+}
+
+// 10 batches of about 430 KB.
+const FEW = { rows: 20000, batchRows: 2000 };
+
+test('a table 4 times larger than --remote-cache-bytes: every epoch equals local, the cache stays within budget', o(), async () => {
+  const data = path.join(tmpdir(), 'data');
+  const file = mkExample(path.join(data, 'big.arrow'), FEW);
+  const size = fs.statSync(file).size, nb = FEW.rows / FEW.batchRows, budget = 1 << 20;
+  assert.ok(size > 4 * budget, `${size} bytes`);
+  // The budget counts fetched bytes; on disk a fetched piece (a batch body, a block's metadata, the footer)
+  // can take a filesystem block more at each edge (st_blksize: 4 KiB here).
+  const cache = tmpdir();
+  const blk = fs.statSync(cache).blksize || 4096, slack = (2 * nb + 2) * 2 * blk;
+  const store = await startStore();
+  try {
+    upload(store, 'tc-data', 'p', data);
+    await withServer({ dataDir: data }, async (local) => {
+      const lc = local.client(), spec = { table: 'big', shuffle: { seed: '21' } };
+      const lp = await unary(lc, 'CreatePermutation', spec);
+      const epoch = async (c, what) => {
+        const p = await unary(c, 'CreatePermutation', spec);
+        for (let off = 0; off < FEW.rows; off += 5000) {
+          const q = { split: '0', offset: String(off), batch_size: '5000' };
+          const got = await unary(c, 'ReadBatch', { permutation: p.id, ...q });
+          const want = await unary(lc, 'ReadBatch', { permutation: lp.id, ...q });
+          delete got.version, delete want.version;
+          assert.deepEqual(got, want, `${what}: rows ${off}..`);
+        }
+      };
+      // After a read the cache is trimmed at the next fetch or sync (--rescan-seconds 1), not at once:
+      // a read leases every batch it touches, here all of them.
+      const withinBudget = (what) =>
+        until(() => blobsOnDisk(cache) <= budget + slack, `${what}: blobs on disk ${blobsOnDisk(cache)} <= ${budget} + ${slack}`);
+      const port = await freePort();
+      let remote = await startRemote(store, 's3://tc-data/p', cache,
+                                     { extra: ['--remote-cache-bytes', String(budget), '--metrics-listen', `127.0.0.1:${port}`] });
+      try {
+        const c = remote.client();
+        await epoch(c, 'epoch 1');
+        await withinBudget('epoch 1');
+        await store.reset();
+        await epoch(c, 'epoch 2');
+        const s = await store.stats();
+        assert.ok(s.get > 0, 'epoch 2 fetched again what was dropped');
+        await withinBudget('epoch 2');
+        assert.ok(await metric(port, 'tablecar_remote_evicted_bytes_total') >= size - budget);
+        await until(async () => (await metric(port, 'tablecar_remote_cache_bytes')) <= budget, 'the metric within budget');
+        const tl = await rows(lc, 'big', FEW.rows), tr = await rows(c, 'big', FEW.rows);
+        assert.equal(tr.length, tl.length);
+        for (let i = 0; i < tl.length; i++) assert.deepEqual(tr[i], tl[i], `TakeRows, call ${i}`);
+        await withinBudget('TakeRows');
+      } finally {
+        await remote.stop();
+      }
+      // A restart over the same cache: what the log lists is trusted, what was dropped is fetched again.
+      await store.reset();
+      remote = await startRemote(store, 's3://tc-data/p', cache, { extra: ['--remote-cache-bytes', String(budget)] });
+      try {
+        await epoch(remote.client(), 'after a restart');
+        assert.ok((await store.stats()).get > 0);
+        await withinBudget('after a restart');
       } finally {
         await remote.stop();
       }
