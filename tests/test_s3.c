@@ -167,6 +167,17 @@ static void test_list_parse_hostile(void **state) {
 
 /* Random adds, checked after each against a map of bytes: has, missing, bytes, and the invariants (sorted,
  * disjoint, never touching). */
+
+/* R is sorted, disjoint and non-adjacent, and holds as many bytes as MODEL (a byte map of N) marks. */
+static void check_model(const ts_ranges *r, const unsigned char *model, int n) {
+  int64_t total = 0;
+  for (int i = 0; i < n; i++) total += model[i];
+  assert_int_equal(ts_ranges_bytes(r), total);
+  for (size_t i = 0; i < r->n; i++) {
+    assert_true(r->v[i].start < r->v[i].end);
+    if (i) assert_true(r->v[i - 1].end < r->v[i].start);
+  }
+}
 static void test_ranges(void **state) {
   enum { N = 200 };
   unsigned char model[N];
@@ -179,13 +190,7 @@ static void test_ranges(void **state) {
     int64_t b = a + len > N ? N : a + len;
     assert_int_equal(ts_ranges_add(&r, a, b), 0);
     memset(model + a, 1, (size_t)(b - a));
-    int64_t total = 0;
-    for (int i = 0; i < N; i++) total += model[i];
-    assert_int_equal(ts_ranges_bytes(&r), total);
-    for (size_t i = 0; i < r.n; i++) {
-      assert_true(r.v[i].start < r.v[i].end);
-      if (i) assert_true(r.v[i - 1].end < r.v[i].start);
-    }
+    check_model(&r, model, N);
     rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
     int64_t s = (int64_t)(rng >> 33) % N, e = s + (int64_t)(rng >> 20) % 40;
     if (e > N) e = N;
@@ -220,13 +225,7 @@ static void test_ranges_remove(void **state) {
     int add = (rng >> 10) % 5 < 3;
     assert_int_equal(add ? ts_ranges_add(&r, a, b) : ts_ranges_remove(&r, a, b), 0);
     memset(model + a, add, (size_t)(b - a));
-    int64_t total = 0;
-    for (int i = 0; i < N; i++) total += model[i];
-    assert_int_equal(ts_ranges_bytes(&r), total);
-    for (size_t i = 0; i < r.n; i++) {
-      assert_true(r.v[i].start < r.v[i].end);
-      if (i) assert_true(r.v[i - 1].end < r.v[i].start);
-    }
+    check_model(&r, model, N);
     for (int64_t i = 0; i < N; i++) assert_int_equal(ts_ranges_has(&r, i, i + 1), model[i]);
   }
   /* A span split in two, an empty removal, a removal of what is not there. */
