@@ -286,10 +286,10 @@ static entry make_entry(ts_catalog *c, const found *f, const entry *old) {
 /* Waits for the refresh in progress, if any, until this thread's call deadline when it serves a call: a
  * rescan waiting on a slow store must not hold every thread that asks for an unknown name. */
 static int lock_refreshing(ts_catalog *c) {
-  int64_t left = ts_call_deadline() ? ts_call_deadline() - ts_mono_ms() : -1;
-  if (left < 0 && ts_call_deadline()) return pthread_mutex_trylock(&c->refreshing);
-  if (left < 0) return pthread_mutex_lock(&c->refreshing);
-  struct timespec at; /* pthread_mutex_timedlock's clock is CLOCK_REALTIME */
+  if (!ts_call_deadline()) return pthread_mutex_lock(&c->refreshing);
+  int64_t left = ts_call_deadline() - ts_mono_ms();
+  if (left <= 0) return -1; /* the caller is gone: no rescan on its behalf */
+  struct timespec at;       /* pthread_mutex_timedlock's clock is CLOCK_REALTIME */
   clock_gettime(CLOCK_REALTIME, &at);
   at.tv_sec += (time_t)(left / 1000);
   at.tv_nsec += (long)(left % 1000) * 1000000;
@@ -307,6 +307,10 @@ int ts_catalog_refresh(ts_catalog *c) {
     return 0;
   }
   unsigned long number = atomic_fetch_add(&c->started, 1) + 1;
+  /* The rescan is everyone's (its listing, its tables and its errors are what every call sees next), so it
+   * runs to the server's own timeouts, not to the deadline of the call that happened to start it. */
+  int64_t call = ts_call_deadline();
+  ts_call_deadline_set(0);
   run_sync(c);
   scan s = {0};
   scan_dir(c->data_dir, "", 0, &s);
@@ -333,6 +337,7 @@ int ts_catalog_refresh(ts_catalog *c) {
   }
   atomic_store(&c->done, number);
   pthread_mutex_unlock(&c->refreshing);
+  ts_call_deadline_set(call);
   return 0;
 }
 

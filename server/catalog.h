@@ -33,8 +33,9 @@ void ts_catalog_set_io(ts_catalog *c, const ts_table_io *io);
 
 /* Rescans the data dir: opens new and changed tables, forgets removed ones, logs each change. Cheap when
  * nothing changed (stat only). Safe to call from any thread; concurrent calls are serialized. On a thread
- * serving a call (call_deadline.h) the wait for another rescan, the listing and the fetches end at the
- * call's deadline: then -1 when it came before this rescan could start, else 0. */
+ * serving a call (call_deadline.h) the wait for another rescan ends at the call's deadline: then -1, and
+ * nothing was rescanned for it; else 0. The rescan itself is shared, so it runs to the server's own
+ * timeouts (--remote-timeout-seconds), never to the deadline of the call that started it. */
 int ts_catalog_refresh(ts_catalog *c);
 
 /* ts_catalog_refresh for a caller that must not wait on an object store: with a sync step (a remote data

@@ -17,7 +17,7 @@ static ts_status get_table(ts_ctx *ctx, const char *name, ts_table **out, ts_err
   if (st != TC_ENOT_FOUND) return st;
   if (ts_catalog_refresh(ctx->catalog) != 0)
     return ts_error_set(err, TC_EDEADLINE_EXCEEDED,
-                        "no table named '%.200s' yet, and the rescan of the data dir under way did not end within "
+                        "no table named '%.200s' yet, and a rescan of the data dir could not end within "
                         "the call's deadline",
                         name);
   return ts_catalog_get(ctx->catalog, name, out, err);

@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "call_deadline.h"
 #include "hash.h"
 #include "log.h"
 #include "remote_blob.h"
@@ -174,12 +173,6 @@ static void blob_name(const ts_remote *r, const ts_s3_object *o, char out[33]) {
   snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, ts_mix64(a), ts_mix64(b));
 }
 
-/* The remote timeout, or what is left of the call's deadline when a call is waiting for this sync. */
-static int64_t timeout_left(const ts_remote *r) {
-  int64_t left = ts_call_deadline_within(r->timeout_ms, NULL) - ts_mono_ms();
-  return left > 1 ? left : 1;
-}
-
 /* Marks a blob used now (its access time is the LRU clock; its mtime never changes, so the table
  * version, made from the file's identity, stays the same). */
 static void touch(const char *path) {
@@ -229,7 +222,7 @@ static ts_status fetch(ts_remote *r, wanted *ws, size_t n, ts_error *err) {
       owner[k] = i;
     }
   }
-  ts_s3_get_parts(r->s3, parts, k, MAX_INFLIGHT, timeout_left(r));
+  ts_s3_get_parts(r->s3, parts, k, MAX_INFLIGHT, r->timeout_ms);
   for (size_t j = 0; j < k; j++)
     if (parts[j].status != TC_OK && ws[owner[j]].fd >= 0) {
       wanted *w = &ws[owner[j]];
@@ -365,7 +358,7 @@ static void evict(ts_remote *r, const wanted *ws, size_t n) {
 
 static ts_status sync_locked(ts_remote *r, ts_error *err) {
   ts_s3_page all;
-  ts_status st = ts_s3_list(r->s3, r->prefix, timeout_left(r), &all, err);
+  ts_status st = ts_s3_list(r->s3, r->prefix, r->timeout_ms, &all, err);
   if (st != TC_OK) return st;
   size_t plen = strlen(r->prefix), n = 0;
   wanted *ws = calloc(all.n ? all.n : 1, sizeof *ws);

@@ -33,6 +33,7 @@ typedef struct chunk {
   int64_t start, end;
   uint64_t stamp; /* last use: the owner's clock */
   int leases;     /* reads pointing into it (at_source need without done yet) */
+  int logged;     /* on disk for sure (fdatasync'd): a rewritten log may list it; else it is refetched */
 } chunk;
 
 typedef struct blob {
@@ -158,7 +159,7 @@ static size_t chunk_at(const blob *b, int64_t x) {
 }
 
 /* Records [start, end) as on disk: the parts of it `have` lacks become chunks. -1 when out of memory. */
-static int chunk_add(blob *b, int64_t start, int64_t end) {
+static int chunk_add(blob *b, int64_t start, int64_t end, int logged) {
   ts_ranges fresh = {0};
   if (ts_ranges_missing(&b->have, start, end, &fresh) != 0) return -1;
   int rc = 0;
@@ -175,7 +176,7 @@ static int chunk_add(blob *b, int64_t start, int64_t end) {
     if ((rc = ts_ranges_add(&b->have, fresh.v[i].start, fresh.v[i].end)) != 0) break;
     size_t at = chunk_at(b, fresh.v[i].start);
     memmove(b->chunks + at + 1, b->chunks + at, (b->n_chunks - at) * sizeof *b->chunks);
-    b->chunks[at] = (chunk){fresh.v[i].start, fresh.v[i].end, atomic_fetch_add(&b->owner->clock, 1), 0};
+    b->chunks[at] = (chunk){fresh.v[i].start, fresh.v[i].end, atomic_fetch_add(&b->owner->clock, 1), 0, logged};
     b->n_chunks++;
     b->held += fresh.v[i].end - fresh.v[i].start;
   }
@@ -255,6 +256,7 @@ static void blob_free(blob *b) {
   ts_ranges_free(&b->busy);
   free(b->chunks);
   atomic_fetch_sub(&b->owner->held, b->held);
+  atomic_fetch_sub(&b->owner->trimmed_at, b->held); /* what it held no longer counts as trimmed already */
   free(b->key);
   free(b->etag);
   free(b);
@@ -284,7 +286,7 @@ static int read_log(blob *b) {
   while (pread(b->log_fd, rec, sizeof rec, at) == (ssize_t)sizeof rec) {
     at += (off_t)sizeof rec;
     if (rec[0] >= 0 && rec[1] > 0 && rec[0] <= b->size && rec[1] <= b->size - rec[0] &&
-        chunk_add(b, rec[0], rec[0] + rec[1]) != 0)
+        chunk_add(b, rec[0], rec[0] + rec[1], 1) != 0)
       return -1;
   }
   return 0;
@@ -396,7 +398,7 @@ static int fetch_spans(blob *b, const ts_ranges *miss, int64_t deadline, char *e
   pthread_mutex_lock(&b->lock);
   int64_t held = b->held;
   for (size_t i = 0; i < nrec; i++)
-    if (chunk_add(b, rec[2 * i], rec[2 * i] + rec[2 * i + 1]) != 0 && rc == TC_OK)
+    if (chunk_add(b, rec[2 * i], rec[2 * i] + rec[2 * i + 1], synced) != 0 && rc == TC_OK)
       rc = TC_ERESOURCE_EXHAUSTED, snprintf(err, errlen, "out of memory");
   atomic_fetch_add(&b->owner->held, b->held - held);
   /* Logged only once on disk: a restart must not trust bytes a crash lost. Not logged: fetched again. */
@@ -631,7 +633,8 @@ static int rewrite_log(blob *b) {
   int fd = log ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1, ok = fd >= 0;
   for (size_t i = 0; ok && i < b->n_chunks; i++) {
     int64_t rec[2] = {b->chunks[i].start, b->chunks[i].end - b->chunks[i].start};
-    ok = write(fd, rec, sizeof rec) == (ssize_t)sizeof rec;
+    if (b->chunks[i].logged) /* bytes whose fdatasync failed are never in a log: a restart fetches them */
+      ok = write(fd, rec, sizeof rec) == (ssize_t)sizeof rec;
   }
   if (fd >= 0) ok = fdatasync(fd) == 0 && close(fd) == 0 && ok;
   ok = ok && rename(tmp, log) == 0;

@@ -172,6 +172,7 @@ static void on_listen(uv_poll_t *p, int status, int events) {
     s->n++;
     uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_side);
   }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) s->paused = 0; /* nothing pending: any episode is over */
   if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
     /* The pending connection stays queued and the socket readable: polling it now would spin. */
     if (!s->paused++)

@@ -369,6 +369,7 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
   b->columns = b->n_columns ? ar_calloc(&bm->ar, b->n_columns, sizeof(at_array)) : NULL;
   if (b->n_columns && !b->columns) {
     at_batch_free(b);
+    if (copy_all) end_lease(f, &body);
     return ar_fail(&c, "out of memory");
   }
   rd r;
