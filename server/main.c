@@ -21,11 +21,12 @@
 #include "s3_util.h"
 #include "service.h"
 #include "shm_socket.h"
+#include "signals.h"
 
 typedef struct app {
   ts_config cfg;
   uv_loop_t *loop;
-  uv_signal_t sigterm, sigint;
+  ts_signals *signals; /* SIGTERM, SIGINT (signals.h) */
   uv_timer_t drain_timer, rescan_timer;
   uv_async_t stopped;
   uv_work_t rescan_work;
@@ -48,8 +49,8 @@ static void on_drain_deadline(uv_timer_t *t) {
   ts_server_cancel_all(a->server);
 }
 
-static void on_signal(uv_signal_t *sig, int signum) {
-  app *a = sig->data;
+static void on_signal(int signum, void *arg) {
+  app *a = arg;
   if (uv_is_active((uv_handle_t *)&a->drain_timer)) {
     ts_log(TS_WARN, "second_signal", TS_S("action", "cancelling calls"), NULL);
     ts_server_cancel_all(a->server);
@@ -71,8 +72,8 @@ static void server_stopped(void *arg) {
 static void on_stopped(uv_async_t *h) {
   app *a = h->data;
   for (size_t i = 0; i < TS_MAX_LISTEN; i++) ts_shm_socket_stop(a->shm_socket[i]);
-  uv_close((uv_handle_t *)&a->sigterm, NULL);
-  uv_close((uv_handle_t *)&a->sigint, NULL);
+  ts_signals_close(a->signals);
+  a->signals = NULL;
   uv_close((uv_handle_t *)&a->drain_timer, NULL);
   uv_close((uv_handle_t *)&a->rescan_timer, NULL);
   uv_close((uv_handle_t *)&a->stopped, NULL);
@@ -184,14 +185,12 @@ static int start_metrics(app *a) {
 
 static void setup_loop(app *a) {
   a->loop = uv_default_loop();
-  uv_signal_init(a->loop, &a->sigterm);
-  uv_signal_init(a->loop, &a->sigint);
   uv_timer_init(a->loop, &a->drain_timer);
   uv_timer_init(a->loop, &a->rescan_timer);
   uv_async_init(a->loop, &a->stopped, on_stopped);
-  a->sigterm.data = a->sigint.data = a->drain_timer.data = a->rescan_timer.data = a->stopped.data = a;
-  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
-  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  a->drain_timer.data = a->rescan_timer.data = a->stopped.data = a;
+  if (!(a->signals = ts_signals_start(a->loop, on_signal, a)))
+    ts_log(TS_ERROR, "signals_not_watched", TS_S("error", "out of memory or threads"), NULL);
   uint64_t every = (uint64_t)(a->cfg.rescan_seconds * 1000);
   if (every > 0) uv_timer_start(&a->rescan_timer, on_rescan, every, every);
 }
@@ -218,6 +217,7 @@ static int open_remote(app *a) {
 }
 
 int main(int argc, char **argv) {
+  ts_signals_block(); /* before any thread exists: every thread inherits it (signals.h) */
   app a = {0};
   char err[512];
   int rc = ts_config_parse(&a.cfg, argc, argv, env, err, sizeof err, stdout);
