@@ -210,12 +210,6 @@ void ts_catalog_set_sync(ts_catalog *c, ts_catalog_sync_fn fn, void *arg) {
 
 void ts_catalog_set_io(ts_catalog *c, const ts_table_io *io) { c->io = io; }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void run_sync(ts_catalog *c) {
   ts_error e = {0};
   if (!c->sync) return;
@@ -223,7 +217,7 @@ static void run_sync(ts_catalog *c) {
     ts_log(TS_WARN, "remote_sync_failed", TS_S("error", e.msg), TS_I("code", e.code), NULL);
   pthread_rwlock_wrlock(&c->lock);
   c->sync_error = e;
-  c->sync_ended_ms = now_ms();
+  c->sync_ended_ms = ts_mono_ms();
   pthread_rwlock_unlock(&c->lock);
 }
 
@@ -348,7 +342,7 @@ void ts_catalog_refresh_nowait(ts_catalog *c) {
   }
   pthread_rwlock_rdlock(&c->lock);
   /* Failed lately: the store is down or slow, and asking it again would only wait as long. */
-  int failing = c->sync_error.code != TC_OK && now_ms() - c->sync_ended_ms < NOWAIT_RETRY_MS;
+  int failing = c->sync_error.code != TC_OK && ts_mono_ms() - c->sync_ended_ms < NOWAIT_RETRY_MS;
   pthread_rwlock_unlock(&c->lock);
   if (failing || pthread_mutex_trylock(&c->refreshing) != 0) return;
   pthread_mutex_unlock(&c->refreshing); /* idle: a refresh now (it may wait if another one starts first) */

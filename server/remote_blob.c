@@ -82,12 +82,6 @@ struct ts_rblobs {
 static _Thread_local int in_prefetcher; /* a prefetch thread: its fetches are for later reads, not leased */
 static void trim(ts_rblobs *bs, int force);
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *path_of(const char *dir, const char *name, const char *ext) {
   size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
   char *p = malloc(n);
@@ -383,7 +377,7 @@ static int fetch_spans(blob *b, const ts_ranges *miss, int64_t deadline, char *e
       int64_t len = miss->v[i].end - at < PART_BYTES ? miss->v[i].end - at : PART_BYTES;
       parts[k] = (ts_s3_part){.key = b->key, .etag = b->etag, .start = at, .len = len, .fd = b->fd};
     }
-  int64_t left = deadline - now_ms();
+  int64_t left = deadline - ts_mono_ms();
   ts_s3_get_parts(b->owner->s3, parts, k, MAX_INFLIGHT, left > 1 ? left : 1);
   int rc = TC_OK, synced = fdatasync(b->fd) == 0;
   size_t nrec = 0;
@@ -447,7 +441,7 @@ static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t e
     } else if (overlaps(&b->busy, &miss)) { /* another thread is fetching some of it: wait for it */
       int64_t at = deadline;
       struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000};
-      if (pthread_cond_timedwait(&b->done, &b->lock, &ts) == ETIMEDOUT && now_ms() >= deadline)
+      if (pthread_cond_timedwait(&b->done, &b->lock, &ts) == ETIMEDOUT && ts_mono_ms() >= deadline)
         rc = timed_out(b, by_call, "", err, errlen);
       ts_ranges_free(&miss);
       if (rc == TC_OK) continue;
@@ -456,12 +450,12 @@ static int blob_need(void *arg, const at_range *r, size_t n, char *err, size_t e
       for (; added < miss.n && rc == TC_OK; added++)
         if (busy_add(&b->busy, &miss.v[added]) != 0)
           rc = TC_ERESOURCE_EXHAUSTED, snprintf(err, errlen, "out of memory");
-      if (rc == TC_OK && now_ms() >= deadline) {
+      if (rc == TC_OK && ts_mono_ms() >= deadline) {
         rc = timed_out(b, by_call, "", err, errlen); /* not even one attempt: it could not end in time */
       } else if (rc == TC_OK) {
         pthread_mutex_unlock(&b->lock);
         rc = fetch_spans(b, &miss, deadline, err, errlen); /* returns locked */
-        if (rc != TC_OK && by_call && now_ms() >= deadline) {
+        if (rc != TC_OK && by_call && ts_mono_ms() >= deadline) {
           char why[256];
           snprintf(why, sizeof why, "%s", err);
           rc = timed_out(b, by_call, why, err, errlen);

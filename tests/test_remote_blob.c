@@ -98,13 +98,20 @@ static int read_batch(at_file *f, at_file *whole, int i, at_batch **keep) {
   return n_gets() - before;
 }
 
+/* A fresh set of open blobs over the cache dir, and the test file opened over its blob into *F. */
+static ts_rblobs *open_blob(at_file **f) {
+  char err[256];
+  ts_rblobs *bs = ts_rblobs_new(NULL, "bkt", blobs, 60000);
+  assert_non_null(bs);
+  if (ts_rblobs_open(bs, blob, f, err, sizeof err) != 0) fail_msg("%s", err);
+  return bs;
+}
+
 static void test_trim(void **state) {
   char err[256];
   at_file *whole, *f;
   assert_int_equal(at_file_open(orig, &whole, err, sizeof err), 0);
-  ts_rblobs *bs = ts_rblobs_new(NULL, "bkt", blobs, 60000);
-  assert_non_null(bs);
-  if (ts_rblobs_open(bs, blob, &f, err, sizeof err) != 0) fail_msg("%s", err);
+  ts_rblobs *bs = open_blob(&f);
   int n = at_file_num_batches(f);
   assert_true(n >= 10);
   struct stat st;
@@ -147,8 +154,7 @@ static void test_trim(void **state) {
   ts_rblobs_free(bs);
 
   /* A fresh ts_rblobs over the same dir: the log lists what is left, not what was dropped. */
-  bs = ts_rblobs_new(NULL, "bkt", blobs, 60000);
-  if (ts_rblobs_open(bs, blob, &f, err, sizeof err) != 0) fail_msg("%s", err);
+  bs = open_blob(&f);
   assert_int_equal(ts_rblobs_held_bytes(bs), after);
   assert_int_equal(read_batch(f, whole, last, NULL), 0);
   assert_int_equal(read_batch(f, whole, 0, NULL), 0);
@@ -166,8 +172,7 @@ static void test_budget_pass(void **state) {
   char err[256];
   at_file *whole, *f;
   assert_int_equal(at_file_open(orig, &whole, err, sizeof err), 0);
-  ts_rblobs *bs = ts_rblobs_new(NULL, "bkt", blobs, 60000);
-  if (ts_rblobs_open(bs, blob, &f, err, sizeof err) != 0) fail_msg("%s", err);
+  ts_rblobs *bs = open_blob(&f);
   int n = at_file_num_batches(f);
   at_range body;
   assert_int_equal(at_file_batch_range(f, 0, &body), 0);
@@ -229,8 +234,7 @@ static void test_threads(void **state) {
   char err[256];
   at_file *whole, *f;
   assert_int_equal(at_file_open(orig, &whole, err, sizeof err), 0);
-  ts_rblobs *bs = ts_rblobs_new(NULL, "bkt", blobs, 60000);
-  if (ts_rblobs_open(bs, blob, &f, err, sizeof err) != 0) fail_msg("%s", err);
+  ts_rblobs *bs = open_blob(&f);
   at_range body;
   assert_int_equal(at_file_batch_range(f, 0, &body), 0);
   ts_rblobs_set_budget(bs, ts_rblobs_held_bytes(bs) + 2 * body.len);
