@@ -359,9 +359,10 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
     end_lease(f, &body);
     return ar_fail(&c, "out of memory");
   }
-  /* With a source, an owned batch copies all it keeps and ends the lease below; a view keeps it. */
+  /* With a source, the batch holds the lease: at_batch_free ends it, on the error paths below too. An owned
+   * batch copies all it keeps, so it ends the lease once read; a view keeps it until freed. */
   int copy_all = f->src.need && bx->owned;
-  if (f->src.need && !bx->owned) bm->lease = &f->src, bm->body = body;
+  if (f->src.need) bm->lease = &f->src, bm->body = body;
   at_batch *b = &bm->b;
   b->priv = bm;
   b->length = bx->rows;
@@ -369,7 +370,6 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
   b->columns = b->n_columns ? ar_calloc(&bm->ar, b->n_columns, sizeof(at_array)) : NULL;
   if (b->n_columns && !b->columns) {
     at_batch_free(b);
-    if (copy_all) end_lease(f, &body);
     return ar_fail(&c, "out of memory");
   }
   rd r;
@@ -378,11 +378,10 @@ int at_file_read_batch(const at_file *f, int i, at_batch **out, char *err, size_
   for (size_t k = 0; k < b->n_columns; k++) {
     if (ar_rd_array(&r, &f->cols[k], &b->columns[k], 0) != 0) {
       at_batch_free(b);
-      if (copy_all) end_lease(f, &body);
       return -1;
     }
   }
-  if (copy_all) end_lease(f, &body);
+  if (copy_all) end_lease(f, &body), bm->lease = NULL;
   b->owned_bytes = bm->ar.data_bytes;
   *out = b;
   return 0;
