@@ -183,16 +183,19 @@ static int start_metrics(app *a) {
   return 0;
 }
 
-static void setup_loop(app *a) {
+/* -1 when SIGTERM cannot be taken: it is blocked in every thread, so a server that started anyway could
+ * be stopped only by SIGKILL. */
+static int setup_loop(app *a) {
   a->loop = uv_default_loop();
   uv_timer_init(a->loop, &a->drain_timer);
   uv_timer_init(a->loop, &a->rescan_timer);
   uv_async_init(a->loop, &a->stopped, on_stopped);
   a->drain_timer.data = a->rescan_timer.data = a->stopped.data = a;
-  if (!(a->signals = ts_signals_start(a->loop, on_signal, a)))
-    ts_log(TS_ERROR, "signals_not_watched", TS_S("error", "out of memory or threads"), NULL);
   uint64_t every = (uint64_t)(a->cfg.rescan_seconds * 1000);
   if (every > 0) uv_timer_start(&a->rescan_timer, on_rescan, every, every);
+  if ((a->signals = ts_signals_start(a->loop, on_signal, a))) return 0;
+  ts_log(TS_ERROR, "signals_not_watched", TS_S("error", "out of memory or threads"), NULL);
+  return -1;
 }
 
 static ts_status remote_sync(void *arg, ts_error *err) { return ts_remote_sync(arg, err); }
@@ -236,11 +239,11 @@ int main(int argc, char **argv) {
   a.perms = ts_perms_new(a.cfg.state_dir, a.catalog, a.cfg.permutation_bytes);
   if (a.cfg.shm_bytes) a.shm = ts_shm_new(a.cfg.shm_bytes, a.cfg.shm_pool_bytes);
   ts_catalog_refresh(a.catalog);
-  setup_loop(&a);
   ts_log(TS_INFO, "starting", TS_S("data_dir", a.cfg.data_dir),
          TS_S("state_dir", a.cfg.state_dir ? a.cfg.state_dir : ""), TS_I("cache_bytes", a.cfg.cache_bytes),
          TS_I("max_message_bytes", a.cfg.max_message_bytes), TS_I("threads", a.cfg.threads), NULL);
-  rc = start_metrics(&a);
+  rc = setup_loop(&a);
+  if (rc == 0) rc = start_metrics(&a);
   if (rc == 0) rc = start_shm_sockets(&a);
   if (rc == 0) rc = start_server(&a);
   if (rc == 0) {
